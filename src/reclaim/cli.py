@@ -1,0 +1,394 @@
+"""The command line: a thin layer over the library. Exit codes: 0 ok, 2 user error, 3 dependency failure."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from reclaim.errors import ReclaimError, UserError
+from reclaim.workspace import Workspace, default_workspace_dir
+
+app = typer.Typer(
+    name="reclaim",
+    help="Find, prove, preserve and take down non-consensual deepfake imagery. Local-first: nothing "
+    "leaves this machine unless you ask.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+person_app = typer.Typer(help="Enrol consenting persons, list them, erase them.", no_args_is_help=True)
+app.add_typer(person_app, name="person")
+
+err_console = Console(stderr=True)
+out_console = Console()
+T = TypeVar("T")
+
+
+class _State:
+    workspace: Path | None = None
+
+
+state = _State()
+
+
+@app.callback()
+def _main(
+    workspace: Annotated[
+        Path | None,
+        typer.Option(
+            "--workspace",
+            "-w",
+            help="Workspace directory (default: $RECLAIM_WORKSPACE, else the user data directory).",
+            envvar=None,
+        ),
+    ] = None,
+) -> None:
+    """reclaim — the global options come before the command.
+
+    Example:
+        reclaim --workspace ./case-07 init
+    """
+    state.workspace = workspace
+
+
+def _workspace_dir() -> Path:
+    return state.workspace if state.workspace is not None else default_workspace_dir()
+
+
+def _passphrase(*, confirm: bool = False) -> str:
+    env = os.environ.get("RECLAIM_PASSPHRASE")
+    if env is not None:
+        return env
+    if not sys.stdin.isatty():
+        raise UserError("no passphrase: set RECLAIM_PASSPHRASE or run in a terminal to be asked")
+    value: str = typer.prompt("Workspace passphrase", hide_input=True, confirmation_prompt=confirm)
+    return value
+
+
+def _fail(exc: ReclaimError) -> typer.Exit:
+    err_console.print(f"error: {exc}", markup=False, highlight=False)
+    return typer.Exit(code=exc.exit_code)
+
+
+@contextmanager
+def _open() -> Iterator[Workspace]:
+    ws = Workspace.open(_workspace_dir(), _passphrase())
+    try:
+        yield ws
+    finally:
+        ws.close()
+
+
+def _run(fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except ReclaimError as exc:
+        raise _fail(exc) from None
+
+
+def _print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+@app.command()
+def init(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Create a new workspace: an SQLite database and an encrypted vault.
+
+    The passphrase (RECLAIM_PASSPHRASE, or asked twice) wraps the key that encrypts media and face
+    templates. It cannot be recovered: keep it safe.
+
+    Example:
+        RECLAIM_PASSPHRASE='correct horse' reclaim --workspace ./case-07 init
+    """
+
+    def go() -> dict[str, str]:
+        ws = Workspace.create(_workspace_dir(), _passphrase(confirm=True))
+        ws.close()
+        return {"workspace": str(ws.root)}
+
+    result = _run(go)
+    if as_json:
+        _print_json(result)
+    else:
+        out_console.print(f"Workspace created at {result['workspace']}", markup=False)
+
+
+@person_app.command("add")
+def person_add(
+    name: Annotated[str, typer.Argument(help="Name or pseudonym, e.g. 'Client 07'.")],
+    photo: Annotated[
+        list[Path], typer.Option("--photo", help="A photo showing only this person's face (repeatable).")
+    ],
+    consent: Annotated[
+        str, typer.Option("--consent", help="The consent statement: who consented, how and when.")
+    ],
+    known_image: Annotated[
+        list[Path] | None,
+        typer.Option("--known-image", help="An image the person already holds; kept as hashes only."),
+    ] = None,
+    minor: Annotated[
+        bool, typer.Option("--minor", help="The person is under 18: their matched media are never stored.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Enrol a consenting person from one or more photos of their face.
+
+    Each photo must show exactly one clear face. The photos are not stored: only encrypted face
+    templates. Already scanned material is searched for the new person at once.
+
+    Example:
+        reclaim person add "Client 07" --photo a.jpg --photo b.jpg --consent "signed consent form, 2026-11-20"
+    """
+    from reclaim.persons.service import add_person
+
+    def go() -> dict[str, Any]:
+        with _open() as ws, ws.session() as session:
+            s = add_person(
+                session,
+                ws.key,
+                name=name,
+                photos=photo,
+                consent=consent,
+                known_images=known_image or [],
+                minor=minor,
+            )
+            return {
+                "person_id": s.person_id,
+                "name": s.name,
+                "templates": s.templates,
+                "known_images": s.known_images,
+                "minor": s.minor,
+                "matches_created": s.matches_created,
+            }
+
+    result = _run(go)
+    if as_json:
+        _print_json(result)
+    else:
+        out_console.print(
+            f"Enrolled {result['name']} as {result['person_id']}: {result['templates']} face template(s), "
+            f"{result['known_images']} known image(s); "
+            f"{result['matches_created']} match(es) in stored items.",
+            markup=False,
+        )
+
+
+@person_app.command("list")
+def person_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """List enrolled persons.
+
+    Example:
+        reclaim person list --json
+    """
+    from reclaim.persons.service import list_persons
+
+    def go() -> list[dict[str, Any]]:
+        with _open() as ws, ws.session() as session:
+            return [
+                {
+                    "person_id": p.person_id,
+                    "name": p.name,
+                    "templates": p.templates,
+                    "known_images": p.known_images,
+                    "minor": p.minor,
+                }
+                for p in list_persons(session)
+            ]
+
+    rows = _run(go)
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("person_id", "name", "templates", "known images", "minor")
+    for r in rows:
+        table.add_row(r["person_id"], r["name"], str(r["templates"]), str(r["known_images"]), str(r["minor"]))
+    out_console.print(table)
+
+
+@person_app.command("forget")
+def person_forget(
+    person_id: Annotated[str, typer.Argument(help="The person's id (see 'reclaim person list').")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Erase a person: face templates, known-image hashes, consent and matches.
+
+    Example:
+        reclaim person forget 3f9a0c1d2e4b5a69
+    """
+    from reclaim.persons.service import forget_person
+
+    def go() -> dict[str, int]:
+        with _open() as ws, ws.session() as session:
+            return forget_person(session, person_id)
+
+    counts = _run(go)
+    if as_json:
+        _print_json({"person_id": person_id, "erased": counts})
+    else:
+        out_console.print(
+            f"Erased person {person_id}: {counts['templates']} template(s), {counts['known_images']} known "
+            f"image(s), {counts['matches']} match(es).",
+            markup=False,
+        )
+
+
+@app.command()
+def scan(
+    paths: Annotated[list[Path], typer.Argument(help="Folders, files or Telegram Desktop exports.")],
+    hash_only: Annotated[
+        bool, typer.Option("--hash-only", help="Keep hashes, faces and sightings, never the media bytes.")
+    ] = False,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="Worker processes (default: one per core).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Scan material for enrolled faces and reposts of known images.
+
+    A Telegram Desktop export (a folder with result.json, single chat or whole account) is detected
+    automatically; every other folder is walked recursively. Rescanning adds nothing twice, and an
+    interrupted scan resumes where it stopped when run again.
+
+    Example:
+        reclaim scan ~/Downloads/Telegram\\ Desktop/ChatExport_2026-11-20 ./screenshots --json
+    """
+    from reclaim.scan.service import scan_paths
+
+    def go() -> dict[str, Any]:
+        with _open() as ws:
+            show = err_console.is_terminal and not as_json
+            with Progress(
+                TextColumn("scanning"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                TextColumn("{task.description}", style="dim"),
+                console=err_console,
+                transient=True,
+                disable=not show,
+            ) as bar:
+                task = bar.add_task("", total=None)
+
+                def progress(done: int, total: int, label: str) -> None:
+                    bar.update(task, completed=done, total=total, description=label[-40:])
+
+                report = scan_paths(ws, paths, hash_only=hash_only, workers=workers, progress=progress)
+            d = report.to_dict()
+            d["errors"] = [{"path": e.path, "error": e.error} for e in report.errors]
+            return d
+
+    result = _run(go)
+    if as_json:
+        _print_json(result)
+        return
+    out_console.print(
+        f"{result['items']} item(s) ({result['new_items']} new), {result['sightings']} sighting(s), "
+        f"{result['face_matches']} face match(es), {result['hash_matches']} hash match(es), "
+        f"{len(result['errors'])} error(s).",
+        markup=False,
+    )
+    for e in result["errors"]:
+        err_console.print(f"  skipped {e['path']}: {e['error']}", markup=False, highlight=False)
+
+
+def print_matches_table(rows: list[dict[str, Any]]) -> None:
+    table = Table("match", "person", "kind", "status", "dist", "item", "cluster", "sightings")
+    for r in rows:
+        lines = []
+        for s in r["sightings"]:
+            if s["source"] == "telegram":
+                when = s["posted_at"] or s["date_local"] or "?"
+                lines.append(f"{s['chat_name']} #{s['message_id']} by {s['sender']} at {when}")
+            else:
+                lines.append(f"file {s['path']}")
+        table.add_row(
+            r["match_id"],
+            r["person_name"],
+            r["kind"],
+            r["status"],
+            f"{r['distance']:.3f}" if r["kind"] == "face" else f"{int(r['distance'])} bits",
+            r["item_sha256"][:12],
+            str(r["cluster_id"]),
+            "\n".join(lines) or "-",
+        )
+    out_console.print(table)
+
+
+@app.command()
+def matches(
+    person: Annotated[str | None, typer.Option("--person", help="Only this person's matches.")] = None,
+    status: Annotated[
+        str | None, typer.Option("--status", help="Only candidate, confirmed or rejected matches.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """List face and hash matches with every sighting of the matched item.
+
+    Example:
+        reclaim matches --person 3f9a0c1d2e4b5a69 --json
+    """
+    from reclaim.matching.queries import list_matches
+
+    if status is not None and status not in ("candidate", "confirmed", "rejected"):
+        raise _fail(UserError("--status must be candidate, confirmed or rejected"))
+
+    def go() -> list[dict[str, Any]]:
+        with _open() as ws, ws.session() as session:
+            if person is not None:
+                from reclaim.persons.service import get_person
+
+                get_person(session, person)
+            return list_matches(session, person_id=person, status=status)
+
+    rows = _run(go)
+    if as_json:
+        _print_json(rows)
+    else:
+        print_matches_table(rows)
+
+
+@app.command()
+def demo(
+    keep: Annotated[
+        Path | None, typer.Option("--keep", help="Write the sample export here and keep it.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the matches as JSON.")] = False,
+) -> None:
+    """Run the whole loop on generated sample data: build a Telegram export, enrol, scan, list matches.
+
+    Uses a temporary workspace unless --workspace is given. The sample images come from scikit-image's
+    bundled pictures; the "deepfakes" are a face pasted into landscapes.
+
+    Example:
+        reclaim demo
+    """
+    from reclaim.demo import run_demo
+
+    def go() -> dict[str, Any]:
+        return run_demo(workspace=state.workspace, keep=keep, console=None if as_json else out_console)
+
+    result = _run(go)
+    if as_json:
+        _print_json(result)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,236 @@
+"""Matching: faces against enrolled persons, PDQ against known images, near-duplicate clusters.
+
+The :class:`Matcher` holds in-memory indexes built once per scan (templates are decrypted into memory
+only, never written out) and is fed one item at a time by the scan service.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from reclaim.events import log_event
+from reclaim.signals.face import DEFAULT_FACE_MODEL, FACE_MODELS
+from reclaim.signals.pdq import MATCH_THRESHOLD, MIN_QUALITY, PdqIndex
+from reclaim.store.crypto import DataKey
+from reclaim.store.models import Cluster, Face, Item, KnownImage, Match, Person, Signal
+
+
+def face_threshold(model: str = DEFAULT_FACE_MODEL) -> float:
+    """The face-match threshold: ``RECLAIM_FACE_THRESHOLD`` or the model's calibrated default."""
+    env = os.environ.get("RECLAIM_FACE_THRESHOLD")
+    return float(env) if env else FACE_MODELS[model].default_threshold
+
+
+def template_aad(kind: str, owner: str) -> bytes:
+    return f"reclaim-face:{kind}:{owner}".encode()
+
+
+def encrypt_vector(key: DataKey, vector: bytes, *, kind: str, owner: str) -> bytes:
+    return key.encrypt(vector, aad=template_aad(kind, owner))
+
+
+def decrypt_vector(key: DataKey, blob: bytes, *, kind: str, owner: str) -> np.ndarray:
+    return np.frombuffer(key.decrypt(blob, aad=template_aad(kind, owner)), dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class PdqRef:
+    value: str
+    frame_index: int
+    variant: int
+    quality: int | None
+
+
+def _upsert_match(
+    session: Session, *, person_id: str, item_id: int, kind: str, distance: float, detail: dict[str, object]
+) -> Match | None:
+    existing = session.scalar(
+        select(Match).where(Match.person_id == person_id, Match.item_id == item_id, Match.kind == kind)
+    )
+    if existing is not None:
+        if distance < existing.distance:
+            existing.distance = distance
+            existing.detail = detail
+        return None
+    match = Match(person_id=person_id, item_id=item_id, kind=kind, distance=distance, detail=detail)
+    session.add(match)
+    session.flush()
+    log_event(
+        session,
+        "match.created",
+        subject=f"match:{match.id}",
+        detail={"person_id": person_id, "item_id": item_id, "kind": kind, "distance": round(distance, 4)},
+    )
+    return match
+
+
+class Matcher:
+    def __init__(self, session: Session, key: DataKey, *, threshold: float | None = None) -> None:
+        self.key = key
+        self.threshold = threshold if threshold is not None else face_threshold()
+        # Face templates of persons with a recorded consent only.
+        persons = session.scalars(select(Person).where(Person.consents.any())).all()
+        vectors: list[np.ndarray] = []
+        self._template_owner: list[str] = []
+        self.minor_ids = {p.id for p in persons if p.minor}
+        for person in persons:
+            for tpl in person.templates:
+                vectors.append(decrypt_vector(key, tpl.vector_ct, kind="template", owner=str(tpl.id)))
+                self._template_owner.append(person.id)
+        self._templates = np.vstack(vectors) if vectors else np.zeros((0, 128), dtype=np.float32)
+        # Known images: exact hashes and PDQ.
+        self._known_sha: dict[str, list[tuple[str, int]]] = defaultdict(list)
+        self._known_md5: dict[str, list[tuple[str, int]]] = defaultdict(list)
+        self._known_pdq = PdqIndex()
+        self._known_owner: dict[int, str] = {}
+        for known in session.scalars(select(KnownImage).join(Person).where(Person.consents.any())):
+            self._known_sha[known.sha256].append((known.person_id, known.id))
+            self._known_md5[known.md5].append((known.person_id, known.id))
+            self._known_owner[known.id] = known.person_id
+            if known.pdq and (known.pdq_quality or 0) >= MIN_QUALITY:
+                self._known_pdq.add(known.pdq, known.id)
+        # Item PDQ (variant 0 of every frame) for clustering.
+        self._items_pdq = PdqIndex()
+        self._item_cluster: dict[int, int | None] = {}
+        rows = session.execute(
+            select(Signal.item_id, Signal.value, Item.cluster_id)
+            .join(Item, Item.id == Signal.item_id)
+            .where(Signal.signal_type == "pdq", Signal.variant == 0, Signal.quality >= MIN_QUALITY)
+        )
+        for item_id, value, cluster_id in rows:
+            self._items_pdq.add(value, item_id)
+            self._item_cluster[item_id] = cluster_id
+
+    # --- faces -------------------------------------------------------------------------------------
+    def face_hits(self, vectors: Sequence[np.ndarray]) -> dict[str, tuple[float, int]]:
+        """Per person: (smallest distance, index of the face) among ``vectors`` within the threshold."""
+        if not len(self._templates) or not vectors:
+            return {}
+        dist = np.linalg.norm(np.stack(vectors)[:, None, :] - self._templates[None, :, :], axis=2)
+        best: dict[str, tuple[float, int]] = {}
+        for face_idx, tpl_idx in zip(*np.nonzero(dist <= self.threshold), strict=True):
+            person = self._template_owner[int(tpl_idx)]
+            d = float(dist[face_idx, tpl_idx])
+            if person not in best or d < best[person][0]:
+                best[person] = (d, int(face_idx))
+        return best
+
+    # --- the per-item step -------------------------------------------------------------------------
+    def process_item(
+        self, session: Session, item: Item, pdq: Sequence[PdqRef], faces: Sequence[tuple[Face, np.ndarray]]
+    ) -> list[Match]:
+        """Assign ``item`` to a cluster and create its matches. Call inside the item's transaction."""
+        self.assign_cluster(session, item, pdq)
+        created: list[Match] = []
+        for person_id, (d, idx) in self.face_hits([v for _, v in faces]).items():
+            face = faces[idx][0]
+            m = _upsert_match(
+                session,
+                person_id=person_id,
+                item_id=item.id,
+                kind="face",
+                distance=d,
+                detail={"face_id": face.id, "frame_index": face.frame_index, "box": face.box},
+            )
+            if m:
+                created.append(m)
+        for person_id, (dist, known_id, how) in self.hash_hits(item.sha256, item.md5, pdq).items():
+            m = _upsert_match(
+                session,
+                person_id=person_id,
+                item_id=item.id,
+                kind="hash",
+                distance=float(dist),
+                detail={"known_image_id": known_id, "by": how},
+            )
+            if m:
+                created.append(m)
+        return created
+
+    def hash_hits(self, sha256: str, md5: str, pdq: Iterable[PdqRef]) -> dict[str, tuple[int, int, str]]:
+        """Per person: (distance in bits, known image id, how) for the closest known image."""
+        best: dict[str, tuple[int, int, str]] = {}
+        for person_id, known_id in self._known_sha.get(sha256, []) + self._known_md5.get(md5, []):
+            best[person_id] = (0, known_id, "sha256")
+        for ref in pdq:
+            if (ref.quality or 0) < MIN_QUALITY:
+                continue
+            for known_id, dist in self._known_pdq.query(ref.value, MATCH_THRESHOLD):
+                person_id = self._known_owner[known_id]
+                if person_id not in best or dist < best[person_id][0]:
+                    best[person_id] = (dist, known_id, "pdq")
+        return best
+
+    def assign_cluster(self, session: Session, item: Item, pdq: Sequence[PdqRef]) -> None:
+        near: set[int] = set()
+        for ref in pdq:
+            if (ref.quality or 0) < MIN_QUALITY:
+                continue
+            for other_id, _ in self._items_pdq.query(ref.value, MATCH_THRESHOLD):
+                if other_id != item.id:
+                    near.add(other_id)
+        clusters = sorted({c for i in near if (c := self._item_cluster.get(i)) is not None})
+        if clusters:
+            target = clusters[0]
+            for other in clusters[1:]:  # this item bridges clusters: merge them into the oldest
+                session.execute(update(Item).where(Item.cluster_id == other).values(cluster_id=target))
+                for i, c in self._item_cluster.items():
+                    if c == other:
+                        self._item_cluster[i] = target
+                log_event(session, "cluster.merged", subject=f"cluster:{target}", detail={"merged": other})
+        else:
+            cluster = Cluster()
+            session.add(cluster)
+            session.flush()
+            target = cluster.id
+        item.cluster_id = target
+        for ref in pdq:
+            if ref.variant == 0 and (ref.quality or 0) >= MIN_QUALITY:
+                self._items_pdq.add(ref.value, item.id)
+        self._item_cluster[item.id] = target
+
+
+def match_person_against_items(session: Session, key: DataKey, person: Person) -> int:
+    """Run a newly enrolled person's templates and known images over every stored item. Returns the
+    number of matches created."""
+    matcher = Matcher(session, key)
+    created = 0
+    faces_by_item: dict[int, list[tuple[Face, np.ndarray]]] = defaultdict(list)
+    for face in session.scalars(select(Face)):
+        faces_by_item[face.item_id].append(
+            (face, decrypt_vector(key, face.vector_ct, kind="face", owner=str(face.item_id)))
+        )
+    for item_id, faces in faces_by_item.items():
+        hits = matcher.face_hits([v for _, v in faces])
+        if person.id in hits:
+            d, idx = hits[person.id]
+            face = faces[idx][0]
+            detail = {"face_id": face.id, "frame_index": face.frame_index, "box": face.box}
+            if _upsert_match(
+                session, person_id=person.id, item_id=item_id, kind="face", distance=d, detail=detail
+            ):
+                created += 1
+    pdq_by_item: dict[int, list[PdqRef]] = defaultdict(list)
+    for sig in session.scalars(select(Signal).where(Signal.signal_type == "pdq")):
+        pdq_by_item[sig.item_id].append(PdqRef(sig.value, sig.frame_index, sig.variant, sig.quality))
+    for item in session.scalars(select(Item)):
+        hash_hits = matcher.hash_hits(item.sha256, item.md5, pdq_by_item.get(item.id, []))
+        if person.id in hash_hits:
+            dist, known_id, how = hash_hits[person.id]
+            if _upsert_match(
+                session,
+                person_id=person.id,
+                item_id=item.id,
+                kind="hash",
+                distance=float(dist),
+                detail={"known_image_id": known_id, "by": how},
+            ):
+                created += 1
+    return created

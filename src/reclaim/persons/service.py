@@ -1,0 +1,175 @@
+"""Enrolment and erasure of persons: consent, face templates, known images."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from reclaim.errors import MediaError, NotFound, UserError
+from reclaim.events import current_actor, log_event
+from reclaim.matching.service import encrypt_vector, match_person_against_items
+from reclaim.media import MediaLimits, decode_media
+from reclaim.signals import PdqSignal, get_face_model
+from reclaim.signals.face import DEFAULT_FACE_MODEL
+from reclaim.sources import display_path
+from reclaim.store.crypto import DataKey
+from reclaim.store.models import Consent, FaceTemplate, KnownImage, Match, Person
+
+MIN_FACE_PX = 40
+"""An enrolment photo's face must be at least this many pixels wide: smaller faces make poor templates."""
+
+
+@dataclass(frozen=True)
+class PersonSummary:
+    person_id: str
+    name: str
+    templates: int
+    known_images: int
+    minor: bool
+    matches_created: int = 0
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError as exc:
+        raise UserError(f"{display_path(path)}: no such file") from exc
+    except OSError as exc:
+        raise UserError(f"{display_path(path)}: cannot read ({exc.strerror})") from exc
+
+
+def _template_from_photo(path: Path) -> np.ndarray:
+    data = _read(path)
+    try:
+        media = decode_media(data, limits=MediaLimits(max_side=1600, max_frames=1))
+    except MediaError as exc:
+        raise UserError(f"{display_path(path)}: {exc}") from exc
+    frame = media.frames[0].image
+    faces = get_face_model().faces(frame, budget_s=4.0)
+    if not faces:
+        raise UserError(f"{display_path(path)}: no face found; use a clear photo of the person's face")
+    if len(faces) > 1:
+        raise UserError(
+            f"{display_path(path)}: {len(faces)} faces found; use a photo showing only the person enrolled"
+        )
+    left, _, right, _ = faces[0].box
+    if right - left < MIN_FACE_PX:
+        raise UserError(
+            f"{display_path(path)}: the face is only {right - left} px wide (need ≥ {MIN_FACE_PX}); "
+            "use a closer or larger photo"
+        )
+    return np.asarray(faces[0].vector, dtype=np.float32)
+
+
+def add_person(
+    session: Session,
+    key: DataKey,
+    *,
+    name: str,
+    photos: Sequence[Path],
+    consent: str,
+    known_images: Sequence[Path] = (),
+    minor: bool = False,
+    recorded_by: str | None = None,
+) -> PersonSummary:
+    """Enrol a consenting person. Every photo is checked before anything is stored: one bad photo
+    stores nothing. Photos are not kept; only encrypted templates are. Known images are kept as hashes."""
+    name = name.strip()
+    if not name:
+        raise UserError("a person needs a name (a pseudonym such as 'Client 07' is fine)")
+    if not consent or not consent.strip():
+        raise UserError("a consent statement is required (--consent): who consented, how, when")
+    if not photos:
+        raise UserError("at least one --photo with the person's face is required")
+    vectors = [_template_from_photo(p) for p in photos]
+    known: list[KnownImage] = []
+    for path in known_images:
+        data = _read(path)
+        pdq_value: str | None = None
+        pdq_quality: int | None = None
+        try:
+            media = decode_media(data, limits=MediaLimits(max_side=1024, max_frames=1))
+            first = PdqSignal.hash_frames([(0, media.frames[0].image)])[0]
+            pdq_value, pdq_quality = first.value, first.quality
+        except MediaError as exc:
+            raise UserError(f"{display_path(path)}: {exc}") from exc
+        known.append(
+            KnownImage(
+                label=display_path(path.name),
+                sha256=hashlib.sha256(data).hexdigest(),
+                md5=hashlib.md5(data, usedforsecurity=False).hexdigest(),
+                pdq=pdq_value,
+                pdq_quality=pdq_quality,
+            )
+        )
+    person = Person(name=name, minor=minor)
+    session.add(person)
+    session.flush()
+    session.add(
+        Consent(person_id=person.id, statement=consent.strip(), recorded_by=recorded_by or current_actor())
+    )
+    for path, vector in zip(photos, vectors, strict=True):
+        tpl = FaceTemplate(
+            person_id=person.id, model=DEFAULT_FACE_MODEL, vector_ct=b"", photo_label=display_path(path.name)
+        )
+        session.add(tpl)
+        session.flush()
+        tpl.vector_ct = encrypt_vector(key, vector.tobytes(), kind="template", owner=str(tpl.id))
+    for k in known:
+        k.person_id = person.id
+        session.add(k)
+    session.flush()
+    log_event(
+        session,
+        "person.enrolled",
+        subject=f"person:{person.id}",
+        detail={"templates": len(vectors), "known_images": len(known), "minor": minor},
+    )
+    session.refresh(person)
+    created = match_person_against_items(session, key, person)
+    session.commit()
+    return PersonSummary(person.id, person.name, len(vectors), len(known), minor, created)
+
+
+def list_persons(session: Session) -> list[PersonSummary]:
+    out = []
+    for person in session.scalars(select(Person).order_by(Person.created_at, Person.id)):
+        out.append(
+            PersonSummary(
+                person.id, person.name, len(person.templates), len(person.known_images), person.minor
+            )
+        )
+    return out
+
+
+def get_person(session: Session, person_id: str) -> Person:
+    person = session.get(Person, person_id)
+    if person is None:
+        raise NotFound(f"no person with id {person_id!r} (see 'reclaim person list')")
+    return person
+
+
+def forget_person(session: Session, person_id: str) -> dict[str, int]:
+    """Erase a person: templates, known-image hashes, consents, matches and the person record. The event
+    log keeps only that an erasure happened, under the opaque id."""
+    person = get_person(session, person_id)
+    counts = {
+        "templates": len(person.templates),
+        "known_images": len(person.known_images),
+        "matches": session.scalar(select(func.count()).select_from(Match).where(Match.person_id == person_id))
+        or 0,
+    }
+    session.execute(delete(Match).where(Match.person_id == person_id))
+    session.execute(delete(FaceTemplate).where(FaceTemplate.person_id == person_id))
+    session.execute(delete(KnownImage).where(KnownImage.person_id == person_id))
+    session.execute(delete(Consent).where(Consent.person_id == person_id))
+    session.delete(person)
+    log_event(session, "person.forgotten", subject=f"person:{person_id}", detail=counts)
+    session.commit()
+    return counts

@@ -1,0 +1,355 @@
+"""The scan: sources → items (content-addressed, encrypted) → signals → sightings → matches.
+
+Design notes
+- Entries are enumerated first (cheap: paths and metadata), in a stable order.
+- A file whose SHA-256 is already stored only gains a sighting; nothing is analysed twice.
+- New content is analysed in worker processes; results are written in submission order, one
+  transaction per item, so an interrupted scan leaves only whole items behind and a rerun resumes
+  where it stopped with the same outcome as an uninterrupted run.
+- One bad file or message becomes an entry in ``errors``; the scan goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import sys
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from reclaim.events import log_event
+from reclaim.matching.service import Matcher, PdqRef, encrypt_vector
+from reclaim.media import MediaLimits
+from reclaim.scan.analyze import Analysis, analyze_job
+from reclaim.sources import Entry, EntryError, SightingInfo, display_path, source_for
+from reclaim.store.models import Face, Item, Match, Scan, Sighting, Signal, utcnow
+from reclaim.workspace import Workspace
+
+ProgressFn = Callable[[int, int, str], None]
+
+
+@dataclass
+class ScanError:
+    path: str
+    error: str
+
+
+@dataclass
+class ScanReport:
+    scan_id: int
+    items: int = 0
+    new_items: int = 0
+    sightings: int = 0
+    new_sightings: int = 0
+    face_matches: int = 0
+    hash_matches: int = 0
+    new_matches: int = 0
+    errors: list[ScanError] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass
+class _Pending:
+    """Entries waiting for one piece of new content to be analysed."""
+
+    sha256: str
+    data: bytes
+    entries: list[tuple[str, Entry]]
+
+
+def _sighting_key(info: SightingInfo, sha256: str | None) -> str:
+    return hashlib.sha256(f"{info.key}\x00{sha256 or '-'}".encode()).hexdigest()
+
+
+def _join(label: str, rel: str) -> str:
+    return rel if label in ("", ".") else f"{label.rstrip('/')}/{rel}"
+
+
+def _enumerate(paths: Sequence[Path], errors: list[ScanError]) -> list[tuple[str, Entry]]:
+    """All entries of all paths, each with the display label of the path it came from."""
+    out: list[tuple[str, Entry]] = []
+    for path in paths:
+        label = display_path(path)
+        if not path.exists():
+            errors.append(ScanError(label, "no such file or directory"))
+            continue
+        try:
+            source = source_for(path)
+        except ValueError as exc:
+            errors.append(ScanError(label, str(exc)))
+            continue
+        base = path if path.is_dir() else path.parent
+        base_label = display_path(base)
+        for entry in source.entries(path):
+            if isinstance(entry, EntryError):
+                errors.append(ScanError(_join(base_label, entry.path), entry.error))
+            else:
+                out.append((base_label, entry))
+    return out
+
+
+def _pool(workers: int) -> Executor | None:
+    if workers <= 1:
+        return None
+    method = "forkserver" if sys.platform.startswith("linux") else "spawn"
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
+
+
+class _Writer:
+    """Writes results into the database, one transaction per item (the single writer)."""
+
+    def __init__(self, ws: Workspace, session: Session, scan: Scan, *, hash_only: bool) -> None:
+        self.ws = ws
+        self.session = session
+        self.scan = scan
+        self.hash_only = hash_only
+        self.matcher = Matcher(session, ws.key)
+        self.seen_items: set[int] = set()
+        self.report = ScanReport(scan_id=scan.id)
+
+    def add_sighting(self, label: str, entry: Entry, item: Item | None) -> None:
+        info = entry.sighting
+        key = _sighting_key(info, item.sha256 if item else None)
+        self.report.sightings += 1
+        if item is not None:
+            self.seen_items.add(item.id)
+        if self.session.scalar(select(Sighting.id).where(Sighting.dedupe_key == key)) is not None:
+            return
+        extra = dict(info.extra)
+        extra["scanned_root"] = label
+        self.session.add(
+            Sighting(
+                dedupe_key=key,
+                item_id=item.id if item else None,
+                scan_id=self.scan.id,
+                source=info.source,
+                source_key=info.key,
+                path=info.path,
+                chat_id=info.chat_id,
+                chat_name=info.chat_name,
+                chat_type=info.chat_type,
+                message_id=info.message_id,
+                sender=info.sender,
+                sender_id=info.sender_id,
+                posted_at=info.posted_at,
+                caption=info.caption,
+                forwarded_from=info.forwarded_from,
+                reply_to=info.reply_to,
+                media_type=info.media_type,
+                placeholder=entry.placeholder,
+                extra=extra,
+            )
+        )
+        self.report.new_sightings += 1
+
+    def add_item(self, pending: _Pending, analysis: Analysis) -> Item:
+        s = self.session
+        item = Item(
+            sha256=analysis.sha256,
+            md5=analysis.md5,
+            size=analysis.size,
+            mime=analysis.mime,
+            kind=analysis.kind,
+            width=analysis.width,
+            height=analysis.height,
+            frame_count=analysis.frame_count,
+            stored=False,
+        )
+        s.add(item)
+        s.flush()
+        refs = []
+        for sig in analysis.signals:
+            s.add(
+                Signal(
+                    item_id=item.id,
+                    signal_type=sig.signal_type,
+                    frame_index=sig.frame_index,
+                    variant=sig.variant,
+                    value=sig.value,
+                    quality=sig.quality,
+                )
+            )
+            if sig.signal_type == "pdq":
+                refs.append(PdqRef(sig.value, sig.frame_index, sig.variant, sig.quality))
+        faces: list[tuple[Face, np.ndarray]] = []
+        for fr in analysis.faces:
+            face = Face(
+                item_id=item.id,
+                frame_index=fr.frame_index,
+                model=analysis.face_model,
+                box={
+                    "left": fr.box[0],
+                    "top": fr.box[1],
+                    "right": fr.box[2],
+                    "bottom": fr.box[3],
+                    "rotation": fr.rotation,
+                },
+                vector_ct=encrypt_vector(self.ws.key, fr.vector, kind="face", owner=str(item.id)),
+            )
+            s.add(face)
+            faces.append((face, np.frombuffer(fr.vector, dtype=np.float32)))
+        s.flush()
+        self.matcher.process_item(s, item, refs, faces)
+        # Policy: media of a minor, and hash-only scans, are never stored; only hashes and locations.
+        minor_hit = s.scalar(
+            select(func.count())
+            .select_from(Match)
+            .where(Match.item_id == item.id, Match.person_id.in_(self.matcher.minor_ids or {""}))
+        )
+        if not self.hash_only and not minor_hit:
+            self.ws.vault.put(pending.data, analysis.sha256)
+            item.stored = True
+        log_event(
+            s,
+            "item.added",
+            subject=f"item:{analysis.sha256}",
+            detail={
+                "scan_id": self.scan.id,
+                "kind": analysis.kind,
+                "faces": len(analysis.faces),
+                "stored": item.stored,
+            },
+        )
+        self.report.new_items += 1
+        return item
+
+    def finish_item(self, pending: _Pending, result: Analysis | str) -> None:
+        if isinstance(result, str):
+            for label, entry in pending.entries:
+                self.report.errors.append(ScanError(_join(label, entry.sighting.path or "?"), result))
+            return
+        item = self.session.scalar(select(Item).where(Item.sha256 == pending.sha256))
+        if item is None:
+            item = self.add_item(pending, result)
+        for label, entry in pending.entries:
+            self.add_sighting(label, entry, item)
+        self.session.commit()
+
+
+def _read_entry(entry: Entry, limits: MediaLimits) -> bytes:
+    assert entry.file is not None
+    size = entry.file.stat().st_size
+    if size > limits.max_bytes:
+        raise ValueError(f"file is {size:,} bytes, above the limit of {limits.max_bytes:,}")
+    if size == 0:
+        raise ValueError("empty file (0 bytes)")
+    return entry.file.read_bytes()
+
+
+def scan_paths(
+    ws: Workspace,
+    paths: Sequence[Path],
+    *,
+    hash_only: bool = False,
+    faces: bool = True,
+    workers: int | None = None,
+    progress: ProgressFn | None = None,
+) -> ScanReport:
+    """Scan files, folders and Telegram exports into the workspace."""
+    workers = workers if workers is not None else (os.cpu_count() or 1)
+    limits = MediaLimits()
+    with ws.session() as session:
+        scan = Scan(paths={"paths": [display_path(p) for p in paths]}, status="running")
+        session.add(scan)
+        session.flush()
+        log_event(session, "scan.started", subject=f"scan:{scan.id}", detail={"hash_only": hash_only})
+        session.commit()
+        writer = _Writer(ws, session, scan, hash_only=hash_only)
+        entries = _enumerate(paths, writer.report.errors)
+        total = len(entries)
+        if progress:
+            progress(0, total, "")
+        pool = _pool(workers)
+        inflight: deque[tuple[_Pending, Future[Analysis | str] | Analysis | str]] = deque()
+        by_sha: dict[str, _Pending] = {}
+        window = max(4, 4 * workers)
+        done = 0
+
+        def drain(limit: int) -> None:
+            nonlocal done
+            while len(inflight) > limit:
+                pending, fut = inflight.popleft()
+                result = fut.result() if isinstance(fut, Future) else fut
+                del by_sha[pending.sha256]
+                writer.finish_item(pending, result)
+                done += len(pending.entries)
+                if progress:
+                    progress(done, total, pending.entries[0][1].sighting.path or "")
+
+        try:
+            for label, entry in entries:
+                name = entry.sighting.path or entry.sighting.key
+                if entry.file is None:
+                    writer.add_sighting(label, entry, None)
+                    session.commit()
+                    done += 1
+                    if progress:
+                        progress(done, total, name)
+                    continue
+                try:
+                    data = _read_entry(entry, limits)
+                except (OSError, ValueError) as exc:
+                    msg = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                    writer.report.errors.append(ScanError(_join(label, name), msg))
+                    done += 1
+                    continue
+                sha = hashlib.sha256(data).hexdigest()
+                if sha in by_sha:  # same new content seen twice in flight: one analysis
+                    by_sha[sha].entries.append((label, entry))
+                    continue
+                known = session.scalar(select(Item).where(Item.sha256 == sha))
+                if known is not None:
+                    writer.add_sighting(label, entry, known)
+                    session.commit()
+                    done += 1
+                    if progress:
+                        progress(done, total, name)
+                    continue
+                pending = _Pending(sha, data, [(label, entry)])
+                by_sha[sha] = pending
+                job = (data, faces)
+                inflight.append((pending, pool.submit(analyze_job, job) if pool else analyze_job(job)))
+                drain(window)
+            drain(0)
+        except BaseException:
+            session.rollback()
+            scan.status = "interrupted"
+            session.commit()
+            raise
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+        report = writer.report
+        report.items = len(writer.seen_items)
+        if writer.seen_items:
+            rows = session.execute(
+                select(Match.kind, func.count())
+                .where(Match.item_id.in_(writer.seen_items))
+                .group_by(Match.kind)
+            ).all()
+            counts = {kind: n for kind, n in rows}
+            report.face_matches = counts.get("face", 0)
+            report.hash_matches = counts.get("hash", 0)
+        report.new_matches = int(
+            session.scalar(select(func.count()).select_from(Match).where(Match.created_at >= scan.started_at))
+            or 0
+        )
+        scan.status = "finished"
+        scan.finished_at = utcnow()
+        summary = report.to_dict()
+        summary["errors"] = len(report.errors)
+        scan.summary = summary
+        log_event(session, "scan.finished", subject=f"scan:{scan.id}", detail=summary)
+        session.commit()
+        return report

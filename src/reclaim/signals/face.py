@@ -1,0 +1,193 @@
+"""Face models: detect faces and turn each into a template (a vector) compared by distance.
+
+The default is dlib's HOG detector + 5-point landmarks + 128-d ResNet (public-domain/CC0 weights from
+the ``face_recognition_models`` package). The HOG detector misses small faces and faces rotated by more
+than ~40°, so when the plain pass finds nothing we try, within a time budget, the full resolution,
+upsampling, and rotated copies.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from PIL import Image
+
+from reclaim.errors import DependencyError
+
+
+@dataclass(frozen=True)
+class DetectedFace:
+    box: tuple[int, int, int, int]
+    """left, top, right, bottom in the input image's pixel coordinates."""
+    score: float
+    vector: np.ndarray
+    """float32 template; compare with :meth:`FaceModel.distance`."""
+    rotation: int = 0
+    """Degrees the image was rotated for the detector to find this face."""
+
+
+class FaceModel(ABC):
+    name: ClassVar[str]
+    dim: ClassVar[int]
+    default_threshold: ClassVar[float]
+    """Distance at or below which two templates are taken to be the same person (see docs/face-roc.md)."""
+
+    @abstractmethod
+    def faces(self, image: np.ndarray, *, budget_s: float = 1.5) -> list[DetectedFace]:
+        """Detect and encode every face in an (H, W, 3) uint8 RGB image."""
+
+    @staticmethod
+    def distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Euclidean distance between ``a`` (d,) or (n, d) and ``b`` (m, d)."""
+        diff = np.atleast_2d(a)[:, None, :] - np.atleast_2d(b)[None, :, :]
+        return np.asarray(np.linalg.norm(diff, axis=2))
+
+
+def _models_dir() -> Path:
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or spec.origin is None:
+        raise DependencyError("the face_recognition_models package is not installed")
+    return Path(spec.origin).parent / "models"
+
+
+def _resize(image: np.ndarray, scale: float) -> np.ndarray:
+    h, w = image.shape[:2]
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return np.ascontiguousarray(np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR)))
+
+
+def _rotate(image: np.ndarray, degrees: int) -> np.ndarray:
+    """Rotate counter-clockwise by ``degrees`` (multiples of 90 exactly; others with expansion)."""
+    if degrees % 90 == 0:
+        return np.ascontiguousarray(np.rot90(image, k=(degrees // 90) % 4))
+    return np.ascontiguousarray(
+        np.asarray(Image.fromarray(image).rotate(degrees, resample=Image.Resampling.BILINEAR, expand=True))
+    )
+
+
+def _unrotate_box(
+    box: tuple[float, float, float, float], degrees: int, src_w: int, src_h: int, rot_w: int, rot_h: int
+) -> tuple[int, int, int, int]:
+    """Map a box found in the rotated image back to the original image's coordinates."""
+    left, top, right, bottom = box
+    corners = [(left, top), (right, top), (left, bottom), (right, bottom)]
+    theta = math.radians(degrees)
+    cos, sin = math.cos(theta), math.sin(theta)
+    pts = []
+    for x, y in corners:
+        # centre-relative in the rotated image; rotate back by -degrees (image y axis points down)
+        dx, dy = x - rot_w / 2, y - rot_h / 2
+        ox = dx * cos - dy * sin
+        oy = dx * sin + dy * cos
+        pts.append((ox + src_w / 2, oy + src_h / 2))
+    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+    return (
+        max(0, round(min(xs))),
+        max(0, round(min(ys))),
+        min(src_w, round(max(xs))),
+        min(src_h, round(max(ys))),
+    )
+
+
+class DlibResNetFace(FaceModel):
+    name: ClassVar[str] = "dlib-resnet-v1"
+    dim: ClassVar[int] = 128
+    default_threshold: ClassVar[float] = 0.6
+    DETECT_SIDE: ClassVar[int] = 640
+    """Detection runs on a copy at most this wide/high (≈ 30 ms); encoding uses the full image."""
+    MAX_UPSAMPLED_PIXELS: ClassVar[int] = 2_500_000
+
+    def __init__(self) -> None:
+        try:
+            import dlib
+        except ImportError as exc:  # pragma: no cover - dependency missing
+            raise DependencyError(f"dlib is not importable: {exc}") from exc
+        models = _models_dir()
+        try:
+            self._dlib: Any = dlib
+            self._detector = dlib.get_frontal_face_detector()
+            self._shape = dlib.shape_predictor(str(models / "shape_predictor_5_face_landmarks.dat"))
+            self._encoder = dlib.face_recognition_model_v1(
+                str(models / "dlib_face_recognition_resnet_model_v1.dat")
+            )
+        except RuntimeError as exc:
+            raise DependencyError(f"could not load the dlib face models from {models}: {exc}") from exc
+
+    def _detect(
+        self, image: np.ndarray, upsample: int
+    ) -> list[tuple[tuple[float, float, float, float], float]]:
+        rects, scores, _ = self._detector.run(image, upsample, 0.0)
+        return [
+            ((r.left(), r.top(), r.right(), r.bottom()), float(s)) for r, s in zip(rects, scores, strict=True)
+        ]
+
+    def _encode(self, image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+        rect = self._dlib.rectangle(*(round(v) for v in box))
+        shape = self._shape(image, rect)
+        return np.asarray(self._encoder.compute_face_descriptor(image, shape), dtype=np.float32)
+
+    def _attempt(
+        self, image: np.ndarray, degrees: int, detect_side: int, upsample: int
+    ) -> list[DetectedFace]:
+        src_h, src_w = image.shape[:2]
+        work = _rotate(image, degrees) if degrees else image
+        rot_h, rot_w = work.shape[:2]
+        scale = min(1.0, detect_side / max(rot_h, rot_w))
+        small = _resize(work, scale) if scale < 1.0 else work
+        found = []
+        for box, score in self._detect(small, upsample):
+            left, top, right, bottom = (v / scale for v in box)
+            full_box = (max(0.0, left), max(0.0, top), min(rot_w - 1.0, right), min(rot_h - 1.0, bottom))
+            vector = self._encode(work, full_box)
+            if degrees:
+                out_box = _unrotate_box(full_box, degrees, src_w, src_h, rot_w, rot_h)
+            else:
+                out_box = (round(full_box[0]), round(full_box[1]), round(full_box[2]), round(full_box[3]))
+            found.append(DetectedFace(out_box, score, vector, degrees))
+        return found
+
+    def faces(self, image: np.ndarray, *, budget_s: float = 1.5) -> list[DetectedFace]:
+        image = np.ascontiguousarray(image, dtype=np.uint8)
+        h, w = image.shape[:2]
+        longest = max(h, w)
+        start = time.monotonic()
+        found = self._attempt(image, 0, self.DETECT_SIDE, 0)
+        if found:
+            return found
+        # Fallbacks, cheapest first, while the budget lasts: more pixels for small faces, then rotations.
+        plans: list[tuple[int, int, int]] = []
+        if longest > self.DETECT_SIDE:
+            plans.append((0, min(longest, 2 * self.DETECT_SIDE), 0))
+        if longest * longest * 4 <= self.MAX_UPSAMPLED_PIXELS * (longest * longest / max(1, h * w)):
+            plans.append((0, longest, 1))
+        plans += [(90, self.DETECT_SIDE, 0), (270, self.DETECT_SIDE, 0), (180, self.DETECT_SIDE, 0)]
+        plans += [(45, self.DETECT_SIDE, 0), (315, self.DETECT_SIDE, 0)]
+        for degrees, side, upsample in plans:
+            if time.monotonic() - start > budget_s:
+                break
+            found = self._attempt(image, degrees, side, upsample)
+            if found:
+                return found
+        return []
+
+
+FACE_MODELS: dict[str, type[FaceModel]] = {cls.name: cls for cls in (DlibResNetFace,)}
+DEFAULT_FACE_MODEL = DlibResNetFace.name
+
+_loaded: dict[str, FaceModel] = {}
+
+
+def get_face_model(name: str = DEFAULT_FACE_MODEL) -> FaceModel:
+    """The named model, loaded once per process."""
+    if name not in FACE_MODELS:
+        raise KeyError(f"unknown face model {name!r}; known: {sorted(FACE_MODELS)}")
+    if name not in _loaded:
+        _loaded[name] = FACE_MODELS[name]()
+    return _loaded[name]

@@ -1,0 +1,44 @@
+"""Sources of material. Registration happens in one place: :data:`SOURCE_TYPES`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reclaim.sources.base import Entry, EntryError, SightingInfo, Source, display_path, safe_join
+from reclaim.sources.folder import FolderSource
+from reclaim.sources.telegram import TelegramExportSource
+
+SOURCE_TYPES: tuple[type[Source], ...] = (TelegramExportSource, FolderSource)
+"""In detection order: the first whose ``detect`` accepts a path handles it."""
+
+
+def _check_unique() -> None:
+    names = [s.name for s in SOURCE_TYPES]
+    if len(names) != len(set(names)):
+        raise RuntimeError(f"duplicate source names: {names}")
+
+
+_check_unique()
+
+
+def source_for(path: Path) -> Source:
+    """The source that handles ``path``. Folders that contain Telegram exports are handled by the folder
+    source, which hands each export to the Telegram source."""
+    for cls in SOURCE_TYPES:
+        if cls.detect(path):
+            return cls()
+    raise ValueError(f"no source understands {display_path(path)}")
+
+
+__all__ = [
+    "SOURCE_TYPES",
+    "Entry",
+    "EntryError",
+    "FolderSource",
+    "SightingInfo",
+    "Source",
+    "TelegramExportSource",
+    "display_path",
+    "safe_join",
+    "source_for",
+]

@@ -1,0 +1,274 @@
+"""SQLAlchemy 2 typed models. One code path for SQLite (embedded default) and PostgreSQL.
+
+Secrets never sit here in the clear: face templates are AES-256-GCM ciphertexts (see crypto.py); media
+bytes live in the encrypted vault, not in the database.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return secrets.token_hex(8)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC on every backend (SQLite keeps no zone: values come back naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored: give a timezone")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, datetime: UTCDateTime()}
+
+
+class Person(Base):
+    __tablename__ = "persons"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    minor: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    consents: Mapped[list[Consent]] = relationship(back_populates="person", cascade="all, delete-orphan")
+    templates: Mapped[list[FaceTemplate]] = relationship(
+        back_populates="person", cascade="all, delete-orphan"
+    )
+    known_images: Mapped[list[KnownImage]] = relationship(
+        back_populates="person", cascade="all, delete-orphan"
+    )
+    matches: Mapped[list[Match]] = relationship(back_populates="person", cascade="all, delete-orphan")
+
+
+class Consent(Base):
+    """The consent statement under which a person's face may be searched for."""
+
+    __tablename__ = "consents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    person_id: Mapped[str] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    statement: Mapped[str] = mapped_column(Text)
+    recorded_by: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    person: Mapped[Person] = relationship(back_populates="consents")
+
+
+class FaceTemplate(Base):
+    """An enrolled face: 128-d vector, stored encrypted."""
+
+    __tablename__ = "face_templates"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    person_id: Mapped[str] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    model: Mapped[str] = mapped_column(String(64))
+    vector_ct: Mapped[bytes] = mapped_column(LargeBinary)
+    photo_label: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    person: Mapped[Person] = relationship(back_populates="templates")
+
+
+class KnownImage(Base):
+    """An image the person already holds, kept as hashes only (the bytes are never stored)."""
+
+    __tablename__ = "known_images"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    person_id: Mapped[str] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str] = mapped_column(String(500))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    md5: Mapped[str] = mapped_column(String(32))
+    pdq: Mapped[str | None] = mapped_column(String(64))
+    pdq_quality: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    person: Mapped[Person] = relationship(back_populates="known_images")
+
+
+class Cluster(Base):
+    """Near-duplicate items: one image and its reposts, recompressions, resizes, flips."""
+
+    __tablename__ = "clusters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Item(Base):
+    """One distinct file, content-addressed by SHA-256."""
+
+    __tablename__ = "items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    md5: Mapped[str] = mapped_column(String(32), index=True)
+    size: Mapped[int] = mapped_column(Integer)
+    mime: Mapped[str | None] = mapped_column(String(100))
+    kind: Mapped[str | None] = mapped_column(String(20))
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    frame_count: Mapped[int | None] = mapped_column(Integer)
+    stored: Mapped[bool] = mapped_column(Boolean, default=False)
+    """True when the encrypted bytes are in the vault (False for hash-only scans and minors)."""
+    cluster_id: Mapped[int | None] = mapped_column(ForeignKey("clusters.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    signals: Mapped[list[Signal]] = relationship(back_populates="item", cascade="all, delete-orphan")
+    faces: Mapped[list[Face]] = relationship(back_populates="item", cascade="all, delete-orphan")
+    sightings: Mapped[list[Sighting]] = relationship(back_populates="item")
+
+
+class Signal(Base):
+    """One measured signal of an item: a hash of a frame (and its flips/rotations) or similar."""
+
+    __tablename__ = "signals"
+    __table_args__ = (Index("ix_signals_type_value", "signal_type", "value"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    signal_type: Mapped[str] = mapped_column(String(40))
+    frame_index: Mapped[int] = mapped_column(Integer, default=0)
+    variant: Mapped[int] = mapped_column(Integer, default=0)
+    """0 = the image as is; 1-7 = its dihedral transforms (flips, rotations) for PDQ."""
+    value: Mapped[str] = mapped_column(String(128))
+    quality: Mapped[int | None] = mapped_column(Integer)
+
+    item: Mapped[Item] = relationship(back_populates="signals")
+
+
+class Face(Base):
+    """A face found in an item: box and encrypted 128-d template."""
+
+    __tablename__ = "faces"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    frame_index: Mapped[int] = mapped_column(Integer, default=0)
+    model: Mapped[str] = mapped_column(String(64))
+    box: Mapped[dict[str, Any]] = mapped_column()
+    vector_ct: Mapped[bytes] = mapped_column(LargeBinary)
+
+    item: Mapped[Item] = relationship(back_populates="faces")
+
+
+class Scan(Base):
+    __tablename__ = "scans"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    paths: Mapped[dict[str, Any]] = mapped_column()
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class Sighting(Base):
+    """One place an item was seen: a Telegram message, a file in a folder."""
+
+    __tablename__ = "sightings"
+    __table_args__ = (UniqueConstraint("dedupe_key", name="uq_sightings_dedupe_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dedupe_key: Mapped[str] = mapped_column(String(64))
+    """SHA-256 of (source key, item SHA-256): rescanning the same material adds nothing."""
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"), index=True)
+    scan_id: Mapped[int | None] = mapped_column(ForeignKey("scans.id"))
+    source: Mapped[str] = mapped_column(String(40))
+    source_key: Mapped[str] = mapped_column(Text)
+    path: Mapped[str | None] = mapped_column(Text)
+    chat_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    chat_name: Mapped[str | None] = mapped_column(Text)
+    chat_type: Mapped[str | None] = mapped_column(String(64))
+    message_id: Mapped[int | None] = mapped_column(Integer)
+    sender: Mapped[str | None] = mapped_column(Text)
+    sender_id: Mapped[str | None] = mapped_column(String(64))
+    posted_at: Mapped[datetime | None] = mapped_column()
+    caption: Mapped[str | None] = mapped_column(Text)
+    forwarded_from: Mapped[str | None] = mapped_column(Text)
+    reply_to: Mapped[int | None] = mapped_column(Integer)
+    media_type: Mapped[str | None] = mapped_column(String(64))
+    placeholder: Mapped[str | None] = mapped_column(Text)
+    extra: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    item: Mapped[Item | None] = relationship(back_populates="sightings")
+
+
+class Match(Base):
+    """A candidate (or reviewed) link between a person and an item."""
+
+    __tablename__ = "matches"
+    __table_args__ = (UniqueConstraint("person_id", "item_id", "kind", name="uq_matches_person_item_kind"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    person_id: Mapped[str] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), default="candidate")
+    distance: Mapped[float] = mapped_column(Float)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    person: Mapped[Person] = relationship(back_populates="matches")
+    item: Mapped[Item] = relationship()
+
+
+class Event(Base):
+    """Every state change writes one (the custody log grows from here)."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(64), index=True)
+    subject: Mapped[str | None] = mapped_column(String(200))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)

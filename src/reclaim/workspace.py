@@ -1,0 +1,86 @@
+"""A workspace: the database, the encrypted vault and the keyring, in one directory.
+
+Resolution order for its location: ``--workspace DIR``, then ``RECLAIM_WORKSPACE``, then the user data
+directory (platformdirs). The passphrase comes from ``RECLAIM_PASSPHRASE`` or a prompt.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from reclaim.errors import UserError
+from reclaim.store import crypto
+from reclaim.store.crypto import DataKey
+from reclaim.store.db import make_engine, session_factory, upgrade
+from reclaim.store.vault import Vault
+
+WORKSPACE_FILE = "workspace.json"
+KEYRING_FILE = "keyring.json"
+DB_FILE = "reclaim.db"
+VAULT_DIR = "vault"
+FORMAT_VERSION = 1
+
+
+def default_workspace_dir() -> Path:
+    env = os.environ.get("RECLAIM_WORKSPACE")
+    if env:
+        return Path(env).expanduser()
+    return Path(platformdirs.user_data_dir("reclaim", appauthor=False))
+
+
+@dataclass
+class Workspace:
+    root: Path
+    engine: Engine
+    sessions: sessionmaker[Session]
+    key: DataKey
+    vault: Vault
+
+    @classmethod
+    def create(cls, root: Path, passphrase: str, *, database_url: str | None = None) -> Workspace:
+        root = root.expanduser()
+        if (root / WORKSPACE_FILE).exists():
+            raise UserError(f"a workspace already exists at {root}")
+        root.mkdir(parents=True, exist_ok=True)
+        os.chmod(root, 0o700)
+        crypto.create_keyring(root / KEYRING_FILE, passphrase)
+        meta = {"format": FORMAT_VERSION, "database_url": database_url}
+        (root / WORKSPACE_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        return cls.open(root, passphrase)
+
+    @classmethod
+    def open(cls, root: Path, passphrase: str) -> Workspace:
+        root = root.expanduser()
+        meta_path = root / WORKSPACE_FILE
+        if not meta_path.exists():
+            raise UserError(f"no workspace at {root}: run 'reclaim init' first (or pass --workspace)")
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{meta_path} is damaged: {exc}") from exc
+        key = crypto.open_keyring(root / KEYRING_FILE, passphrase)
+        url = meta.get("database_url") or f"sqlite:///{root / DB_FILE}"
+        engine = make_engine(url)
+        upgrade(engine)
+        vault_root = root / VAULT_DIR
+        vault_root.mkdir(exist_ok=True)
+        return cls(
+            root=root, engine=engine, sessions=session_factory(engine), key=key, vault=Vault(vault_root, key)
+        )
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self.sessions() as session:
+            yield session
+
+    def close(self) -> None:
+        self.engine.dispose()
