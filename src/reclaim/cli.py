@@ -76,7 +76,7 @@ def _passphrase(*, confirm: bool = False) -> str:
 
 
 def _fail(exc: ReclaimError) -> typer.Exit:
-    err_console.print(f"error: {exc}", markup=False, highlight=False)
+    typer.echo(f"error: {exc}", err=True)
     return typer.Exit(code=exc.exit_code)
 
 
@@ -302,7 +302,7 @@ def scan(
         markup=False,
     )
     for e in result["errors"]:
-        err_console.print(f"  skipped {e['path']}: {e['error']}", markup=False, highlight=False)
+        typer.echo(f"  skipped {e['path']}: {e['error']}", err=True)
 
 
 def print_matches_table(rows: list[dict[str, Any]]) -> None:

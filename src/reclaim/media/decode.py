@@ -507,7 +507,7 @@ def _finish_frame(im: Image.Image, target: tuple[int, int] | None, orientation: 
     method = _TRANSPOSE_FOR_ORIENTATION.get(orientation)
     if method is not None:
         rgb = rgb.transpose(method)
-    return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
+    return np.ascontiguousarray(np.array(rgb, dtype=np.uint8))  # a writable copy
 
 
 def _decode_image(data: bytes, mime: str, limits: MediaLimits) -> DecodedMedia:
@@ -670,10 +670,15 @@ def _decode_video_container(container: InputContainer, mime: str, limits: MediaL
     targets = _video_targets(duration, limits)
     sampler = _VideoSampler(container, stream, targets, origin, rate, limits)
     gap = targets[1] - targets[0] if len(targets) > 1 else 0.0
-    if gap >= SEEK_MIN_GAP_S:
-        sampler.run_seeking()
-    else:
-        sampler.run_sequential()
+    try:
+        if gap >= SEEK_MIN_GAP_S:
+            sampler.run_seeking()
+        else:
+            sampler.run_sequential()
+    except _AV_ERRORS:
+        if not sampler.frames:
+            raise
+        # Damaged or truncated after the start (a partial download): keep the frames decoded so far.
     if not sampler.frames:
         raise MediaError("corrupt or unsupported video: no decodable video frames")
 

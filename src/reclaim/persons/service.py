@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from reclaim.errors import MediaError, NotFound, UserError
@@ -165,11 +165,8 @@ def forget_person(session: Session, person_id: str) -> dict[str, int]:
         "matches": session.scalar(select(func.count()).select_from(Match).where(Match.person_id == person_id))
         or 0,
     }
-    session.execute(delete(Match).where(Match.person_id == person_id))
-    session.execute(delete(FaceTemplate).where(FaceTemplate.person_id == person_id))
-    session.execute(delete(KnownImage).where(KnownImage.person_id == person_id))
-    session.execute(delete(Consent).where(Consent.person_id == person_id))
-    session.delete(person)
+    session.delete(person)  # cascades to consents, templates, known images and matches
+    session.flush()
     log_event(session, "person.forgotten", subject=f"person:{person_id}", detail=counts)
     session.commit()
     return counts

@@ -25,6 +25,7 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from reclaim.errors import UserError
 from reclaim.events import log_event
 from reclaim.matching.service import Matcher, PdqRef, encrypt_vector
 from reclaim.media import MediaLimits
@@ -80,9 +81,6 @@ def _enumerate(paths: Sequence[Path], errors: list[ScanError]) -> list[tuple[str
     out: list[tuple[str, Entry]] = []
     for path in paths:
         label = display_path(path)
-        if not path.exists():
-            errors.append(ScanError(label, "no such file or directory"))
-            continue
         try:
             source = source_for(path)
         except ValueError as exc:
@@ -256,6 +254,9 @@ def scan_paths(
     progress: ProgressFn | None = None,
 ) -> ScanReport:
     """Scan files, folders and Telegram exports into the workspace."""
+    missing = [display_path(p) for p in paths if not p.exists()]
+    if missing:
+        raise UserError(f"no such file or directory: {', '.join(missing)}")
     workers = workers if workers is not None else (os.cpu_count() or 1)
     limits = MediaLimits()
     with ws.session() as session:
