@@ -88,7 +88,7 @@ class MediaLimits:
 
 @dataclass
 class Frame:
-    """One decoded frame: (H, W, 3) uint8 RGB, C-contiguous."""
+    """One decoded frame: (H, W, 3) uint8 RGB, C-contiguous and read-only (copy it to modify it)."""
 
     image: np.ndarray
     index: int
@@ -311,6 +311,14 @@ def _sample_indices(count: int, wanted: int) -> list[int]:
     return sorted({round(i * (count - 1) / (wanted - 1)) for i in range(wanted)})
 
 
+def _frozen(image: np.ndarray) -> np.ndarray:
+    """C-contiguous uint8 and read-only: frames are evidence, and handing out Pillow's buffer without a
+    second copy keeps decoding fast. Callers that want to draw on a frame use `frame.image.copy()`."""
+    out = np.ascontiguousarray(image, dtype=np.uint8)
+    out.flags.writeable = False
+    return out
+
+
 def _short(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text if len(text) <= 200 else text[:197] + "..."
@@ -357,27 +365,40 @@ _TRANSPOSE_FOR_ORIENTATION = {
     8: Image.Transpose.ROTATE_90,
 }
 
-_pillow_limit_lock = threading.Lock()
+
+class _PillowLimit:
+    """Bookkeeping for temporarily raising Pillow's global `Image.MAX_IMAGE_PIXELS` (see below)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.active: list[int] = []  # pixel counts of the decodes currently needing a raised limit
+        self.baseline: int | None = None  # the value to restore when none is left
+
+
+_pillow_limit = _PillowLimit()
 
 
 @contextmanager
 def _pillow_allows(pixels: int) -> Iterator[None]:
-    """Make sure Pillow's own bomb check (warning above MAX_IMAGE_PIXELS, error above twice that) does
-    not fire for an image of `pixels` that our limits allowed. With the default limits (60 MP < Pillow's
-    ~89 MP) this does nothing; otherwise Pillow's global limit is raised, never lowered, for the duration
-    of the decode and restored afterwards (serialised by a lock)."""
-    current = Image.MAX_IMAGE_PIXELS
-    if current is None or pixels <= current:
+    """Make sure Pillow's own bomb check (a warning above `Image.MAX_IMAGE_PIXELS`, an error above twice
+    that) does not fire for an image of `pixels` that our limits allowed. With the default limits (60 MP,
+    below Pillow's ~89 MP) this never touches Pillow. Otherwise the global limit is raised, never lowered,
+    to the largest size any concurrent decode needs, and restored when the last of them finishes."""
+    with _pillow_limit.lock:
+        if not _pillow_limit.active:
+            _pillow_limit.baseline = Image.MAX_IMAGE_PIXELS
+        baseline = _pillow_limit.baseline
+        registered = baseline is not None and pixels > baseline
+        if registered:
+            _pillow_limit.active.append(pixels)
+            Image.MAX_IMAGE_PIXELS = max(_pillow_limit.active)
+    try:
         yield
-        return
-    with _pillow_limit_lock:
-        saved = Image.MAX_IMAGE_PIXELS
-        if saved is not None and pixels > saved:
-            Image.MAX_IMAGE_PIXELS = pixels
-        try:
-            yield
-        finally:
-            Image.MAX_IMAGE_PIXELS = saved
+    finally:
+        if registered:
+            with _pillow_limit.lock:
+                _pillow_limit.active.remove(pixels)
+                Image.MAX_IMAGE_PIXELS = max(_pillow_limit.active, default=_pillow_limit.baseline)
 
 
 def _open_pillow(data: bytes, mime: str) -> ImageFile.ImageFile:
@@ -507,12 +528,13 @@ def _finish_frame(im: Image.Image, target: tuple[int, int] | None, orientation: 
     method = _TRANSPOSE_FOR_ORIENTATION.get(orientation)
     if method is not None:
         rgb = rgb.transpose(method)
-    return np.ascontiguousarray(np.array(rgb, dtype=np.uint8))  # a writable copy
+    return _frozen(np.asarray(rgb, dtype=np.uint8))
 
 
 def _decode_image(data: bytes, mime: str, limits: MediaLimits) -> DecodedMedia:
     fmt = _FORMAT_NAMES[mime]
     gif: _GifScan | None = None
+    header_pixels = 0  # pixels known from our own header parsing, before Pillow sees the data
     if mime == "image/gif":
         gif = _scan_gif(data, limits.max_animation_frames)
         _check_frame_pixels("image", gif.width, gif.height, limits)
@@ -520,12 +542,14 @@ def _decode_image(data: bytes, mime: str, limits: MediaLimits) -> DecodedMedia:
             _check_frame_pixels(
                 "image (a frame extends the canvas)", gif.canvas_width, gif.canvas_height, limits
             )
+        header_pixels = gif.canvas_width * gif.canvas_height
     elif mime == "image/webp":
         size = _webp_canvas_size(data)
         if size is not None:
             _check_frame_pixels("image", size[0], size[1], limits)
+            header_pixels = size[0] * size[1]
     try:
-        with _open_pillow(data, mime) as im:
+        with _pillow_allows(header_pixels), _open_pillow(data, mime) as im:
             width, height = im.size
             _check_frame_pixels("image", width, height, limits)
             with _pillow_allows(width * height):
@@ -552,12 +576,10 @@ def _decode_pillow_frames(
         declared = int(getattr(im, "n_frames", 1))
     else:
         declared = 1  # multi-page TIFF: the first page is the image
-    if declared > limits.max_animation_frames:
-        more = "more than " if gif is not None else ""
-        raise LimitExceeded(
-            f"animation has {more}{declared if not more else limits.max_animation_frames} frames, "
-            f"above the limit of {limits.max_animation_frames}"
-        )
+    cap = limits.max_animation_frames
+    if declared > cap:
+        counted = f"more than {cap}" if gif is not None else str(declared)  # GIF counting stops at cap + 1
+        raise LimitExceeded(f"animation has {counted} frames, above the limit of {cap} (decompression bomb?)")
     if declared > 1 and width * height * declared > limits.max_total_pixels:
         raise LimitExceeded(
             f"animation is {width}x{height} x {declared} frames = {_fmt_pixels(width * height * declared)}, "
@@ -584,10 +606,10 @@ def _decode_pillow_frames(
             if index:
                 im.seek(index)
                 im.load()
+        except Image.DecompressionBombError:
+            raise
         except _PIL_ERRORS:
-            if isinstance(im, GifImagePlugin.GifImageFile):
-                _check_frame_pixels("image", im.size[0], im.size[1], limits)
-            break  # a damaged later frame: keep the frames decoded so far
+            break  # a damaged or missing later frame: keep the frames decoded so far
         if im.size != (width, height):
             _check_frame_pixels("image", im.size[0], im.size[1], limits)
         start = elapsed_ms
@@ -600,8 +622,7 @@ def _decode_pillow_frames(
             frame_target = target if im.size == (width, height) else _target_size(*im.size, limits.max_side)
             image = _finish_frame(im, frame_target, orientation)
             frames.append(Frame(image, index, None if start is None else start / 1000.0))
-    kind: MediaKind = "animation"
-    return DecodedMedia(kind, mime, out_w, out_h, frames, declared)
+    return DecodedMedia("animation", mime, out_w, out_h, frames, declared)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -742,7 +763,7 @@ class _VideoSampler:
         w, h = (frame.height, frame.width) if rotation in (90, 270) else (frame.width, frame.height)
         if not self.frames:
             self.display_size = (w, h)
-        self.frames.append(Frame(np.ascontiguousarray(rgb, dtype=np.uint8), index, t))
+        self.frames.append(Frame(_frozen(rgb), index, t))
 
     def _check_length(self, t: float) -> None:
         if t > self.limits.max_video_seconds:

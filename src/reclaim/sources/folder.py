@@ -4,6 +4,7 @@ Telegram source, so a directory of exports keeps its chat metadata."""
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -25,6 +26,14 @@ def _looks_like_media(path: Path) -> bool:
     except OSError:
         return False
     return sniff_mime(head) is not None
+
+
+def _under(prefix: str, entry: Entry | EntryError) -> Entry | EntryError:
+    """Re-root an entry of a nested export so its path is relative to the scanned folder."""
+    if isinstance(entry, EntryError):
+        return EntryError(path=f"{prefix}/{entry.path}", error=entry.error)
+    path = f"{prefix}/{entry.sighting.path}" if entry.sighting.path else None
+    return replace(entry, sighting=replace(entry.sighting, path=path))
 
 
 class FolderSource(Source):
@@ -50,7 +59,9 @@ class FolderSource(Source):
             if current != root and TelegramExportSource.detect(current):
                 # A Telegram export inside the folder: its messages carry the context.
                 dirnames.clear()
-                yield from TelegramExportSource().entries(current)
+                prefix = display_path(current.relative_to(root)).replace(os.sep, "/")
+                for entry in TelegramExportSource().entries(current):
+                    yield _under(prefix, entry)
                 continue
             for name in sorted(filenames):
                 yield from self._file_entry(root, current / name, explicit=False)
