@@ -4,8 +4,8 @@ Telegram source, so a directory of exports keeps its chat metadata."""
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
