@@ -22,8 +22,10 @@ from __future__ import annotations
 import io
 import logging
 import math
+import re
 import struct
 import threading
+import warnings
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -401,6 +403,19 @@ def _pillow_allows(pixels: int) -> Iterator[None]:
                 Image.MAX_IMAGE_PIXELS = max(_pillow_limit.active, default=_pillow_limit.baseline)
 
 
+@contextmanager
+def _pillow_warnings_ignored() -> Iterator[None]:
+    """Hostile files make Pillow warn (corrupt EXIF, bad TIFF tags, invalid APNG chunks, ...). A warning
+    is not a decode failure: it must neither reach the terminal nor, under warnings-as-errors, turn a
+    decodable image into an error. Only warnings attributed to Pillow or to this module are ignored.
+    (`catch_warnings` swaps process-global state; scans decode in worker processes, not threads, and a
+    race between threads could at worst leave these Pillow warnings ignored.)"""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module=r"PIL\.")
+        warnings.filterwarnings("ignore", module=re.escape(__name__))
+        yield
+
+
 def _open_pillow(data: bytes, mime: str) -> ImageFile.ImageFile:
     """Construct the Pillow plugin for the sniffed format directly: this parses only the header and,
     unlike `Image.open`, runs no bomb check of its own, so ours comes first."""
@@ -549,7 +564,7 @@ def _decode_image(data: bytes, mime: str, limits: MediaLimits) -> DecodedMedia:
             _check_frame_pixels("image", size[0], size[1], limits)
             header_pixels = size[0] * size[1]
     try:
-        with _pillow_allows(header_pixels), _open_pillow(data, mime) as im:
+        with _pillow_warnings_ignored(), _pillow_allows(header_pixels), _open_pillow(data, mime) as im:
             width, height = im.size
             _check_frame_pixels("image", width, height, limits)
             with _pillow_allows(width * height):
