@@ -322,7 +322,10 @@ def _frozen(image: np.ndarray) -> np.ndarray:
 
 
 def _short(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
+    # FFmpeg errors read "[Errno 1094995529] Invalid data found when processing input: '<none>'":
+    # the sentence is in strerror.
+    strerror = getattr(exc, "strerror", None)
+    text = (strerror if isinstance(strerror, str) and strerror else str(exc)).strip() or type(exc).__name__
     return text if len(text) <= 200 else text[:197] + "..."
 
 
