@@ -73,9 +73,9 @@ class Workspace:
         upgrade(engine)
         vault_root = root / VAULT_DIR
         vault_root.mkdir(exist_ok=True)
-        return cls(
-            root=root, engine=engine, sessions=session_factory(engine), key=key, vault=Vault(vault_root, key)
-        )
+        vault = Vault(vault_root, key)
+        vault.sweep()
+        return cls(root=root, engine=engine, sessions=session_factory(engine), key=key, vault=vault)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -15,6 +15,8 @@ import hashlib
 import multiprocessing
 import os
 import sys
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -96,11 +98,33 @@ def _enumerate(paths: Sequence[Path], errors: list[ScanError]) -> list[tuple[str
     return out
 
 
+def _watch_parent(parent_pid: int) -> None:
+    """Pool initializer: end this worker when the scan process is gone (e.g. killed), so no orphaned
+    workers with loaded models linger."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            try:
+                os.kill(parent_pid, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:  # pid reused by another user's process: ours is gone
+                os._exit(0)
+
+    threading.Thread(target=watch, name="reclaim-parent-watch", daemon=True).start()
+
+
 def _pool(workers: int) -> Executor | None:
     if workers <= 1:
         return None
     method = "forkserver" if sys.platform.startswith("linux") else "spawn"
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context(method),
+        initializer=_watch_parent,
+        initargs=(os.getpid(),),
+    )
 
 
 class _Writer:
@@ -273,7 +297,8 @@ def scan_paths(
         pool = _pool(workers)
         inflight: deque[tuple[_Pending, Future[Analysis | str] | Analysis | str]] = deque()
         by_sha: dict[str, _Pending] = {}
-        window = max(4, 4 * workers)
+        # In-process analysis commits each item at once; a pool keeps a few files in flight per worker.
+        window = 4 * workers if pool is not None else 0
         done = 0
 
         def drain(limit: int) -> None:

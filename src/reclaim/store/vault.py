@@ -10,15 +10,32 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import time
 from pathlib import Path
 
 from reclaim.store.crypto import DataKey
 
 
 class Vault:
+    STALE_TMP_SECONDS = 3600
+
     def __init__(self, root: Path, key: DataKey) -> None:
         self.root = root
         self._key = key
+
+    def sweep(self) -> int:
+        """Remove temp files an interrupted write left behind (ciphertext, but clutter). Only old ones:
+        a fresh temp file may belong to a scan running in another process."""
+        removed = 0
+        cutoff = time.time() - self.STALE_TMP_SECONDS
+        for tmp in self.root.glob("*/.*.tmp"):
+            try:
+                if tmp.stat().st_mtime < cutoff:
+                    tmp.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        return removed
 
     def _path(self, sha256: str) -> Path:
         name = self._key.blind("blob", sha256)
