@@ -9,6 +9,7 @@ import io
 from collections.abc import Callable
 
 import numpy as np
+import pdqhash
 import pytest
 from PIL import Image, ImageOps
 
@@ -233,11 +234,28 @@ def test_flat_images_have_low_quality(image: np.ndarray) -> None:
     assert all((v.quality or 0) < MIN_QUALITY for v in values)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known weakness: PDQ's DCT-derived dihedral hashes are not exact for flipped copies of fine "
-    "textures (brick: ~86 bits); see docs/benchmarks.md",
-)
 def test_flipped_fine_texture_matches() -> None:
     pixels = sk("brick")
     assert repost_distance(png(pixels), REPOSTS["hflip"](Image.fromarray(pixels))) <= MATCH_THRESHOLD
+
+
+@pytest.mark.parametrize("name", ["astronaut", "brick", "coffee", "camera"])
+def test_dihedral_variants_equal_hashes_of_transformed_pixels(name: str) -> None:
+    """Variant k is exactly the PDQ hash of the really transformed pixels (not a DCT-derived guess)."""
+    from reclaim.signals.pdq import _downscale, exact_dihedral
+
+    img = _downscale(sk(name))
+    transforms = [
+        lambda x: x,
+        lambda x: np.rot90(x, 1),
+        lambda x: np.rot90(x, 2),
+        lambda x: np.rot90(x, 3),
+        lambda x: x[::-1],
+        lambda x: x[:, ::-1],
+        lambda x: np.transpose(x, (1, 0, 2)),
+        lambda x: np.rot90(np.transpose(x, (1, 0, 2)), 2),
+    ]
+    variants = exact_dihedral(img)
+    for k, transform in enumerate(transforms):
+        expected, _ = pdqhash.compute(np.ascontiguousarray(transform(img)))
+        assert bits_to_hex(variants[k][0]) == bits_to_hex(expected), k

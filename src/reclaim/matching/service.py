@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from reclaim.events import log_event
 from reclaim.signals.face import DEFAULT_FACE_MODEL, FACE_MODELS
-from reclaim.signals.pdq import MATCH_THRESHOLD, MIN_QUALITY, PdqIndex
+from reclaim.signals.pdq import MATCH_THRESHOLD, MIN_QUALITY, PERCEPTUAL_SIGNALS, PdqIndex
 from reclaim.store.crypto import DataKey
 from reclaim.store.models import Cluster, Face, Item, KnownImage, Match, Person, Signal
 
@@ -42,10 +42,48 @@ def decrypt_vector(key: DataKey, blob: bytes, *, kind: str, owner: str) -> np.nd
 
 @dataclass(frozen=True)
 class PdqRef:
+    """One perceptual hash of an item: a signal type (pdq, pdq64), a frame and a dihedral variant."""
+
+    signal_type: str
     value: str
     frame_index: int
     variant: int
     quality: int | None
+
+
+PERCEPTUAL = tuple(s.name for s in PERCEPTUAL_SIGNALS)
+
+
+class KnownHashIndex:
+    """Known images by exact hash and by every perceptual signal type. An item matches a known image
+    when its SHA-256/MD5 is equal, or any of its dihedral variants of any perceptual type is within
+    MATCH_THRESHOLD bits of the known image's hash of that type."""
+
+    def __init__(self) -> None:
+        self._exact: dict[str, list[int]] = defaultdict(list)
+        self._perceptual: dict[str, PdqIndex] = {name: PdqIndex() for name in PERCEPTUAL}
+
+    def add(
+        self, ident: int, *, sha256: str, md5: str, perceptual: dict[str, tuple[str, int | None]]
+    ) -> None:
+        self._exact[sha256].append(ident)
+        self._exact[md5].append(ident)
+        for signal_type, (value, quality) in perceptual.items():
+            if (quality or 0) >= MIN_QUALITY:
+                self._perceptual[signal_type].add(value, ident)
+
+    def query(self, sha256: str, md5: str, refs: Iterable[PdqRef]) -> dict[int, tuple[int, str]]:
+        """Known image id → (smallest distance in bits, the signal that found it)."""
+        best: dict[int, tuple[int, str]] = {}
+        for ident in self._exact.get(sha256, []) + self._exact.get(md5, []):
+            best[ident] = (0, "sha256")
+        for ref in refs:
+            if (ref.quality or 0) < MIN_QUALITY or ref.signal_type not in self._perceptual:
+                continue
+            for ident, dist in self._perceptual[ref.signal_type].query(ref.value, MATCH_THRESHOLD):
+                if ident not in best or dist < best[ident][0]:
+                    best[ident] = (dist, ref.signal_type)
+        return best
 
 
 def _upsert_match(
@@ -85,27 +123,22 @@ class Matcher:
                 vectors.append(decrypt_vector(key, tpl.vector_ct, kind="template", owner=str(tpl.id)))
                 self._template_owner.append(person.id)
         self._templates = np.vstack(vectors) if vectors else np.zeros((0, 128), dtype=np.float32)
-        # Known images: exact hashes and PDQ.
-        self._known_sha: dict[str, list[tuple[str, int]]] = defaultdict(list)
-        self._known_md5: dict[str, list[tuple[str, int]]] = defaultdict(list)
-        self._known_pdq = PdqIndex()
+        # Known images: exact and perceptual hashes.
+        self._known = KnownHashIndex()
         self._known_owner: dict[int, str] = {}
         for known in session.scalars(select(KnownImage).join(Person).where(Person.consents.any())):
-            self._known_sha[known.sha256].append((known.person_id, known.id))
-            self._known_md5[known.md5].append((known.person_id, known.id))
+            self._known.add(known.id, sha256=known.sha256, md5=known.md5, perceptual=known.perceptual())
             self._known_owner[known.id] = known.person_id
-            if known.pdq and (known.pdq_quality or 0) >= MIN_QUALITY:
-                self._known_pdq.add(known.pdq, known.id)
-        # Item PDQ (variant 0 of every frame) for clustering.
-        self._items_pdq = PdqIndex()
+        # Items' perceptual hashes (variant 0 of every frame) for clustering.
+        self._items_pdq: dict[str, PdqIndex] = {name: PdqIndex() for name in PERCEPTUAL}
         self._item_cluster: dict[int, int | None] = {}
         rows = session.execute(
-            select(Signal.item_id, Signal.value, Item.cluster_id)
+            select(Signal.item_id, Signal.signal_type, Signal.value, Item.cluster_id)
             .join(Item, Item.id == Signal.item_id)
-            .where(Signal.signal_type == "pdq", Signal.variant == 0, Signal.quality >= MIN_QUALITY)
+            .where(Signal.signal_type.in_(PERCEPTUAL), Signal.variant == 0, Signal.quality >= MIN_QUALITY)
         )
-        for item_id, value, cluster_id in rows:
-            self._items_pdq.add(value, item_id)
+        for item_id, signal_type, value, cluster_id in rows:
+            self._items_pdq[signal_type].add(value, item_id)
             self._item_cluster[item_id] = cluster_id
 
     # --- faces -------------------------------------------------------------------------------------
@@ -157,15 +190,10 @@ class Matcher:
     def hash_hits(self, sha256: str, md5: str, pdq: Iterable[PdqRef]) -> dict[str, tuple[int, int, str]]:
         """Per person: (distance in bits, known image id, how) for the closest known image."""
         best: dict[str, tuple[int, int, str]] = {}
-        for person_id, known_id in self._known_sha.get(sha256, []) + self._known_md5.get(md5, []):
-            best[person_id] = (0, known_id, "sha256")
-        for ref in pdq:
-            if (ref.quality or 0) < MIN_QUALITY:
-                continue
-            for known_id, dist in self._known_pdq.query(ref.value, MATCH_THRESHOLD):
-                person_id = self._known_owner[known_id]
-                if person_id not in best or dist < best[person_id][0]:
-                    best[person_id] = (dist, known_id, "pdq")
+        for known_id, (dist, how) in self._known.query(sha256, md5, pdq).items():
+            person_id = self._known_owner[known_id]
+            if person_id not in best or dist < best[person_id][0]:
+                best[person_id] = (dist, known_id, how)
         return best
 
     def assign_cluster(self, session: Session, item: Item, pdq: Sequence[PdqRef]) -> None:
@@ -173,7 +201,7 @@ class Matcher:
         for ref in pdq:
             if (ref.quality or 0) < MIN_QUALITY:
                 continue
-            for other_id, _ in self._items_pdq.query(ref.value, MATCH_THRESHOLD):
+            for other_id, _ in self._items_pdq[ref.signal_type].query(ref.value, MATCH_THRESHOLD):
                 if other_id != item.id:
                     near.add(other_id)
         clusters = sorted({c for i in near if (c := self._item_cluster.get(i)) is not None})
@@ -193,7 +221,7 @@ class Matcher:
         item.cluster_id = target
         for ref in pdq:
             if ref.variant == 0 and (ref.quality or 0) >= MIN_QUALITY:
-                self._items_pdq.add(ref.value, item.id)
+                self._items_pdq[ref.signal_type].add(ref.value, item.id)
         self._item_cluster[item.id] = target
 
 
@@ -218,8 +246,10 @@ def match_person_against_items(session: Session, key: DataKey, person: Person) -
             ):
                 created += 1
     pdq_by_item: dict[int, list[PdqRef]] = defaultdict(list)
-    for sig in session.scalars(select(Signal).where(Signal.signal_type == "pdq")):
-        pdq_by_item[sig.item_id].append(PdqRef(sig.value, sig.frame_index, sig.variant, sig.quality))
+    for sig in session.scalars(select(Signal).where(Signal.signal_type.in_(PERCEPTUAL))):
+        pdq_by_item[sig.item_id].append(
+            PdqRef(sig.signal_type, sig.value, sig.frame_index, sig.variant, sig.quality)
+        )
     for item in session.scalars(select(Item)):
         hash_hits = matcher.hash_hits(item.sha256, item.md5, pdq_by_item.get(item.id, []))
         if person.id in hash_hits:

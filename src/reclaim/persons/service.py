@@ -15,7 +15,8 @@ from reclaim.errors import MediaError, NotFound, UserError
 from reclaim.events import current_actor, log_event
 from reclaim.matching.service import encrypt_vector, match_person_against_items
 from reclaim.media import MediaLimits, decode_media
-from reclaim.signals import PdqSignal, get_face_model
+from reclaim.scan.analyze import WORK_SIDE
+from reclaim.signals import Pdq64Signal, PdqSignal, get_face_model
 from reclaim.signals.face import DEFAULT_FACE_MODEL
 from reclaim.sources import display_path
 from reclaim.store.crypto import DataKey
@@ -91,21 +92,22 @@ def add_person(
     known: list[KnownImage] = []
     for path in known_images:
         data = _read(path)
-        pdq_value: str | None = None
-        pdq_quality: int | None = None
         try:
-            media = decode_media(data, limits=MediaLimits(max_side=1024, max_frames=1))
-            first = PdqSignal.hash_frames([(0, media.frames[0].image)])[0]
-            pdq_value, pdq_quality = first.value, first.quality
+            # decoded exactly as a scan decodes, so the hashes are comparable
+            media = decode_media(data, limits=MediaLimits(max_side=WORK_SIDE, max_frames=1))
         except MediaError as exc:
             raise UserError(f"{display_path(path)}: {exc}") from exc
+        frame = [(0, media.frames[0].image)]
+        pdq, pdq64 = PdqSignal.hash_frames(frame)[0], Pdq64Signal.hash_frames(frame)[0]
         known.append(
             KnownImage(
                 label=display_path(path.name),
                 sha256=hashlib.sha256(data).hexdigest(),
                 md5=hashlib.md5(data, usedforsecurity=False).hexdigest(),
-                pdq=pdq_value,
-                pdq_quality=pdq_quality,
+                pdq=pdq.value,
+                pdq_quality=pdq.quality,
+                pdq64=pdq64.value,
+                pdq64_quality=pdq64.quality,
             )
         )
     person = Person(name=name, minor=minor)

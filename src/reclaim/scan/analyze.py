@@ -10,7 +10,7 @@ import numpy as np
 
 from reclaim.errors import MediaError
 from reclaim.media import DecodedMedia, MediaLimits, decode_media
-from reclaim.signals import PdqSignal, SignalValue, get_face_model
+from reclaim.signals import PERCEPTUAL_SIGNALS, SignalValue, get_face_model
 from reclaim.signals.face import DEFAULT_FACE_MODEL
 
 WORK_SIDE = 1280
@@ -78,7 +78,8 @@ def analyze_bytes(
         frame_count=media.frame_count,
         face_model=face_model,
     )
-    analysis.signals = PdqSignal.hash_frames([(f.index, f.image) for f in media.frames])
+    frames = [(f.index, f.image) for f in media.frames]
+    analysis.signals = [v for signal in PERCEPTUAL_SIGNALS for v in signal.hash_frames(frames)]
     if faces:
         model = get_face_model(face_model)
         chosen = _face_frames(media)

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from reclaim.errors import UserError
 from reclaim.events import log_event
-from reclaim.matching.service import Matcher, PdqRef, encrypt_vector
+from reclaim.matching.service import PERCEPTUAL, Matcher, PdqRef, encrypt_vector
 from reclaim.media import MediaLimits
 from reclaim.scan.analyze import Analysis, analyze_job
 from reclaim.sources import Entry, EntryError, SightingInfo, display_path, source_for
@@ -201,8 +201,8 @@ class _Writer:
                     quality=sig.quality,
                 )
             )
-            if sig.signal_type == "pdq":
-                refs.append(PdqRef(sig.value, sig.frame_index, sig.variant, sig.quality))
+            if sig.signal_type in PERCEPTUAL:
+                refs.append(PdqRef(sig.signal_type, sig.value, sig.frame_index, sig.variant, sig.quality))
         faces: list[tuple[Face, np.ndarray]] = []
         for fr in analysis.faces:
             face = Face(

@@ -5,9 +5,9 @@ from __future__ import annotations
 from reclaim.signals.base import BytesHasher, FrameHasher, SignalType, SignalValue
 from reclaim.signals.face import FACE_MODELS, DetectedFace, FaceModel, get_face_model
 from reclaim.signals.hashes import Md5Signal, Sha256Signal
-from reclaim.signals.pdq import PdqIndex, PdqSignal
+from reclaim.signals.pdq import PERCEPTUAL_SIGNALS, Pdq64Signal, PdqIndex, PdqSignal
 
-SIGNAL_TYPES: tuple[type[SignalType], ...] = (Sha256Signal, Md5Signal, PdqSignal)
+SIGNAL_TYPES: tuple[type[SignalType], ...] = (Sha256Signal, Md5Signal, PdqSignal, Pdq64Signal)
 
 
 def _registry() -> dict[str, type[SignalType]]:
@@ -21,6 +21,7 @@ SIGNALS_BY_NAME = _registry()
 
 __all__ = [
     "FACE_MODELS",
+    "PERCEPTUAL_SIGNALS",
     "SIGNALS_BY_NAME",
     "SIGNAL_TYPES",
     "BytesHasher",
@@ -28,6 +29,7 @@ __all__ = [
     "FaceModel",
     "FrameHasher",
     "Md5Signal",
+    "Pdq64Signal",
     "PdqIndex",
     "PdqSignal",
     "Sha256Signal",

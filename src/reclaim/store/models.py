@@ -128,9 +128,20 @@ class KnownImage(Base):
     md5: Mapped[str] = mapped_column(String(32))
     pdq: Mapped[str | None] = mapped_column(String(64))
     pdq_quality: Mapped[int | None] = mapped_column(Integer)
+    pdq64: Mapped[str | None] = mapped_column(String(64))
+    pdq64_quality: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     person: Mapped[Person] = relationship(back_populates="known_images")
+
+    def perceptual(self) -> dict[str, tuple[str, int | None]]:
+        """Variant-0 perceptual hashes by signal type."""
+        out: dict[str, tuple[str, int | None]] = {}
+        if self.pdq:
+            out["pdq"] = (self.pdq, self.pdq_quality)
+        if self.pdq64:
+            out["pdq64"] = (self.pdq64, self.pdq64_quality)
+        return out
 
 
 class Cluster(Base):
