@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import os
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -123,6 +124,18 @@ class DlibResNetFace(FaceModel):
             )
         except RuntimeError as exc:
             raise DependencyError(f"could not load the dlib face models from {models}: {exc}") from exc
+        # The same ResNet, run by onnxruntime (≈ 6 ms instead of dlib-bin's ≈ 75 ms, descriptors equal
+        # to ~1e-6). RECLAIM_FACE_ENCODER=dlib forces dlib's own implementation.
+        self._onnx: Any = None
+        if os.environ.get("RECLAIM_FACE_ENCODER", "onnx") != "dlib":
+            from reclaim.signals.dlib_onnx import OnnxResNetEncoder
+
+            self._onnx = OnnxResNetEncoder()
+
+    @property
+    def encoder(self) -> str:
+        """Which implementation computes the descriptors: "onnxruntime" or "dlib"."""
+        return "onnxruntime" if self._onnx is not None else "dlib"
 
     def _detect(
         self, image: np.ndarray, upsample: int
@@ -135,6 +148,10 @@ class DlibResNetFace(FaceModel):
     def _encode(self, image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
         rect = self._dlib.rectangle(*(round(v) for v in box))
         shape = self._shape(image, rect)
+        if self._onnx is not None:
+            # exactly the chip compute_face_descriptor(image, shape) extracts internally
+            chip = self._dlib.get_face_chip(image, shape, size=150, padding=0.25)
+            return np.asarray(self._onnx.encode(np.asarray(chip)), dtype=np.float32)
         return np.asarray(self._encoder.compute_face_descriptor(image, shape), dtype=np.float32)
 
     def _attempt(
