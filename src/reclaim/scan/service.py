@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from reclaim.errors import UserError
@@ -118,10 +118,14 @@ def _watch_parent(parent_pid: int) -> None:
 def _pool(workers: int) -> Executor | None:
     if workers <= 1:
         return None
-    method = "forkserver" if sys.platform.startswith("linux") else "spawn"
+    if sys.platform.startswith("linux"):
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["reclaim.scan.preload"])
+    else:
+        context = multiprocessing.get_context("spawn")
     return ProcessPoolExecutor(
         max_workers=workers,
-        mp_context=multiprocessing.get_context(method),
+        mp_context=context,
         initializer=_watch_parent,
         initargs=(os.getpid(),),
     )
@@ -189,20 +193,26 @@ class _Writer:
         )
         s.add(item)
         s.flush()
-        refs = []
-        for sig in analysis.signals:
-            s.add(
-                Signal(
-                    item_id=item.id,
-                    signal_type=sig.signal_type,
-                    frame_index=sig.frame_index,
-                    variant=sig.variant,
-                    value=sig.value,
-                    quality=sig.quality,
-                )
+        if analysis.signals:  # one executemany, not an ORM object per hash
+            s.execute(
+                insert(Signal),
+                [
+                    {
+                        "item_id": item.id,
+                        "signal_type": sig.signal_type,
+                        "frame_index": sig.frame_index,
+                        "variant": sig.variant,
+                        "value": sig.value,
+                        "quality": sig.quality,
+                    }
+                    for sig in analysis.signals
+                ],
             )
-            if sig.signal_type in PERCEPTUAL:
-                refs.append(PdqRef(sig.signal_type, sig.value, sig.frame_index, sig.variant, sig.quality))
+        refs = [
+            PdqRef(sig.signal_type, sig.value, sig.frame_index, sig.variant, sig.quality)
+            for sig in analysis.signals
+            if sig.signal_type in PERCEPTUAL
+        ]
         faces: list[tuple[Face, np.ndarray]] = []
         for fr in analysis.faces:
             face = Face(
@@ -220,14 +230,12 @@ class _Writer:
             )
             s.add(face)
             faces.append((face, np.frombuffer(fr.vector, dtype=np.float32)))
-        s.flush()
-        self.matcher.process_item(s, item, refs, faces)
+        if faces:
+            s.flush()
+        created = self.matcher.process_item(s, item, refs, faces)
         # Policy: media of a minor, and hash-only scans, are never stored; only hashes and locations.
-        minor_hit = s.scalar(
-            select(func.count())
-            .select_from(Match)
-            .where(Match.item_id == item.id, Match.person_id.in_(self.matcher.minor_ids or {""}))
-        )
+        # (A new item has no matches but those just created.)
+        minor_hit = any(m.person_id in self.matcher.minor_ids for m in created)
         if not self.hash_only and not minor_hit:
             self.ws.vault.put(pending.data, analysis.sha256)
             item.stored = True
