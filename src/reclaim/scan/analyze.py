@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -12,6 +13,10 @@ from reclaim.errors import MediaError
 from reclaim.media import DecodedMedia, MediaLimits, decode_media
 from reclaim.signals import PERCEPTUAL_SIGNALS, SignalValue, get_face_model
 from reclaim.signals.face import DEFAULT_FACE_MODEL
+
+_CRASH_ON = os.environ.get("RECLAIM_FAULT_CRASH_SHA256", "")
+"""Testing only: a worker analysing the file with this SHA-256 exits abruptly, as a crashing decoder
+would, so the scan's recovery can be tested for real."""
 
 WORK_SIDE = 1280
 """Frames are decoded at most this large: enough for the face encoder, cheap to decode (JPEG draft)."""
@@ -106,6 +111,8 @@ def analyze_bytes(
 def analyze_job(job: tuple[bytes, bool]) -> Analysis | str:
     """Process-pool entry point: an Analysis, or the error message for this file."""
     data, faces = job
+    if _CRASH_ON and hashlib.sha256(data).hexdigest() == _CRASH_ON:
+        os._exit(70)  # fault injection for tests: a decoder that takes its process down
     try:
         return analyze_bytes(data, faces=faces)
     except MediaError as exc:

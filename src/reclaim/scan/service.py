@@ -20,6 +20,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -115,16 +116,27 @@ def _watch_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="reclaim-parent-watch", daemon=True).start()
 
 
-def _pool(workers: int) -> Executor | None:
-    if workers <= 1:
-        return None
+WORKER_CRASHED = "analysing this file crashed its worker process (a decoder or model failure); skipped"
+
+
+def _analyze_isolated(job: tuple[bytes, bool]) -> Analysis | str:
+    pool = _make_pool(1)
+    try:
+        return pool.submit(analyze_job, job).result()
+    except BrokenProcessPool:
+        return WORKER_CRASHED
+    finally:
+        pool.shutdown(wait=True)
+
+
+def _make_pool(size: int) -> Executor:
     if sys.platform.startswith("linux"):
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["reclaim.scan.preload"])
     else:
         context = multiprocessing.get_context("spawn")
     return ProcessPoolExecutor(
-        max_workers=workers,
+        max_workers=size,
         mp_context=context,
         initializer=_watch_parent,
         initargs=(os.getpid(),),
@@ -302,7 +314,7 @@ def scan_paths(
         total = len(entries)
         if progress:
             progress(0, total, "")
-        pool = _pool(workers)
+        pool = _make_pool(workers) if workers > 1 else None
         inflight: deque[tuple[_Pending, Future[Analysis | str] | Analysis | str]] = deque()
         by_sha: dict[str, _Pending] = {}
         # In-process analysis commits each item at once; a pool keeps a few files in flight per worker.
@@ -310,10 +322,18 @@ def scan_paths(
         done = 0
 
         def drain(limit: int) -> None:
-            nonlocal done
+            nonlocal done, pool
             while len(inflight) > limit:
                 pending, fut = inflight.popleft()
-                result = fut.result() if isinstance(fut, Future) else fut
+                try:
+                    result = fut.result() if isinstance(fut, Future) else fut
+                except BrokenProcessPool:
+                    # A worker died (a decoder crash, the OOM killer). Every job in flight failed with
+                    # it: rerun each alone to find the file that did it; the others go on normally.
+                    if pool is not None:
+                        pool.shutdown(wait=False, cancel_futures=True)
+                    pool = _make_pool(workers)
+                    result = _analyze_isolated((pending.data, faces))
                 del by_sha[pending.sha256]
                 writer.finish_item(pending, result)
                 done += len(pending.entries)
