@@ -589,12 +589,12 @@ def build_report(ctx: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     t_main = chosen if chosen is not None else default_t
     careful = conservative_threshold(imp)
     at: list[tuple[str, float]] = []
-    if careful is not None and careful != chosen:
+    if careful is not None and careful not in (chosen, default_t):
         at.append((f"{careful:.2f} (careful)", careful))
     if chosen is not None:
-        at.append((f"{chosen:.2f} (chosen)", chosen))
+        at.append((f"{chosen:.2f} (max recall)", chosen))
     if chosen != default_t:
-        at.append((f"{default_t:.2f} (default)", default_t))
+        at.append((f"{default_t:.2f} (shipped)", default_t))
     rec_c, fmr_c = recall_at(headline, t_main), fmr_at(imp, t_main)
     met = chosen is not None and rec_c.value >= TARGET_RECALL
     seconds = [s.result.seconds for s in scored]
@@ -670,8 +670,8 @@ def build_report(ctx: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     else:
         verdict = "**met**" if met else "**not met**"
         L += [
-            f"- Chosen threshold: **{chosen:.2f}** (the largest distance threshold with FMR ≤ {MAX_FMR:.0%}; "
-            "recall can only grow with the threshold, so this is the highest recall within the budget).",
+            f"- Largest threshold with FMR ≤ {MAX_FMR:.0%}: **{chosen:.2f}** (recall can only grow with the "
+            "threshold, so this is the highest recall within the budget).",
             f"- Recall at {chosen:.2f}: **{rec_c.with_ci()}**; bar {verdict}.",
             f"- FMR at {chosen:.2f}: **{fmr_c.with_ci(2)}** of impostor comparisons; "
             f"{fmr_at(imp_with_face, chosen).with_ci(2)} counting only probes in which a face was found.",
@@ -685,7 +685,8 @@ def build_report(ctx: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     rd, fd = recall_at(headline, default_t), fmr_at(imp, default_t)
     tm = summary["timing_s"]
     L += [
-        f"- At the library default {default_t:.2f}: recall {rd.with_ci()}, FMR {fd.with_ci(2)}.",
+        f"- **Shipped threshold {default_t:.2f}** (`DlibResNetFace.default_threshold`, the careful choice; "
+        f"override with RECLAIM_FACE_THRESHOLD): recall **{rd.with_ci()}**, FMR **{fd.with_ci(2)}**.",
         f"- Face detection (a face found where the face is): {detection(headline).with_ci()}; "
         f"pasted {detection(pasted).pct()}, plain photos {detection(plain).pct()}. A probe without a "
         "detected face is a miss at every threshold.",
@@ -709,8 +710,8 @@ def build_report(ctx: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     rows = sorted(set(TABLE_THRESHOLDS) | {t for t in (chosen, careful, default_t) if t is not None})
     for t in rows:
         r, f = recall_at(headline, t), fmr_at(imp, t)
-        mark = " **(chosen)**" if t == chosen else (" (default)" if t == default_t else "")
-        mark += " (careful)" if t == careful and t != chosen else ""
+        mark = " **(shipped)**" if t == default_t else (" (max recall)" if t == chosen else "")
+        mark += " (careful)" if t == careful and t != default_t else ""
         L.append(f"| {t:.2f}{mark} | {r.pct()} | {f.pct(2)} | {f.k} |")
 
     L += ["", "## Results per subset", "", "Genuine probes (headline set plus the Biden control).", ""]
