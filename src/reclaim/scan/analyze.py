@@ -11,8 +11,9 @@ import numpy as np
 
 from reclaim.errors import MediaError
 from reclaim.media import DecodedMedia, MediaLimits, decode_media
-from reclaim.signals import PERCEPTUAL_SIGNALS, SignalValue, get_face_model
+from reclaim.signals import SignalValue, get_face_model
 from reclaim.signals.face import DEFAULT_FACE_MODEL
+from reclaim.signals.pdq import hash_perceptual
 
 _CRASH_ON = os.environ.get("RECLAIM_FAULT_CRASH_SHA256", "")
 """Testing only: a worker analysing the file with this SHA-256 exits abruptly, as a crashing decoder
@@ -84,7 +85,7 @@ def analyze_bytes(
         face_model=face_model,
     )
     frames = [(f.index, f.image) for f in media.frames]
-    analysis.signals = [v for signal in PERCEPTUAL_SIGNALS for v in signal.hash_frames(frames)]
+    analysis.signals = hash_perceptual(frames)
     if faces:
         model = get_face_model(face_model)
         chosen = _face_frames(media)

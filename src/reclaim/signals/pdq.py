@@ -9,6 +9,7 @@ one; those derived hashes are exact only for the transpose, so we hash four real
 from __future__ import annotations
 
 import re
+from abc import abstractmethod
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -80,7 +81,19 @@ def exact_dihedral(image: np.ndarray) -> list[tuple[np.ndarray, int]]:
     return [v for v in variants if v is not None]
 
 
-class PdqSignal(FrameHasher):
+class WorkingCopyHasher(FrameHasher):
+    """A perceptual hash computed from the frame's ≤ 512 px working copy (made once per frame)."""
+
+    @classmethod
+    @abstractmethod
+    def hash_working(cls, index: int, small: np.ndarray) -> list[SignalValue]: ...
+
+    @classmethod
+    def hash_frames(cls, frames: Sequence[tuple[int, np.ndarray]]) -> list[SignalValue]:
+        return [v for index, image in frames for v in cls.hash_working(index, _downscale(image))]
+
+
+class PdqSignal(WorkingCopyHasher):
     name: ClassVar[str] = "pdq"
     description: ClassVar[str] = (
         "PDQ perceptual hash: survives recompression, resizing, colour changes, flips and 90° rotations "
@@ -97,15 +110,14 @@ class PdqSignal(FrameHasher):
         return v
 
     @classmethod
-    def hash_frames(cls, frames: Sequence[tuple[int, np.ndarray]]) -> list[SignalValue]:
-        out: list[SignalValue] = []
-        for index, image in frames:
-            for variant, (bits, quality) in enumerate(exact_dihedral(_downscale(image))):
-                out.append(SignalValue(cls.name, bits_to_hex(bits), index, variant, quality))
-        return out
+    def hash_working(cls, index: int, small: np.ndarray) -> list[SignalValue]:
+        return [
+            SignalValue(cls.name, bits_to_hex(bits), index, variant, quality)
+            for variant, (bits, quality) in enumerate(exact_dihedral(small))
+        ]
 
 
-class Pdq64Signal(FrameHasher):
+class Pdq64Signal(WorkingCopyHasher):
     """PDQ of the frame area-averaged to 64x64 first.
 
     Standard PDQ filters the image with a window that depends on its size, so a copy resized to half
@@ -126,20 +138,28 @@ class Pdq64Signal(FrameHasher):
         return PdqSignal.validate(value)
 
     @classmethod
-    def hash_frames(cls, frames: Sequence[tuple[int, np.ndarray]]) -> list[SignalValue]:
-        out: list[SignalValue] = []
-        for index, image in frames:
-            # from the ≤ 512 px copy PDQ uses anyway: the same 64x64 averages for a fraction of the work
-            base = Image.fromarray(_downscale(image))
-            small = np.asarray(base.resize((cls.SIDE, cls.SIDE), Image.Resampling.BOX))
-            hashes, quality = pdqhash.compute_dihedral(np.ascontiguousarray(small))
-            for variant, bits in enumerate(hashes):
-                out.append(SignalValue(cls.name, bits_to_hex(bits), index, variant, int(quality)))
-        return out
+    def hash_working(cls, index: int, small: np.ndarray) -> list[SignalValue]:
+        # averaged from the ≤ 512 px working copy PDQ uses anyway: the same 64x64 means, far cheaper
+        tiny = np.asarray(Image.fromarray(small).resize((cls.SIDE, cls.SIDE), Image.Resampling.BOX))
+        hashes, quality = pdqhash.compute_dihedral(np.ascontiguousarray(tiny))
+        return [
+            SignalValue(cls.name, bits_to_hex(bits), index, variant, int(quality))
+            for variant, bits in enumerate(hashes)
+        ]
 
 
-PERCEPTUAL_SIGNALS: tuple[type[FrameHasher], ...] = (PdqSignal, Pdq64Signal)
+PERCEPTUAL_SIGNALS: tuple[type[WorkingCopyHasher], ...] = (PdqSignal, Pdq64Signal)
 """The perceptual hashes every frame gets; matching accepts a hit by any of them."""
+
+
+def hash_perceptual(frames: Sequence[tuple[int, np.ndarray]]) -> list[SignalValue]:
+    """Every perceptual signal of every frame, downscaling each frame once."""
+    out: list[SignalValue] = []
+    for index, image in frames:
+        small = _downscale(image)
+        for signal in PERCEPTUAL_SIGNALS:
+            out += signal.hash_working(index, small)
+    return out
 
 
 class PdqIndex:
