@@ -164,6 +164,17 @@ class DlibResNetFace(FaceModel):
             ((r.left(), r.top(), r.right(), r.bottom()), float(s)) for r, s in zip(rects, scores, strict=True)
         ]
 
+    def detect(
+        self, image: np.ndarray, side: int, upsample: int = 0
+    ) -> list[tuple[tuple[float, float, float, float], float]]:
+        """HOG boxes (in ``image``'s coordinates) and scores, detecting on a grey copy at most ``side``
+        px: luminance gives the same detections as RGB for ~25 % less time (on RGB dlib takes the
+        strongest of the three channels' gradients)."""
+        scale = min(1.0, side / max(image.shape[:2]))
+        small = _resize(image, scale) if scale < 1.0 else image
+        grey = np.ascontiguousarray(np.asarray(Image.fromarray(small).convert("L")))
+        return [(tuple(v / scale for v in box), score) for box, score in self._detect(grey, upsample)]
+
     def _encode(self, image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
         rect = self._dlib.rectangle(*(round(v) for v in box))
         shape = self._shape(image, rect)
@@ -179,14 +190,8 @@ class DlibResNetFace(FaceModel):
         src_h, src_w = image.shape[:2]
         work = _rotate(image, degrees) if degrees else image
         rot_h, rot_w = work.shape[:2]
-        scale = min(1.0, detect_side / max(rot_h, rot_w))
-        small = _resize(work, scale) if scale < 1.0 else work
         found = []
-        # HOG on luminance: the same detections as on RGB for ~25 % less time (dlib takes the strongest
-        # of the three channels' gradients otherwise).
-        grey = np.ascontiguousarray(np.asarray(Image.fromarray(small).convert("L")))
-        for box, score in self._detect(grey, upsample):
-            left, top, right, bottom = (v / scale for v in box)
+        for (left, top, right, bottom), score in self.detect(work, detect_side, upsample):
             full_box = (max(0.0, left), max(0.0, top), min(rot_w - 1.0, right), min(rot_h - 1.0, bottom))
             vector = self._encode(work, full_box)
             if degrees:
