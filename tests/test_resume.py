@@ -8,7 +8,6 @@ with the demo's pasted sample face, some near-duplicates, some exact duplicates 
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import random
@@ -27,7 +26,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from reclaim.demo import SampleExport, build_sample_export, paste_face
+from reclaim.demo import SampleExport, build_sample_export, jpeg, paste_face
 from reclaim.persons.service import add_person
 from reclaim.workspace import DB_FILE, VAULT_DIR, Workspace
 
@@ -55,12 +54,6 @@ def background(seed: int, size: tuple[int, int] = (480, 360)) -> np.ndarray:
     return np.clip((gx * tint + gy * tint[::-1]) / 2 + rng.normal(0, 20, (h, w, 3)), 0, 255).astype(np.uint8)
 
 
-def jpeg(im: Image.Image, quality: int = 88) -> bytes:
-    buf = io.BytesIO()
-    im.convert("RGB").save(buf, "JPEG", quality=quality)
-    return buf.getvalue()
-
-
 @dataclass
 class Material:
     corpus: Path
@@ -79,7 +72,7 @@ def build_material(base: Path) -> Material:
     (extra / "a").mkdir(parents=True)
     (extra / "b").mkdir()
     for i in range(9):  # faceless scenes
-        (extra / "a" / f"scene_{i:02d}.jpg").write_bytes(jpeg(Image.fromarray(background(100 + i))))
+        (extra / "a" / f"scene_{i:02d}.jpg").write_bytes(jpeg(Image.fromarray(background(100 + i)), 88))
     for i in range(7):  # the sample face pasted into generated scenes
         fake = paste_face(background(200 + i), width=100 + 10 * i, at=(0.1 + 0.1 * i, 0.2 + 0.05 * i))
         (extra / "a" / f"face_{i:02d}.jpg").write_bytes(jpeg(fake, 90))
