@@ -141,3 +141,17 @@ def test_workspace_option_beats_environment(cli_env: Path, tmp_path: Path) -> No
     assert invoke("--workspace", str(other), "init")[0] == 0
     assert (other / "workspace.json").exists()
     assert not cli_env.exists()
+
+
+def test_demo_runs_the_whole_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RECLAIM_PASSPHRASE", raising=False)
+    code, out, err = invoke(
+        "--workspace", str(tmp_path / "ws"), "demo", "--keep", str(tmp_path / "kept"), "--json"
+    )
+    assert code == 0, err
+    result = json.loads(out)
+    kinds = sorted(m["kind"] for m in result["matches"])
+    assert kinds == ["face"] * 6 + ["hash"]
+    assert result["scan"]["items"] == 9 and len(result["scan"]["errors"]) == 2
+    assert (tmp_path / "kept" / "ChatExport_demo" / "result.json").exists()
+    assert (tmp_path / "ws" / "workspace.json").exists()

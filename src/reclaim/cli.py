@@ -305,27 +305,41 @@ def scan(
         typer.echo(f"  skipped {e['path']}: {e['error']}", err=True)
 
 
+def _when(s: dict[str, Any]) -> str:
+    if s["posted_at"]:
+        return str(s["posted_at"])[:16].replace("T", " ") + "Z"
+    return f"{s['date_local']} (local)" if s["date_local"] else "time unknown"
+
+
 def print_matches_table(rows: list[dict[str, Any]]) -> None:
-    table = Table("match", "person", "kind", "status", "dist", "item", "cluster", "sightings")
+    """Matches grouped by person: one row per match, one line per sighting."""
+    by_person: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
-        lines = []
-        for s in r["sightings"]:
-            if s["source"] == "telegram":
-                when = s["posted_at"] or s["date_local"] or "?"
-                lines.append(f"{s['chat_name']} #{s['message_id']} by {s['sender']} at {when}")
-            else:
-                lines.append(f"file {s['path']}")
-        table.add_row(
-            r["match_id"],
-            r["person_name"],
-            r["kind"],
-            r["status"],
-            f"{r['distance']:.3f}" if r["kind"] == "face" else f"{int(r['distance'])} bits",
-            r["item_sha256"][:12],
-            str(r["cluster_id"]),
-            "\n".join(lines) or "-",
+        by_person.setdefault(f"{r['person_name']} ({r['person_id']})", []).append(r)
+    if not rows:
+        out_console.print("No matches.")
+    for person, items in by_person.items():
+        table = Table(
+            "match", "kind", "status", "distance", "cluster", "sightings", title=person, title_justify="left"
         )
-    out_console.print(table)
+        for r in items:
+            lines = []
+            for s in r["sightings"]:
+                if s["source"] == "telegram":
+                    lines.append(
+                        f"{s['chat_name']} #{s['message_id']}, {s['sender'] or 'deleted account'}, {_when(s)}"
+                    )
+                else:
+                    lines.append(f"file {s['path']}")
+            table.add_row(
+                r["match_id"],
+                r["kind"],
+                r["status"],
+                f"{r['distance']:.3f}" if r["kind"] == "face" else f"{int(r['distance'])} bits",
+                str(r["cluster_id"]),
+                "\n".join(lines) or "-",
+            )
+        out_console.print(table)
 
 
 @app.command()

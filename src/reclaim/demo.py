@@ -298,12 +298,15 @@ def run_demo(
             ws = Workspace.create(ws_dir, passphrase)
         try:
             say = console.print if console else (lambda *a, **k: None)
-            say(f"[bold]1. Sample Telegram export[/] written to {export.root}")
+            kept = (
+                "" if keep is not None else " (a temporary folder, removed at the end; --keep DIR keeps it)"
+            )
+            say(f"[bold]1. Sample Telegram export[/] written to {export.root}{kept}")
             with ws.session() as session:
                 person = add_person(
                     session,
                     ws.key,
-                    name="Demo Person (astronaut sample photo)",
+                    name="Demo Person",
                     photos=export.enrol_photos,
                     known_images=[export.known_image],
                     consent="demo: public-domain sample portrait, no real victim",
@@ -319,7 +322,8 @@ def run_demo(
                 f"sightings, {report.face_matches} face matches, {report.hash_matches} hash matches"
             )
             for e in report.errors:
-                say(f"   [yellow]skipped[/] {e.path}: {e.error}", markup=True, highlight=False)
+                where = e.path.removeprefix(f"{export.root}/")
+                say(f"   [yellow]skipped[/] {where}: {e.error}", markup=True, highlight=False)
             with ws.session() as session:
                 rows = list_matches(session, person_id=person.person_id)
             if console:
