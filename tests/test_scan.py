@@ -219,3 +219,18 @@ def test_a_crashing_worker_costs_one_file(tmp_path: Path, sample: SampleExport) 
     crashed = [e for e in report["errors"] if "crashed its worker" in e["error"]]
     assert [e["path"].rsplit("/", 1)[-1] for e in crashed] == [files[1].name]
     assert report["new_items"] == 8  # the 9 good items of the export, less the one that crashed
+
+
+def test_one_scan_at_a_time_and_killed_scans_are_marked(workspace: Workspace, sample: SampleExport) -> None:
+    from reclaim.errors import UserError
+    from reclaim.store.models import Scan
+
+    with workspace.exclusive("a test"), pytest.raises(UserError, match="another reclaim process"):
+        scan_paths(workspace, [sample.root], workers=1)
+    with workspace.session() as s:
+        s.add(Scan(paths={"paths": ["x"]}, status="running"))  # as a killed scan leaves it
+        s.commit()
+    scan_paths(workspace, [sample.root / "chats" / "chat_001"], workers=1)
+    with workspace.session() as s:
+        statuses = sorted(s.scalars(select(Scan.status)))
+    assert statuses == ["finished", "interrupted"]

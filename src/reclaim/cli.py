@@ -154,7 +154,7 @@ def person_add(
     from reclaim.persons.service import add_person
 
     def go() -> dict[str, Any]:
-        with _open() as ws, ws.session() as session:
+        with _open() as ws, ws.exclusive("the enrolment"), ws.session() as session:
             s = add_person(
                 session,
                 ws.key,

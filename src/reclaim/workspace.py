@@ -27,6 +27,7 @@ WORKSPACE_FILE = "workspace.json"
 KEYRING_FILE = "keyring.json"
 DB_FILE = "reclaim.db"
 VAULT_DIR = "vault"
+LOCK_FILE = "writer.lock"
 FORMAT_VERSION = 1
 
 
@@ -81,6 +82,26 @@ class Workspace:
     def session(self) -> Iterator[Session]:
         with self.sessions() as session:
             yield session
+
+    @contextmanager
+    def exclusive(self, what: str) -> Iterator[None]:
+        """Hold the workspace's writer lock for ``what`` (one scan at a time). Raises UserError when
+        another process holds it."""
+        import fcntl
+
+        path = self.root / LOCK_FILE
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                raise UserError(
+                    f"cannot start {what}: another reclaim process (a scan or an enrolment) is writing to "
+                    "this workspace; wait for it to finish"
+                ) from exc
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock, also when the process is killed
 
     def close(self) -> None:
         self.engine.dispose()

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from reclaim.errors import UserError
@@ -302,8 +302,24 @@ def scan_paths(
     if missing:
         raise UserError(f"no such file or directory: {', '.join(missing)}")
     workers = workers if workers is not None else (os.cpu_count() or 1)
+    with ws.exclusive("the scan"):
+        return _scan(ws, paths, hash_only=hash_only, faces=faces, workers=workers, progress=progress)
+
+
+def _scan(
+    ws: Workspace,
+    paths: Sequence[Path],
+    *,
+    hash_only: bool,
+    faces: bool,
+    workers: int,
+    progress: ProgressFn | None,
+) -> ScanReport:
     limits = MediaLimits()
     with ws.session() as session:
+        # We hold the writer lock: a scan still marked running was killed; its work is kept and this
+        # scan resumes it.
+        session.execute(update(Scan).where(Scan.status == "running").values(status="interrupted"))
         scan = Scan(paths={"paths": [display_path(p) for p in paths]}, status="running")
         session.add(scan)
         session.flush()
