@@ -35,6 +35,7 @@ def enrol(ws: Workspace, sample: SampleExport, *, minor: bool = False, known: bo
             known_images=[sample.known_image] if known else [],
             consent="test consent",
             minor=minor,
+            vault=ws.vault,
         ).person_id
 
 
@@ -234,3 +235,19 @@ def test_one_scan_at_a_time_and_killed_scans_are_marked(workspace: Workspace, sa
     with workspace.session() as s:
         statuses = sorted(s.scalars(select(Scan.status)))
     assert statuses == ["finished", "interrupted"]
+
+
+def test_enrolling_a_minor_purges_media_already_stored(workspace: Workspace, sample: SampleExport) -> None:
+    scan_paths(workspace, [sample.root], workers=1)
+    with workspace.session() as s:
+        assert all(s.scalars(select(Item.stored)))
+    pid = enrol(workspace, sample, minor=True, known=False)
+    with workspace.session() as s:
+        matched = set(s.scalars(select(Match.item_id).where(Match.person_id == pid)))
+        items = s.scalars(select(Item)).all()
+        purged = s.scalars(select(Event).where(Event.kind == "item.media_purged")).all()
+    assert len(matched) == sample.expected_face_items
+    for item in items:
+        assert item.stored == (item.id not in matched)
+        assert workspace.vault.has(item.sha256) == item.stored
+    assert len(purged) == len(matched)

@@ -163,6 +163,7 @@ def person_add(
                 consent=consent,
                 known_images=known_image or [],
                 minor=minor,
+                vault=ws.vault,
             )
             return {
                 "person_id": s.person_id,

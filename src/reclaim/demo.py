@@ -311,6 +311,7 @@ def run_demo(
                     known_images=[export.known_image],
                     consent="demo: public-domain sample portrait, no real victim",
                     recorded_by="reclaim demo",
+                    vault=ws.vault,
                 )
             say(
                 f"[bold]2. Enrolled[/] {person.name} ({person.person_id}): {person.templates} templates, "

@@ -20,7 +20,8 @@ from reclaim.signals import Pdq64Signal, PdqSignal, get_face_model
 from reclaim.signals.face import DEFAULT_FACE_MODEL
 from reclaim.sources import display_path
 from reclaim.store.crypto import DataKey
-from reclaim.store.models import Consent, FaceTemplate, KnownImage, Match, Person
+from reclaim.store.models import Consent, FaceTemplate, Item, KnownImage, Match, Person
+from reclaim.store.vault import Vault
 
 MIN_FACE_PX = 40
 """An enrolment photo's face must be at least this many pixels wide: smaller faces make poor templates."""
@@ -78,9 +79,15 @@ def add_person(
     known_images: Sequence[Path] = (),
     minor: bool = False,
     recorded_by: str | None = None,
+    vault: Vault | None = None,
 ) -> PersonSummary:
     """Enrol a consenting person. Every photo is checked before anything is stored: one bad photo
-    stores nothing. Photos are not kept; only encrypted templates are. Known images are kept as hashes."""
+    stores nothing. Photos are not kept; only encrypted templates are. Known images are kept as hashes.
+
+    For a minor, the media of stored items that match are removed from ``vault`` (hashes, faces and
+    sightings stay): holding them would itself be an offence for the advocate."""
+    if minor and vault is None:
+        raise ValueError("enrolling a minor needs the vault, to purge matching media")
     name = name.strip()
     if not name:
         raise UserError("a person needs a name (a pseudonym such as 'Client 07' is fine)")
@@ -135,8 +142,22 @@ def add_person(
     )
     session.refresh(person)
     created = match_person_against_items(session, key, person)
+    if minor and vault is not None:
+        _purge_media_of(session, vault, person)
     session.commit()
     return PersonSummary(person.id, person.name, len(vectors), len(known), minor, created)
+
+
+def _purge_media_of(session: Session, vault: Vault, person: Person) -> None:
+    items = session.scalars(
+        select(Item).join(Match, Match.item_id == Item.id).where(Match.person_id == person.id, Item.stored)
+    ).all()
+    for item in items:
+        item.stored = False
+        log_event(session, "item.media_purged", subject=f"item:{item.sha256}", detail={"reason": "minor"})
+    session.flush()
+    for item in items:  # after the rows say so: a crash in between leaves bytes that are already unused
+        vault.delete(item.sha256)
 
 
 def list_persons(session: Session) -> list[PersonSummary]:
