@@ -16,7 +16,7 @@ from reclaim.demo import SampleExport, build_sample_export, face_crop
 runner = CliRunner()
 
 COMMANDS = [[], ["init"], ["person"], ["person", "add"], ["person", "list"], ["person", "forget"], ["scan"],
-            ["matches"], ["demo"]]  # fmt: skip
+            ["matches"], ["review"], ["custody"], ["custody", "verify"], ["demo"]]  # fmt: skip
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
@@ -33,7 +33,7 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> SampleExport:
 def test_every_command_has_help_with_example(cmd: list[str]) -> None:
     code, out, _ = invoke(*cmd, "--help")
     assert code == 0
-    assert "Example" in out or cmd in ([], ["person"]), out
+    assert "Example" in out or cmd in ([], ["person"], ["custody"]), out
     assert "Usage" in out
 
 

@@ -377,6 +377,59 @@ def matches(
 
 
 @app.command()
+def review(
+    match_id: Annotated[str, typer.Argument(help="The match's id (see 'reclaim matches').")],
+    confirm: Annotated[bool, typer.Option("--confirm", help="The match shows the person.")] = False,
+    reject: Annotated[bool, typer.Option("--reject", help="The match does not show the person.")] = False,
+    note: Annotated[str | None, typer.Option("--note", help="Why: kept in the event log.")] = None,
+    cluster: Annotated[
+        bool,
+        typer.Option("--cluster", help="Also decide the person's candidate matches on the near-duplicates."),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Confirm or reject a match. Each change is logged with the previous status and the note.
+
+    With --cluster the person's still-undecided matches on the reposts, resizes and flips of the same
+    image take the same decision; matches already decided the other way are left alone.
+
+    Example:
+        reclaim review 9c2e41d07a3b5f18 --confirm --cluster --note "her photo, cropped"
+    """
+    from reclaim.review.service import ReviewDecision, review_match
+
+    if confirm == reject:
+        raise _fail(UserError("give exactly one of --confirm or --reject"))
+    decision: ReviewDecision = "confirmed" if confirm else "rejected"
+
+    def go() -> dict[str, Any]:
+        with _open() as ws, ws.session() as session:
+            r = review_match(session, match_id=match_id, decision=decision, note=note, cluster=cluster)
+            return {
+                "decided": [
+                    {"match_id": d.match_id, "status": d.status, "previous_status": d.previous_status}
+                    for d in r.decided
+                ],
+                "unchanged": r.unchanged,
+                "kept": [{"match_id": d.match_id, "status": d.status} for d in r.kept],
+                "cluster_items_without_match": r.cluster_items_without_match,
+            }
+
+    result = _run(go)
+    if as_json:
+        _print_json(result)
+        return
+    for d in result["decided"]:
+        out_console.print(f"{d['match_id']}: {d['previous_status']} -> {d['status']}", markup=False)
+    for m in result["unchanged"]:
+        out_console.print(f"{m}: already {decision}, unchanged", markup=False)
+    for k in result["kept"]:
+        out_console.print(f"{k['match_id']}: kept as {k['status']} (name it to change it)", markup=False)
+    for sha in result["cluster_items_without_match"]:
+        out_console.print(f"item {sha} (same cluster): no match for this person, not decided", markup=False)
+
+
+@app.command()
 def demo(
     keep: Annotated[
         Path | None, typer.Option("--keep", help="Write the sample export here and keep it.")
@@ -399,6 +452,45 @@ def demo(
     result = _run(go)
     if as_json:
         _print_json(result)
+
+
+custody_app = typer.Typer(help="The signed, hash-chained custody log.", no_args_is_help=True)
+app.add_typer(custody_app, name="custody")
+
+
+@custody_app.command("verify")
+def custody_verify(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Check every event of the custody log: the hash chain and each Ed25519 signature.
+
+    Exit code 0 when the log is intact, 1 when anything was changed, deleted, inserted, reordered or
+    forged (each problem is printed, naming the event).
+
+    Example:
+        reclaim custody verify --json
+    """
+
+    def go() -> dict[str, Any]:
+        with _open() as ws, ws.session() as session:
+            from sqlalchemy import func, select
+
+            from reclaim.store.models import Event
+
+            count = session.scalar(select(func.count()).select_from(Event)) or 0
+            return {"events": count, "public_key": ws.signer.public_hex, "problems": ws.verify_custody()}
+
+    result = _run(go)
+    result["intact"] = not result["problems"]
+    if as_json:
+        _print_json(result)
+    elif result["intact"]:
+        out_console.print(f"Custody log intact: {result['events']} events, signed by {result['public_key']}.")
+    else:
+        for problem in result["problems"]:
+            typer.echo(f"custody log: {problem}", err=True)
+    if not result["intact"]:
+        raise typer.Exit(code=1)
 
 
 def main() -> None:

@@ -6,9 +6,12 @@ import getpass
 import os
 from typing import Any
 
+from sqlalchemy import event as sa_event
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from reclaim.store.models import Event
+from reclaim.custody import GENESIS, Signer, event_hash, normalise_detail
+from reclaim.store.models import Event, utcnow
 
 
 def current_actor() -> str:
@@ -29,8 +32,46 @@ def log_event(
     detail: dict[str, Any] | None = None,
     actor: str | None = None,
 ) -> Event:
-    """Add an event to ``session`` (committed with the change it records). Never put image bytes, face
-    vectors or passphrases in ``detail``."""
-    event = Event(actor=actor or current_actor(), kind=kind, subject=subject, detail=detail)
+    """Append an event to the custody log, in ``session``'s transaction (committed with the change it
+    records). The session must come from :meth:`reclaim.workspace.Workspace.session`, which carries the
+    signing key. Never put image bytes, face vectors or passphrases in ``detail``."""
+    signer: Signer | None = session.info.get("signer")
+    if signer is None:
+        raise RuntimeError("custody events need a session from Workspace.session() (it holds the key)")
+    head: tuple[int, str] | None = session.info.get(_HEAD)
+    if head is None:
+        row = session.execute(select(Event.id, Event.hash).order_by(Event.id.desc()).limit(1)).first()
+        head = (row[0], row[1] or GENESIS) if row else (0, GENESIS)
+    seq, prev = head[0] + 1, head[1]
+    at = utcnow()
+    who = actor or current_actor()
+    clean = normalise_detail(detail)
+    digest = event_hash(seq=seq, at=at, actor=who, kind=kind, subject=subject, detail=clean, prev_hash=prev)
+    event = Event(
+        id=seq,
+        at=at,
+        actor=who,
+        kind=kind,
+        subject=subject,
+        detail=clean,
+        prev_hash=prev,
+        hash=digest,
+        signature=signer.sign(digest),
+    )
     session.add(event)
+    session.info[_HEAD] = (seq, digest)
     return event
+
+
+_HEAD = "custody_head"
+
+
+def _forget_head(session: Session, *_: Any) -> None:
+    # After a commit or rollback the head is read from the database again: another process may have
+    # appended meanwhile (a concurrent append then fails on the primary key instead of forking the chain).
+    session.info.pop(_HEAD, None)
+
+
+sa_event.listen(Session, "after_commit", _forget_head)
+sa_event.listen(Session, "after_rollback", _forget_head)
+sa_event.listen(Session, "after_soft_rollback", _forget_head)

@@ -14,13 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from reclaim.custody import Signer, create_signer, load_signer, verify_chain
 from reclaim.errors import UserError
+from reclaim.events import log_event
 from reclaim.store import crypto
 from reclaim.store.crypto import DataKey
 from reclaim.store.db import make_engine, session_factory, upgrade
+from reclaim.store.models import Event
 from reclaim.store.vault import Vault
 
 WORKSPACE_FILE = "workspace.json"
@@ -45,6 +48,7 @@ class Workspace:
     sessions: sessionmaker[Session]
     key: DataKey
     vault: Vault
+    signer: Signer
 
     @classmethod
     def create(cls, root: Path, passphrase: str, *, database_url: str | None = None) -> Workspace:
@@ -53,10 +57,20 @@ class Workspace:
             raise UserError(f"a workspace already exists at {root}")
         root.mkdir(parents=True, exist_ok=True)
         os.chmod(root, 0o700)
-        crypto.create_keyring(root / KEYRING_FILE, passphrase)
+        key = crypto.create_keyring(root / KEYRING_FILE, passphrase)
+        signer = create_signer(root, key)
         meta = {"format": FORMAT_VERSION, "database_url": database_url}
         (root / WORKSPACE_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
-        return cls.open(root, passphrase)
+        ws = cls.open(root, passphrase)
+        with ws.session() as session:
+            log_event(
+                session,
+                "workspace.created",
+                subject="workspace",
+                detail={"signing_key": {"alg": "Ed25519", "public_key": signer.public_hex}},
+            )
+            session.commit()
+        return ws
 
     @classmethod
     def open(cls, root: Path, passphrase: str) -> Workspace:
@@ -76,7 +90,9 @@ class Workspace:
         vault_root.mkdir(exist_ok=True)
         vault = Vault(vault_root, key)
         vault.sweep()
-        return cls(root=root, engine=engine, sessions=session_factory(engine), key=key, vault=vault)
+        signer = load_signer(root, key)
+        sessions = session_factory(engine, info={"signer": signer})
+        return cls(root=root, engine=engine, sessions=sessions, key=key, vault=vault, signer=signer)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -102,6 +118,12 @@ class Workspace:
             yield
         finally:
             os.close(fd)  # closing releases the lock, also when the process is killed
+
+    def verify_custody(self) -> list[str]:
+        """Check the whole custody log against this workspace's public key; [] when intact."""
+        with self.session() as session:
+            events = session.scalars(select(Event).order_by(Event.id)).all()
+            return verify_chain(events, self.signer.public_hex)
 
     def close(self) -> None:
         self.engine.dispose()

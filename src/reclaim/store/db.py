@@ -46,5 +46,6 @@ def upgrade(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+def session_factory(engine: Engine, *, info: dict[str, Any] | None = None) -> sessionmaker[Session]:
+    """Sessions for ``engine``; ``info`` is copied into every session (the custody log's signer)."""
+    return sessionmaker(engine, expire_on_commit=False, info=info or {})

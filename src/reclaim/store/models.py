@@ -273,13 +273,18 @@ class Match(Base):
 
 
 class Event(Base):
-    """Every state change writes one (the custody log grows from here)."""
+    """The custody log: every state change appends one, in the transaction of the change. Events form a
+    hash chain (``prev_hash`` → ``hash``), each hash signed with the workspace's Ed25519 key; ``id`` is
+    the position in the chain (assigned by the log, not by the database)."""
 
     __tablename__ = "events"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     at: Mapped[datetime] = mapped_column(default=utcnow)
     actor: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(64), index=True)
     subject: Mapped[str | None] = mapped_column(String(200))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    signature: Mapped[str | None] = mapped_column(String(128))

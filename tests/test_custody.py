@@ -1,0 +1,136 @@
+"""The custody log: every change is a signed, hash-chained event; tampering of any kind is detected."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from typer.testing import CliRunner
+
+from reclaim.cli import app
+from reclaim.custody import Signer, event_hash
+from reclaim.demo import build_sample_export
+from reclaim.persons.service import add_person
+from reclaim.scan.service import scan_paths
+from reclaim.store.models import utcnow
+from reclaim.workspace import Workspace
+from tests.conftest import PASSPHRASE
+
+
+@pytest.fixture
+def logged(tmp_path: Path) -> Path:
+    """A workspace whose log holds enrolment, scan, items and matches."""
+    sample = build_sample_export(tmp_path / "export")
+    ws = Workspace.create(tmp_path / "ws", PASSPHRASE)
+    try:
+        with ws.session() as s:
+            add_person(s, ws.key, name="P", photos=sample.enrol_photos, consent="c")
+        scan_paths(ws, [sample.root / "chats" / "chat_001"], workers=1)
+        assert ws.verify_custody() == []
+    finally:
+        ws.close()
+    return tmp_path / "ws"
+
+
+def problems(root: Path) -> list[str]:
+    ws = Workspace.open(root, PASSPHRASE)
+    try:
+        return ws.verify_custody()
+    finally:
+        ws.close()
+
+
+def sql(root: Path, statement: str, *args: object) -> None:
+    with sqlite3.connect(root / "reclaim.db") as conn:
+        conn.execute(statement, args)
+
+
+def test_every_change_is_in_the_chain(logged: Path) -> None:
+    with sqlite3.connect(logged / "reclaim.db") as conn:
+        rows = conn.execute("SELECT id, kind, prev_hash, hash, signature FROM events ORDER BY id").fetchall()
+    kinds = [r[1] for r in rows]
+    assert kinds[0] == "workspace.created"
+    assert {"person.enrolled", "scan.started", "item.added", "match.created", "scan.finished"} <= set(kinds)
+    assert [r[0] for r in rows] == list(range(1, len(rows) + 1))
+    for prev, cur in itertools.pairwise(rows):
+        assert cur[2] == prev[3]
+    assert all(len(r[4]) == 128 for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("statement", "needle"),
+    [
+        (
+            "UPDATE events SET detail = json_set(detail, '$.kind', 'video') WHERE kind = 'item.added'",
+            "content",
+        ),
+        ("UPDATE events SET actor = 'someone else' WHERE id = 3", "content"),
+        ("UPDATE events SET at = '2020-01-01 00:00:00.000000' WHERE id = 2", "content"),
+        ("UPDATE events SET kind = 'match.rejected' WHERE kind = 'match.created'", "content"),
+        ("DELETE FROM events WHERE id = 4", "deleted, inserted or moved"),
+        ("UPDATE events SET signature = substr(signature, 1, 127) || '0' WHERE id = 5", "signature"),
+    ],
+)
+def test_tampering_is_detected(logged: Path, statement: str, needle: str) -> None:
+    sql(logged, statement)
+    found = problems(logged)
+    assert found, statement
+    assert any(needle in p for p in found), found
+
+
+def test_reordering_is_detected(logged: Path) -> None:
+    sql(logged, "UPDATE events SET id = -1 WHERE id = 3")
+    sql(logged, "UPDATE events SET id = 3 WHERE id = 4")
+    sql(logged, "UPDATE events SET id = 4 WHERE id = -1")
+    assert any("does not follow" in p or "content" in p for p in problems(logged))
+
+
+def test_inserted_event_forged_with_another_key_fails(logged: Path) -> None:
+    with sqlite3.connect(logged / "reclaim.db") as conn:
+        last_id, last_hash = conn.execute("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1").fetchone()
+        forger = Signer(Ed25519PrivateKey.generate())
+        at = utcnow()
+        digest = event_hash(seq=last_id + 1, at=at, actor="forger", kind="match.confirmed", subject=None,
+                            detail=None, prev_hash=last_hash)  # fmt: skip
+        conn.execute(
+            "INSERT INTO events (id, at, actor, kind, subject, detail, prev_hash, hash, signature) "
+            "VALUES (?, ?, 'forger', 'match.confirmed', NULL, NULL, ?, ?, ?)",
+            (last_id + 1, at.strftime("%Y-%m-%d %H:%M:%S.%f"), last_hash, digest, forger.sign(digest)),
+        )
+    found = problems(logged)
+    assert found == [
+        f"event {last_id + 1} (match.confirmed): the signature is not valid for the workspace key"
+    ]
+
+
+def test_cli_verify(logged: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECLAIM_PASSPHRASE", PASSPHRASE)
+    runner = CliRunner()
+    result = runner.invoke(app, ["--workspace", str(logged), "custody", "verify", "--json"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["intact"] is True
+    sql(logged, "DELETE FROM events WHERE id = 2")
+    result = runner.invoke(app, ["--workspace", str(logged), "custody", "verify"])
+    assert result.exit_code == 1
+    assert "event 3" in result.stderr
+
+
+def test_private_key_is_encrypted_at_rest(logged: Path) -> None:
+    doc = json.loads((logged / "signing_key.json").read_text())
+    ws = Workspace.open(logged, PASSPHRASE)
+    try:
+        from cryptography.hazmat.primitives import serialization
+
+        raw = ws.signer.private.private_bytes(
+            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+        )
+    finally:
+        ws.close()
+    assert raw.hex() not in json.dumps(doc)
+    for path in logged.rglob("*"):
+        if path.is_file():
+            assert raw not in path.read_bytes(), path
