@@ -1,9 +1,9 @@
 """Face models: detect faces and turn each into a template (a vector) compared by distance.
 
 The default is dlib's HOG detector + 5-point landmarks + 128-d ResNet (public-domain/CC0 weights from
-the ``face_recognition_models`` package). The HOG detector misses small faces and faces rotated by more
-than ~40°, so when the plain pass finds nothing we try, within a time budget, the full resolution,
-upsampling, and rotated copies.
+the ``face_recognition_models`` package); the ResNet itself runs in onnxruntime (see dlib_onnx.py). The
+HOG detector misses small faces and faces rotated by more than ~40°, so when the plain pass finds
+nothing we try, within a CPU-time budget, the full resolution, rotated copies and 2x upsampling.
 """
 
 from __future__ import annotations
