@@ -16,7 +16,8 @@ from reclaim.demo import SampleExport, build_sample_export, face_crop
 runner = CliRunner()
 
 COMMANDS = [[], ["init"], ["person"], ["person", "add"], ["person", "list"], ["person", "forget"], ["scan"],
-            ["matches"], ["review"], ["custody"], ["custody", "verify"], ["demo"]]  # fmt: skip
+            ["matches"], ["review"], ["custody"], ["custody", "verify"], ["timestamp"],
+            ["demo"]]  # fmt: skip
 
 
 def invoke(*args: str) -> tuple[int, str, str]:

@@ -462,7 +462,8 @@ app.add_typer(custody_app, name="custody")
 def custody_verify(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Check every event of the custody log: the hash chain and each Ed25519 signature.
+    """Check every event of the custody log (the hash chain and each Ed25519 signature) and every stored
+    RFC 3161 timestamp token against the event it names.
 
     Exit code 0 when the log is intact, 1 when anything was changed, deleted, inserted, reordered or
     forged (each problem is printed, naming the event).
@@ -475,22 +476,65 @@ def custody_verify(
         with _open() as ws, ws.session() as session:
             from sqlalchemy import func, select
 
+            from reclaim.evidence.timestamp import list_tokens, verify_stored
             from reclaim.store.models import Event
 
             count = session.scalar(select(func.count()).select_from(Event)) or 0
-            return {"events": count, "public_key": ws.signer.public_hex, "problems": ws.verify_custody()}
+            problems = ws.verify_custody() + verify_stored(ws)
+            return {
+                "events": count,
+                "timestamps": len(list_tokens(ws)),
+                "public_key": ws.signer.public_hex,
+                "problems": problems,
+            }
 
     result = _run(go)
     result["intact"] = not result["problems"]
     if as_json:
         _print_json(result)
     elif result["intact"]:
-        out_console.print(f"Custody log intact: {result['events']} events, signed by {result['public_key']}.")
+        out_console.print(
+            f"Custody log intact: {result['events']} events signed by {result['public_key']}; "
+            f"{result['timestamps']} timestamp token(s) verified.",
+            markup=False,
+        )
     else:
         for problem in result["problems"]:
             typer.echo(f"custody log: {problem}", err=True)
     if not result["intact"]:
         raise typer.Exit(code=1)
+
+
+@app.command()
+def timestamp(
+    tsa: Annotated[
+        str, typer.Option("--tsa", help="URL of the RFC 3161 time-stamping authority (there is no default).")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Get a trusted timestamp (RFC 3161) for the custody log's current head from a TSA you name.
+
+    This is the only command that contacts the network, and only the URL given. Only the head's
+    SHA-256 leaves the machine. The token is verified, stored in the workspace and recorded in the log.
+
+    Example:
+        reclaim timestamp --tsa https://freetsa.org/tsr
+    """
+    from reclaim.evidence.timestamp import timestamp_head
+
+    def go() -> dict[str, Any]:
+        with _open() as ws:
+            return timestamp_head(ws, tsa)
+
+    result = _run(go)
+    if as_json:
+        _print_json(result)
+    else:
+        out_console.print(
+            f"Event {result['event_id']} ({result['event_hash'][:16]}…) timestamped at {result['gen_time']} "
+            f"by {result['tsa_name']}; token stored at {result['path']}.",
+            markup=False,
+        )
 
 
 def main() -> None:
