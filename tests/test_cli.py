@@ -17,6 +17,7 @@ runner = CliRunner()
 
 COMMANDS = [[], ["init"], ["person"], ["person", "add"], ["person", "list"], ["person", "forget"], ["scan"],
             ["matches"], ["review"], ["custody"], ["custody", "verify"], ["timestamp"],
+            ["evidence"], ["evidence", "export"], ["evidence", "verify"],
             ["demo"]]  # fmt: skip
 
 
@@ -34,7 +35,7 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> SampleExport:
 def test_every_command_has_help_with_example(cmd: list[str]) -> None:
     code, out, _ = invoke(*cmd, "--help")
     assert code == 0
-    assert "Example" in out or cmd in ([], ["person"], ["custody"]), out
+    assert "Example" in out or cmd in ([], ["person"], ["custody"], ["evidence"]), out
     assert "Usage" in out
 
 
