@@ -138,3 +138,37 @@ def test_private_key_is_encrypted_at_rest(logged: Path) -> None:
     for path in logged.rglob("*"):
         if path.is_file():
             assert raw not in path.read_bytes(), path
+
+
+def test_forgetting_a_person_erases_notes_and_keeps_the_chain_valid(tmp_path: Path) -> None:
+    from sqlalchemy import select
+
+    from reclaim.custody import ERASED
+    from reclaim.persons.service import forget_person
+    from reclaim.review.service import review_match
+    from reclaim.store.models import Event, Match
+
+    sample = build_sample_export(tmp_path / "export")
+    ws = Workspace.create(tmp_path / "ws", PASSPHRASE)
+    try:
+        with ws.session() as s:
+            pid = add_person(s, ws.key, name="P", photos=sample.enrol_photos, consent="c").person_id
+        scan_paths(ws, [sample.root / "chats" / "chat_001"], workers=1)
+        note = "she recognised her school uniform"
+        with ws.session() as s:
+            match_id = s.scalars(select(Match.id)).first()
+            assert match_id is not None
+            review_match(s, match_id=match_id, decision="confirmed", note=note)
+        with ws.session() as s:
+            counts = forget_person(s, pid)
+        assert counts["erased_log_values"] == 1
+        assert ws.verify_custody() == []
+        with ws.session() as s:
+            confirmed = s.scalars(select(Event).where(Event.kind == "match.confirmed")).one()
+            assert set(confirmed.detail["note"]) == {ERASED}
+            assert s.scalars(select(Event.kind).order_by(Event.id.desc())).first() == "person.forgotten"
+    finally:
+        ws.close()
+    for path in (tmp_path / "ws").rglob("*"):
+        if path.is_file():
+            assert note.encode() not in path.read_bytes(), path

@@ -38,6 +38,23 @@ def normalise_detail(detail: dict[str, Any] | None) -> dict[str, Any] | None:
     return None if detail is None else json.loads(canonical_json(detail))
 
 
+ERASED = "erased_sha256"
+"""An erased detail value is replaced by ``{ERASED: <SHA-256 of the value>}``: the event's hash covers each
+detail value through its digest, so erasing a value (a victim's note, on request) keeps the chain valid,
+and the log can still prove what was there by its hash."""
+
+
+def value_digest(value: Any) -> str:
+    if isinstance(value, dict) and set(value) == {ERASED}:
+        return str(value[ERASED])
+    return hashlib.sha256(canonical_json(value).encode()).hexdigest()
+
+
+def erased(value: Any) -> dict[str, str]:
+    """The stand-in for an erased detail value."""
+    return {ERASED: value_digest(value)}
+
+
 def timestamp(at: datetime) -> str:
     return at.astimezone(UTC).isoformat(timespec="microseconds")
 
@@ -58,7 +75,7 @@ def event_hash(
         "actor": actor,
         "kind": kind,
         "subject": subject,
-        "detail": detail,
+        "detail": None if detail is None else {k: value_digest(v) for k, v in detail.items()},
         "prev_hash": prev_hash,
     }
     return hashlib.sha256(canonical_json(body).encode()).hexdigest()

@@ -11,6 +11,7 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from reclaim.custody import ERASED, erased
 from reclaim.errors import MediaError, NotFound, UserError
 from reclaim.events import current_actor, log_event
 from reclaim.matching.service import encrypt_vector, match_person_against_items
@@ -20,7 +21,7 @@ from reclaim.signals import Pdq64Signal, PdqSignal, get_face_model
 from reclaim.signals.face import DEFAULT_FACE_MODEL
 from reclaim.sources import display_path
 from reclaim.store.crypto import DataKey
-from reclaim.store.models import Consent, FaceTemplate, Item, KnownImage, Match, Person
+from reclaim.store.models import Consent, Event, FaceTemplate, Item, KnownImage, Match, Person
 from reclaim.store.vault import Vault
 
 MIN_FACE_PX = 40
@@ -160,6 +161,29 @@ def _purge_media_of(session: Session, vault: Vault, person: Person) -> None:
         vault.delete(item.sha256)
 
 
+ERASABLE = ("note",)
+"""Free-text detail values that may hold personal data; the custody log keeps only their hashes after
+an erasure. (Names are never written to the log; ids are opaque.)"""
+
+
+def _erase_from_log(session: Session, person_id: str) -> int:
+    """Replace the person's free-text values in custody events by their hashes (the chain stays valid)."""
+    erased_count = 0
+    for event in session.scalars(select(Event).where(Event.detail.is_not(None))):
+        detail = event.detail or {}
+        if detail.get("person_id") != person_id:
+            continue
+        changed = dict(detail)
+        for key in ERASABLE:
+            value = changed.get(key)
+            if value is not None and not (isinstance(value, dict) and ERASED in value):
+                changed[key] = erased(value)
+                erased_count += 1
+        if changed != detail:
+            event.detail = changed
+    return erased_count
+
+
 def list_persons(session: Session) -> list[PersonSummary]:
     out = []
     for person in session.scalars(select(Person).order_by(Person.created_at, Person.id)):
@@ -179,8 +203,9 @@ def get_person(session: Session, person_id: str) -> Person:
 
 
 def forget_person(session: Session, person_id: str) -> dict[str, int]:
-    """Erase a person: templates, known-image hashes, consents, matches and the person record. The event
-    log keeps only that an erasure happened, under the opaque id."""
+    """Erase a person: templates, known-image hashes, consents, matches and the person record. In the
+    custody log their free-text values (review notes) are replaced by hashes, which keeps the signed
+    chain valid, and the erasure itself is logged under the opaque id."""
     person = get_person(session, person_id)
     counts = {
         "templates": len(person.templates),
@@ -190,6 +215,7 @@ def forget_person(session: Session, person_id: str) -> dict[str, int]:
     }
     session.delete(person)  # cascades to consents, templates, known images and matches
     session.flush()
+    counts["erased_log_values"] = _erase_from_log(session, person_id)
     log_event(session, "person.forgotten", subject=f"person:{person_id}", detail=counts)
     session.commit()
     return counts
