@@ -243,3 +243,38 @@ def test_cli_timestamp_then_custody_verify(
     token.write_bytes(bytes(raw))
     result = runner.invoke(app, ["--workspace", ws, "custody", "verify"])
     assert result.exit_code == 1 and "custody log:" in result.stderr
+
+
+def test_tokens_travel_in_evidence_packages(rsa_tsa: _TsaServer, tmp_path: Path) -> None:
+    import zipfile
+
+    from reclaim.demo import build_sample_export
+    from reclaim.evidence.package import export_package
+    from reclaim.evidence.verify import verify_package
+    from reclaim.persons.service import add_person
+    from reclaim.scan.service import scan_paths
+    from reclaim.workspace import Workspace
+
+    sample = build_sample_export(tmp_path / "export")
+    ws = Workspace.create(tmp_path / "ws", "pw")
+    try:
+        with ws.session() as s:
+            pid = add_person(s, ws.key, name="P", photos=sample.enrol_photos, consent="c").person_id
+        scan_paths(ws, [sample.root / "chats" / "chat_001"], workers=1)
+        timestamp_head(ws, rsa_tsa.url)
+        out = tmp_path / "case.zip"
+        export_package(ws, person_id=pid, out=out)
+    finally:
+        ws.close()
+    report = verify_package(out)
+    assert report.ok, report.problems
+    assert report.checked["timestamps"] == 1
+    bad = tmp_path / "bad.zip"
+    with zipfile.ZipFile(out) as src, zipfile.ZipFile(bad, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.startswith("timestamps/"):
+                data = data[:-40] + bytes(b ^ 0x55 for b in data[-40:])
+            dst.writestr(info, data)
+    problems = verify_package(bad).problems
+    assert any(p.startswith("timestamps/") for p in problems), problems

@@ -44,6 +44,7 @@ from sqlalchemy.exc import IntegrityError
 from reclaim.custody import GENESIS
 from reclaim.errors import NotFound, UserError
 from reclaim.events import log_event
+from reclaim.evidence.timestamp import list_tokens
 from reclaim.evidence.verify import (
     CUSTODY,
     EXPORT_EVENT,
@@ -54,6 +55,7 @@ from reclaim.evidence.verify import (
     PUBLIC_KEY,
     REPORT_DIR,
     SIGNATURE,
+    TIMESTAMPS_DIR,
     UNIX,
     custody_record,
     dump_custody,
@@ -276,6 +278,12 @@ def export_package(
                             raise ValueError(f"report members go under {REPORT_DIR}, not {name!r}")
                         zf.writestr(_zip_info(name, created_at, compress=True), data)
                         files[name] = hashlib.sha256(data).hexdigest()
+                # RFC 3161 tokens of custody heads (reclaim timestamp), each tied to its event.
+                for _event_id, token_path in list_tokens(ws):
+                    name = f"{TIMESTAMPS_DIR}{token_path.name}"
+                    data = token_path.read_bytes()
+                    zf.writestr(_zip_info(name, created_at, compress=True), data)
+                    files[name] = hashlib.sha256(data).hexdigest()
                 key_bytes = ws.signer.public_hex.encode()
                 zf.writestr(_zip_info(PUBLIC_KEY, created_at, compress=True), key_bytes)
                 files[PUBLIC_KEY] = hashlib.sha256(key_bytes).hexdigest()

@@ -36,6 +36,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from reclaim.custody import GENESIS, ChainEvent, canonical_json, timestamp, verify_chain
+from reclaim.errors import ReclaimError
 
 FORMAT = "reclaim-evidence/1"
 MANIFEST = "manifest.json"
@@ -44,6 +45,7 @@ PUBLIC_KEY = "public_key.txt"
 CUSTODY = "custody.json"
 ORIGINALS_DIR = "originals/"
 REPORT_DIR = "report/"
+TIMESTAMPS_DIR = "timestamps/"
 EXPORT_EVENT = "evidence.exported"
 UNLISTED = frozenset({MANIFEST, SIGNATURE, CUSTODY})
 """Members that ``files`` does not (and cannot) list."""
@@ -213,7 +215,7 @@ class _Checker:
                 self.problem(f"{name}: appears {count} times in the archive (a member was added)")
         for info in infos:
             digest = hashlib.sha256()
-            keep = info.filename in _SMALL
+            keep = info.filename in _SMALL or info.filename.startswith(TIMESTAMPS_DIR)
             buf = bytearray()
             try:
                 with zf.open(info) as fh:
@@ -509,6 +511,38 @@ class _Checker:
         ):
             self.problem(f"{CUSTODY}: {name} records another person or item count than {MANIFEST}")
         self.check_backing(manifest, events)
+        self.check_timestamps(events)
+
+    def check_timestamps(self, events: list[LoggedEvent]) -> None:
+        """Each RFC 3161 token must be a valid token for the hash of the event its name gives."""
+        from reclaim.evidence.timestamp import TimestampError, verify_token
+
+        by_id = {ev.id: ev for ev in events}
+        count = 0
+        for name, data in self.small.items():
+            if not name.startswith(TIMESTAMPS_DIR):
+                continue
+            count += 1
+            stem = name[len(TIMESTAMPS_DIR) :].split("-", 1)[0]
+            event = by_id.get(int(stem)) if stem.isdigit() else None
+            if event is None or not event.hash:
+                self.problem(f"{name}: names no event of {CUSTODY}")
+                continue
+            try:
+                info = verify_token(data, bytes.fromhex(event.hash))
+            except (TimestampError, ReclaimError, ValueError) as exc:
+                self.problem(f"{name}: not a valid timestamp of event {event.id}: {exc}")
+                continue
+            stamped = [
+                e
+                for e in events
+                if e.kind == "custody.timestamped" and (e.detail or {}).get("event_id") == event.id
+            ]
+            if not stamped:
+                self.problem(f"{name}: no custody.timestamped event records this token")
+            elif info.gen_time < event.at:
+                self.problem(f"{name}: the token's time is before event {event.id} was written")
+        self.report.checked["timestamps"] = count
 
     def check_backing(self, manifest: dict[str, Any], events: list[LoggedEvent]) -> None:
         added: set[str] = set()

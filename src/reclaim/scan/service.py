@@ -257,7 +257,11 @@ class _Writer:
             subject=f"item:{analysis.sha256}",
             detail={
                 "scan_id": self.scan.id,
+                "sha256": analysis.sha256,
+                "md5": analysis.md5,
+                "size": analysis.size,
                 "kind": analysis.kind,
+                "pdq": next((r.value for r in refs if r.signal_type == "pdq" and r.variant == 0), None),
                 "faces": len(analysis.faces),
                 "stored": item.stored,
             },
