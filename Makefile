@@ -33,6 +33,7 @@ bench: install
 	$(BIN)/python bench/face_roc.py
 	$(BIN)/python bench/reposts.py
 	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/evidence_export.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
