@@ -154,7 +154,12 @@ def person_add(
     from reclaim.persons.service import add_person
 
     def go() -> dict[str, Any]:
-        with _open() as ws, ws.exclusive("the enrolment"), ws.session() as session:
+        with (
+            _open() as ws,
+            ws.exclusive("the enrolment"),
+            ws.session() as session,
+            err_console.status("Enrolling: reading the photos, then searching the stored items…"),
+        ):
             s = add_person(
                 session,
                 ws.key,
@@ -553,9 +558,10 @@ def evidence_export(
                         detail={"purpose": "evidence report", "lang": lang},
                     )
                     session.commit()
-            result = export_package(
-                ws, person_id=person, out=out, confirmed_only=confirmed_only, report=report
-            )
+            with err_console.status("Writing the evidence package (originals, manifest, log, report.pdf)…"):
+                result = export_package(
+                    ws, person_id=person, out=out, confirmed_only=confirmed_only, report=report
+                )
             return {
                 "path": str(result.path),
                 "items": result.items,
