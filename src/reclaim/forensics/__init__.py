@@ -1,0 +1,1 @@
+"""Forensic readers: what an image file itself declares about its origin."""
