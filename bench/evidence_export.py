@@ -21,9 +21,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from reclaim.cli import _report_builder
 from reclaim.demo import build_sample_export
 from reclaim.evidence.package import export_package
+from reclaim.evidence.report import pdf_report
 from reclaim.evidence.verify import verify_package
 from reclaim.persons.service import add_person
 from reclaim.scan.service import scan_paths
@@ -50,7 +50,10 @@ def run(n: int, lang: str, shared: Path | None) -> dict[str, Any]:
             out = root / "case.zip"
             t0 = time.monotonic()
             result = export_package(
-                ws, person_id=person.person_id, out=out, report=_report_builder(lang, blur=True)
+                ws,
+                person_id=person.person_id,
+                out=out,
+                report=pdf_report("ko" if lang == "ko" else "en", blur=True),
             )
             export_s = time.monotonic() - t0
         finally:

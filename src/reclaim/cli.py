@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, cast
 
 import typer
 from rich.console import Console
@@ -540,13 +540,14 @@ def evidence_export(
         reclaim evidence export --person 3f9a0c1d2e4b5a69 --confirmed-only --lang ko --out case07.zip
     """
     from reclaim.evidence.package import export_package
+    from reclaim.evidence.report import pdf_report
 
     if lang not in ("en", "ko"):
         raise _fail(UserError("--lang must be en or ko"))
 
     def go() -> dict[str, Any]:
         with _open() as ws:
-            report = _report_builder(lang, blur=not no_blur)
+            report = pdf_report(cast(Literal["en", "ko"], lang), blur=not no_blur)
             if no_blur:
                 from reclaim.events import log_event
 
@@ -585,18 +586,6 @@ def evidence_export(
     )
     for w in result["warnings"]:
         typer.echo(f"  warning: {w}", err=True)
-
-
-def _report_builder(lang: str, *, blur: bool) -> Any:
-    """The report.pdf hook for export_package."""
-    from reclaim.evidence.report import render_report
-
-    language: Literal["en", "ko"] = "ko" if lang == "ko" else "en"
-
-    def build(manifest: Any, read: Any) -> dict[str, bytes]:
-        return {"report/report.pdf": render_report(manifest, originals=read, lang=language, blur=blur)}
-
-    return build
 
 
 @evidence_app.command("verify")

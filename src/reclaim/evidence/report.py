@@ -664,3 +664,14 @@ def render_report(
     ``item["original"]`` (``originals/<sha><ext>``) or None. Images are blurred unless ``blur=False``.
     Raises DependencyError when no suitable font is installed."""
     return _Report(manifest, originals, lang, blur).render()
+
+
+def pdf_report(
+    lang: Literal["en", "ko"] = "en", *, blur: bool = True
+) -> Callable[[Mapping[str, Any], Callable[[str], bytes | None]], dict[str, bytes]]:
+    """The ``report`` hook of :func:`reclaim.evidence.package.export_package`: report/report.pdf."""
+
+    def build(manifest: Mapping[str, Any], read: Callable[[str], bytes | None]) -> dict[str, bytes]:
+        return {"report/report.pdf": render_report(manifest, originals=read, lang=lang, blur=blur)}
+
+    return build
