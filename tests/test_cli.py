@@ -18,6 +18,7 @@ runner = CliRunner()
 COMMANDS = [[], ["init"], ["person"], ["person", "add"], ["person", "list"], ["person", "forget"], ["scan"],
             ["matches"], ["review"], ["custody"], ["custody", "verify"], ["timestamp"],
             ["evidence"], ["evidence", "export"], ["evidence", "verify"],
+            ["explain"], ["trust"], ["trust", "set"], ["trust", "show"], ["trust", "clear"],
             ["demo"]]  # fmt: skip
 
 
@@ -35,7 +36,7 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> SampleExport:
 def test_every_command_has_help_with_example(cmd: list[str]) -> None:
     code, out, _ = invoke(*cmd, "--help")
     assert code == 0
-    assert "Example" in out or cmd in ([], ["person"], ["custody"], ["evidence"]), out
+    assert "Example" in out or cmd in ([], ["person"], ["custody"], ["evidence"], ["trust"]), out
     assert "Usage" in out
 
 
@@ -94,7 +95,8 @@ def test_full_loop_json_contract(cli_env: Path, sample: SampleExport) -> None:
     code, out, _ = invoke("person", "forget", person["person_id"], "--json")
     assert code == 0
     erased = json.loads(out)["erased"]
-    assert erased == {"templates": 2, "known_images": 1, "matches": len(rows), "erased_log_values": 0}
+    assert erased == {"templates": 2, "known_images": 1, "kept_photos": 0, "matches": len(rows),
+                      "findings": 0, "erased_log_values": 0}  # fmt: skip
     assert json.loads(invoke("matches", "--json")[1]) == []
     assert json.loads(invoke("person", "list", "--json")[1]) == []
 

@@ -192,15 +192,24 @@ def test_untouched_package_verifies_without_the_workspace(exported: Exported) ->
     assert report.problems == [] and report.ok
     assert report.public_key == exported.public_key
     assert report.checked["items"] == report.checked["originals"] == 6
-    assert report.checked["files"] == 6 + 2  # originals, report/summary.txt, public_key.txt
     members = read_members(exported.package)
     names = [info.filename for info, _ in members]
+    pictures = [n for n in names if n.startswith("report/forensics/")]
+    # the pictures behind forensic findings are members, hashed and signed like the rest
+    manifest = json.loads(dict((i.filename, d) for i, d in members)["manifest.json"])
+    assert all(it["forensics"]["statements"] for it in manifest["items"])
+    assert sorted(pictures) == sorted(
+        p for it in manifest["items"] for p in it["forensics"]["pictures"].values()
+    )
+    assert all(n.endswith(("-maps.png", "-ela.png", "-source-photo.png")) for n in pictures)
+    # originals, forensic pictures, report/summary.txt, public_key.txt
+    assert report.checked["files"] == 6 + len(pictures) + 2
     assert names[-4:] == ["public_key.txt", "custody.json", "manifest.json", "manifest.sig"]
     assert names[:6] == sorted(names[:6]) and all(n.startswith("originals/") for n in names[:6])
     for info, data in members:
-        stored = info.filename.startswith("originals/")
+        stored = info.filename.startswith(("originals/", "report/forensics/"))
         assert info.compress_type == (zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED)
-        if stored:
+        if info.filename.startswith("originals/"):
             assert hashlib.sha256(data).hexdigest() == Path(info.filename).stem
     manifest = json.loads(member(members, "manifest.json"))
     assert (

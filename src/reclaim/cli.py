@@ -141,12 +141,21 @@ def person_add(
     minor: Annotated[
         bool, typer.Option("--minor", help="The person is under 18: their matched media are never stored.")
     ] = False,
+    keep_photos: Annotated[
+        bool,
+        typer.Option(
+            "--keep-photos",
+            help="The person agrees that the photos and known images are kept, encrypted, to show that a "
+            "face in found material was copied from one of them (source-photo match). Deleted on forget.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Enrol a consenting person from one or more photos of their face.
 
-    Each photo must show exactly one clear face. The photos are not stored: only encrypted face
-    templates. Already scanned material is searched for the new person at once.
+    Each photo must show exactly one clear face. Without --keep-photos the photos are not stored, only
+    encrypted face templates; with it they are kept encrypted for source-photo matching. Already
+    scanned material is searched for the new person at once.
 
     Example:
         reclaim person add "Client 07" --photo a.jpg --photo b.jpg --consent "signed consent form, 2026-11-20"
@@ -169,12 +178,14 @@ def person_add(
                 known_images=known_image or [],
                 minor=minor,
                 vault=ws.vault,
+                keep_photos=keep_photos,
             )
             return {
                 "person_id": s.person_id,
                 "name": s.name,
                 "templates": s.templates,
                 "known_images": s.known_images,
+                "kept_photos": s.kept_photos,
                 "minor": s.minor,
                 "matches_created": s.matches_created,
             }
@@ -185,7 +196,7 @@ def person_add(
     else:
         out_console.print(
             f"Enrolled {result['name']} as {result['person_id']}: {result['templates']} face template(s), "
-            f"{result['known_images']} known image(s); "
+            f"{result['known_images']} known image(s), {result['kept_photos']} photo(s) kept encrypted; "
             f"{result['matches_created']} match(es) in stored items.",
             markup=False,
         )
@@ -230,7 +241,7 @@ def person_forget(
     person_id: Annotated[str, typer.Argument(help="The person's id (see 'reclaim person list').")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Erase a person: face templates, known-image hashes, consent and matches.
+    """Erase a person: face templates, known-image hashes, kept photos, consent, matches and findings.
 
     Example:
         reclaim person forget 3f9a0c1d2e4b5a69
@@ -239,7 +250,7 @@ def person_forget(
 
     def go() -> dict[str, int]:
         with _open() as ws, ws.session() as session:
-            return forget_person(session, person_id)
+            return forget_person(session, person_id, vault=ws.vault)
 
     counts = _run(go)
     if as_json:
@@ -247,7 +258,7 @@ def person_forget(
     else:
         out_console.print(
             f"Erased person {person_id}: {counts['templates']} template(s), {counts['known_images']} known "
-            f"image(s), {counts['matches']} match(es).",
+            f"image(s), {counts['kept_photos']} kept photo(s), {counts['matches']} match(es).",
             markup=False,
         )
 
@@ -261,6 +272,13 @@ def scan(
     workers: Annotated[
         int | None, typer.Option("--workers", min=1, help="Worker processes (default: one per core).")
     ] = None,
+    no_forensics: Annotated[
+        bool,
+        typer.Option(
+            "--no-forensics",
+            help="Skip the forensic signals (declarations, C2PA, watermark, pixel indicators) for speed.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Scan material for enrolled faces and reposts of known images.
@@ -292,7 +310,14 @@ def scan(
                 def progress(done: int, total: int, label: str) -> None:
                     bar.update(task, completed=done, total=total, description=label[-40:])
 
-                report = scan_paths(ws, paths, hash_only=hash_only, workers=workers, progress=progress)
+                report = scan_paths(
+                    ws,
+                    paths,
+                    hash_only=hash_only,
+                    forensics=not no_forensics,
+                    workers=workers,
+                    progress=progress,
+                )
             d = report.to_dict()
             d["errors"] = [{"path": e.path, "error": e.error} for e in report.errors]
             return d
@@ -435,6 +460,72 @@ def review(
 
 
 @app.command()
+def explain(
+    item: Annotated[
+        str, typer.Argument(help="A match id, an item's SHA-256 (8+ hex digits suffice) or item number.")
+    ],
+    refresh: Annotated[
+        bool,
+        typer.Option(
+            "--refresh",
+            help="Recompute the forensic signals from the stored media first (e.g. for items scanned "
+            "before this version, or after setting a C2PA trust list).",
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Explain what reclaim can show about how an item was made, signal by signal.
+
+    Each signal says what it saw, how strong that is and what it cannot know: what the file declares
+    (metadata, C2PA), invisible watermarks, a face copied from a kept reference photo, and pixel
+    indicators of editing. There is no blended "fake probability", and nothing here shows that an
+    image is authentic.
+
+    Example:
+        reclaim explain 9c2e41d07a3b5f18 --json
+    """
+    from reclaim.forensics.service import explain_item, refresh_item, resolve_item
+
+    def go() -> dict[str, Any]:
+        with _open() as ws, ws.session() as session:
+            found = resolve_item(session, item)
+            if refresh:
+                with ws.exclusive("recomputing the forensic signals"):
+                    refresh_item(session, ws.vault, ws.key, found, c2pa_trust_pem=ws.c2pa_trust_pem())
+                    session.commit()
+            return explain_item(session, found)
+
+    result = _run(go)
+    if as_json:
+        _print_json(result)
+        return
+    it = result["item"]
+    size = f"{it['width']}×{it['height']}" if it["width"] else "size unknown"
+    out_console.print(
+        f"Item {it['id']} · {it['sha256']} · {it['mime']} {size} · seen {it['sightings']} time(s)",
+        markup=False,
+    )
+    if not result["computed"]:
+        out_console.print(
+            "No forensic signals were computed for this item (scanned with --no-forensics or by an older "
+            "version). Run with --refresh to compute them from the stored media.",
+            markup=False,
+        )
+        return
+    out_console.print("\nWhat the evidence supports:", markup=False)
+    for st in result["statements"]:
+        out_console.print(f"  • {st['text']}", markup=False)
+    out_console.print("\nSignal by signal:", markup=False)
+    for f in result["findings"]:
+        who = f" [{f['person_name']}]" if f.get("person_name") else ""
+        out_console.print(f"  {f['signal']}{who}: {f['verdict']} (strength: {f['strength']})", markup=False)
+        out_console.print(f"    {f['summary']}", markup=False)
+        for c in f["caveats"]:
+            out_console.print(f"    - {c}", markup=False)
+    out_console.print(f"\n{result['note']}", markup=False)
+
+
+@app.command()
 def demo(
     keep: Annotated[
         Path | None, typer.Option("--keep", help="Write the sample export here and keep it.")
@@ -457,6 +548,104 @@ def demo(
     result = _run(go)
     if as_json:
         _print_json(result)
+
+
+trust_app = typer.Typer(
+    help="The C2PA trust list: which signing certificates you trust. Empty by default; nothing is "
+    "downloaded.",
+    no_args_is_help=True,
+)
+app.add_typer(trust_app, name="trust")
+
+
+@trust_app.command("set")
+def trust_set(
+    pem: Annotated[Path, typer.Argument(help="A PEM file of CA certificates you trust (trust anchors).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Trust these certificates as C2PA signing roots, from the next scan or 'explain --refresh' on.
+
+    Without a trust list every valid C2PA signature is reported as "valid but untrusted". reclaim ships
+    none and downloads none: choose the anchors yourself (for example a list you downloaded and checked).
+
+    Example:
+        reclaim trust set ./c2pa-trust-anchors.pem
+    """
+    from reclaim.forensics.c2pa import load_trust
+    from reclaim.workspace import C2PA_TRUST_FILE
+
+    def go() -> dict[str, Any]:
+        trust = load_trust(pem)
+        with _open() as ws:
+            target = ws.root / C2PA_TRUST_FILE
+            tmp = target.with_suffix(".tmp")
+            tmp.write_text(trust.anchors_pem, encoding="ascii")
+            os.replace(tmp, target)
+            return {"anchors": len(trust.anchors), "file": str(target)}
+
+    result = _run(go)
+    if as_json:
+        _print_json(result)
+    else:
+        out_console.print(f"Trusting {result['anchors']} certificate(s) as C2PA anchors.", markup=False)
+
+
+@trust_app.command("show")
+def trust_show(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Show the configured C2PA trust anchors.
+
+    Example:
+        reclaim trust show --json
+    """
+    from cryptography import x509
+
+    from reclaim.forensics.c2pa import C2paTrust
+
+    def go() -> list[dict[str, str]]:
+        with _open() as ws:
+            trust = C2paTrust(anchors_pem=ws.c2pa_trust_pem() or "")
+            out = []
+            for block in trust.anchors:
+                cert = x509.load_pem_x509_certificate(block.encode())
+                out.append(
+                    {
+                        "subject": cert.subject.rfc4514_string(),
+                        "sha256": cert.fingerprint(hashes.SHA256()).hex(),
+                    }
+                )
+            return out
+
+    from cryptography.hazmat.primitives import hashes
+
+    rows = _run(go)
+    if as_json:
+        _print_json(rows)
+    elif not rows:
+        out_console.print(
+            "No trust anchors: valid C2PA signatures are reported as valid but untrusted.", markup=False
+        )
+    else:
+        for r in rows:
+            out_console.print(f"{r['sha256'][:16]}  {r['subject']}", markup=False)
+
+
+@trust_app.command("clear")
+def trust_clear() -> None:
+    """Remove the C2PA trust list (valid signatures are then reported as untrusted).
+
+    Example:
+        reclaim trust clear
+    """
+    from reclaim.workspace import C2PA_TRUST_FILE
+
+    def go() -> None:
+        with _open() as ws:
+            (ws.root / C2PA_TRUST_FILE).unlink(missing_ok=True)
+
+    _run(go)
+    out_console.print("C2PA trust list cleared.", markup=False)
 
 
 custody_app = typer.Typer(help="The signed, hash-chained custody log.", no_args_is_help=True)

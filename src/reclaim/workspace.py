@@ -31,6 +31,9 @@ KEYRING_FILE = "keyring.json"
 DB_FILE = "reclaim.db"
 VAULT_DIR = "vault"
 LOCK_FILE = "writer.lock"
+C2PA_TRUST_FILE = "c2pa-trust.pem"
+"""Trust anchors for C2PA signatures (PEM certificates), set with `reclaim trust set`. None is shipped
+and nothing is downloaded: without it, every valid C2PA signature is reported as valid but untrusted."""
 FORMAT_VERSION = 1
 
 
@@ -118,6 +121,15 @@ class Workspace:
             yield
         finally:
             os.close(fd)  # closing releases the lock, also when the process is killed
+
+    def c2pa_trust_pem(self) -> str | None:
+        """The configured C2PA trust anchors (PEM text), or None when none are configured."""
+        path = self.root / C2PA_TRUST_FILE
+        try:
+            text = path.read_text(encoding="ascii", errors="replace")
+        except FileNotFoundError:
+            return None
+        return text if text.strip() else None
 
     def verify_custody(self) -> list[str]:
         """Check the whole custody log against this workspace's public key; [] when intact."""

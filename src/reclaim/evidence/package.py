@@ -40,6 +40,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from reclaim.custody import GENESIS
 from reclaim.errors import NotFound, UserError
@@ -48,6 +49,7 @@ from reclaim.evidence.timestamp import list_tokens
 from reclaim.evidence.verify import (
     CUSTODY,
     EXPORT_EVENT,
+    FORENSICS_DIR,
     FORMAT,
     MANIFEST,
     MEMBER_MODE,
@@ -60,8 +62,9 @@ from reclaim.evidence.verify import (
     custody_record,
     dump_custody,
 )
+from reclaim.forensics.service import item_findings, statements
 from reclaim.matching.queries import _sighting_dict
-from reclaim.store.models import Event, Item, Match, Person, Sighting, Signal, utcnow
+from reclaim.store.models import Event, Finding, Item, Match, Person, Sighting, Signal, utcnow
 from reclaim.workspace import Workspace
 
 OriginalReader = Callable[[str], bytes | None]
@@ -134,6 +137,47 @@ def _withheld_reason(person: Person, added: Event | None, purged: Event | None) 
     return "not stored in the vault"
 
 
+def _forensics(session: Session, item: Item, person: Person) -> dict[str, Any]:
+    """The item's forensic findings for this person's package (findings about the file, and those tied
+    to this person; never another person's), with the statements they support."""
+    pairs = [(row, r) for row, r in item_findings(session, item) if row.person_id in (None, person.id)]
+    results = [r for _, r in pairs]
+    return {
+        "statements": [st.to_dict() for st in statements(results)] if results else [],
+        "findings": [r.to_dict() for r in results],
+        "pictures": {},
+    }
+
+
+def _forensic_pictures(
+    ws: Workspace, session: Session, item: Item, data: bytes, person: Person
+) -> dict[str, bytes]:
+    """PNG pictures behind the findings: the face crops side by side, the indicator maps, ELA."""
+    from reclaim.forensics.pictures import pixel_pictures, source_photo_picture
+
+    out: dict[str, bytes] = {}
+    copied = session.scalar(
+        select(Finding).where(
+            Finding.item_id == item.id,
+            Finding.person_id == person.id,
+            Finding.signal == "source-photo",
+            Finding.verdict == "face_copied_from_reference",
+        )
+    )
+    if copied is not None:
+        picture = source_photo_picture(session, ws.vault, ws.key, item, data, person)
+        if picture is not None:
+            out["source-photo"] = picture
+    if item.kind == "image":
+        boxes = [
+            (int(f.box["left"]), int(f.box["top"]), int(f.box["right"]), int(f.box["bottom"]))
+            for f in item.faces
+            if f.frame_index == 0
+        ]
+        out.update(pixel_pictures(data, boxes))
+    return out
+
+
 def export_package(
     ws: Workspace,
     *,
@@ -196,11 +240,13 @@ def export_package(
         try:
             with zipfile.ZipFile(tmp, "w", allowZip64=True) as zf:
                 files: dict[str, str] = {}
+                pictures: dict[str, bytes] = {}
                 manifest_items: list[dict[str, Any]] = []
                 for item in items:
                     member: str | None = None
                     reason: str | None = None
                     subject = f"item:{item.sha256}"
+                    forensics = _forensics(s, item, person)
                     if item.stored:
                         try:
                             data = ws.vault.get(item.sha256)  # decrypts and checks the SHA-256
@@ -247,8 +293,30 @@ def export_package(
                                 for m in matches_of[item.id]
                             ],
                             "sightings": [_sighting_dict(sg) for sg in sightings],
+                            "forensics": forensics,
                         }
                     )
+
+                # Pictures behind the findings, after the originals (which stay first, in order): for
+                # items where the findings support a statement (not for "no indicators found").
+                for item, entry in zip(items, manifest_items, strict=True):
+                    fx = entry["forensics"]
+                    if not entry["original"] or not any(
+                        st["code"] != "no_indicators" for st in fx["statements"]
+                    ):
+                        continue
+                    try:
+                        data = ws.vault.get(item.sha256)
+                    except (OSError, ValueError):
+                        continue  # already reported above, when the original could not be read
+                    for name, picture in sorted(_forensic_pictures(ws, s, item, data, person).items()):
+                        rel = f"{FORENSICS_DIR}{item.sha256}-{name}.png"
+                        zf.writestr(_zip_info(rel, created_at, compress=False), picture)
+                        files[rel] = hashlib.sha256(picture).hexdigest()
+                        fx["pictures"][name] = rel
+                        if name != "ela":  # the report shows the small pictures; ELA stays in the package
+                            pictures[rel] = picture
+                    del data
 
                 manifest: dict[str, Any] = {
                     "format": FORMAT,
@@ -270,6 +338,8 @@ def export_package(
                     sha_of = {it["original"]: it["sha256"] for it in manifest_items if it["original"]}
 
                     def read_original(rel: str) -> bytes | None:
+                        if rel in pictures:
+                            return pictures[rel]
                         sha = sha_of.get(rel)
                         return ws.vault.get(sha) if sha else None
 

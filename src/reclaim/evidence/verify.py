@@ -45,6 +45,10 @@ PUBLIC_KEY = "public_key.txt"
 CUSTODY = "custody.json"
 ORIGINALS_DIR = "originals/"
 REPORT_DIR = "report/"
+FORENSICS_DIR = "report/forensics/"
+"""PNG pictures behind forensic findings: already compressed, so stored like the originals (a deflate
+stream of incompressible data is made of stored blocks, whose header padding bits inflate ignores)."""
+STORED_DIRS = (ORIGINALS_DIR, FORENSICS_DIR)
 TIMESTAMPS_DIR = "timestamps/"
 EXPORT_EVENT = "evidence.exported"
 UNLISTED = frozenset({MANIFEST, SIGNATURE, CUSTODY})
@@ -283,7 +287,7 @@ class _Checker:
                     wrong.append("directory signature")
                 if (cver, csys, xver, reserved, flags) != (20, UNIX, 20, 0, 0):
                     wrong.append("versions or flags")
-                if method != (zipfile.ZIP_STORED if name.startswith(ORIGINALS_DIR) else zipfile.ZIP_DEFLATED):
+                if method != (zipfile.ZIP_STORED if name.startswith(STORED_DIRS) else zipfile.ZIP_DEFLATED):
                     wrong.append("compression method")
                 if when is not None and (t, d) != when:
                     wrong.append("timestamp")

@@ -21,7 +21,16 @@ from reclaim.signals import Pdq64Signal, PdqSignal, get_face_model
 from reclaim.signals.face import DEFAULT_FACE_MODEL
 from reclaim.sources import display_path
 from reclaim.store.crypto import DataKey
-from reclaim.store.models import Consent, Event, FaceTemplate, Item, KnownImage, Match, Person
+from reclaim.store.models import (
+    Consent,
+    Event,
+    FaceTemplate,
+    Item,
+    KnownImage,
+    Match,
+    Person,
+    ReferencePhoto,
+)
 from reclaim.store.vault import Vault
 
 MIN_FACE_PX = 40
@@ -36,6 +45,7 @@ class PersonSummary:
     known_images: int
     minor: bool
     matches_created: int = 0
+    kept_photos: int = 0
 
 
 def _read(path: Path) -> bytes:
@@ -81,14 +91,18 @@ def add_person(
     minor: bool = False,
     recorded_by: str | None = None,
     vault: Vault | None = None,
+    keep_photos: bool = False,
 ) -> PersonSummary:
     """Enrol a consenting person. Every photo is checked before anything is stored: one bad photo
-    stores nothing. Photos are not kept; only encrypted templates are. Known images are kept as hashes.
+    stores nothing. Photos are not kept unless ``keep_photos`` (the person agreed): then the photos
+    and known images are stored encrypted in ``vault``, only to show a face was copied from one of
+    them (source-photo match), and deleted when the person is forgotten. Otherwise only encrypted
+    templates and the known images' hashes are kept.
 
     For a minor, the media of stored items that match are removed from ``vault`` (hashes, faces and
     sightings stay): holding them would itself be an offence for the advocate."""
-    if minor and vault is None:
-        raise ValueError("enrolling a minor needs the vault, to purge matching media")
+    if (minor or keep_photos) and vault is None:
+        raise ValueError("enrolling a minor or keeping photos needs the vault")
     name = name.strip()
     if not name:
         raise UserError("a person needs a name (a pseudonym such as 'Client 07' is fine)")
@@ -97,9 +111,14 @@ def add_person(
     if not photos:
         raise UserError("at least one --photo with the person's face is required")
     vectors = [_template_from_photo(p) for p in photos]
+    kept: list[tuple[str, str, bytes]] = []  # (kind, label, bytes)
+    if keep_photos:
+        kept += [("reference", display_path(p.name), _read(p)) for p in photos]
     known: list[KnownImage] = []
     for path in known_images:
         data = _read(path)
+        if keep_photos:
+            kept.append(("known", display_path(path.name), data))
         try:
             # decoded exactly as a scan decodes, so the hashes are comparable
             media = decode_media(data, limits=MediaLimits(max_side=WORK_SIDE, max_frames=1))
@@ -118,7 +137,7 @@ def add_person(
                 pdq64_quality=pdq64.quality,
             )
         )
-    person = Person(name=name, minor=minor)
+    person = Person(name=name, minor=minor, keep_photos=keep_photos)
     session.add(person)
     session.flush()
     session.add(
@@ -134,19 +153,32 @@ def add_person(
     for k in known:
         k.person_id = person.id
         session.add(k)
+    for kind, label, data in kept:
+        assert vault is not None
+        digest = vault.put(data)
+        session.add(ReferencePhoto(person_id=person.id, kind=kind, label=label, sha256=digest))
     session.flush()
     log_event(
         session,
         "person.enrolled",
         subject=f"person:{person.id}",
-        detail={"templates": len(vectors), "known_images": len(known), "minor": minor},
+        detail={
+            "templates": len(vectors),
+            "known_images": len(known),
+            "minor": minor,
+            "kept_photos": len(kept),
+        },
     )
     session.refresh(person)
     created = match_person_against_items(session, key, person)
     if minor and vault is not None:
         _purge_media_of(session, vault, person)
+    if kept and vault is not None:
+        from reclaim.forensics.service import source_photo_for_person
+
+        source_photo_for_person(session, vault, key, person)
     session.commit()
-    return PersonSummary(person.id, person.name, len(vectors), len(known), minor, created)
+    return PersonSummary(person.id, person.name, len(vectors), len(known), minor, created, len(kept))
 
 
 def _purge_media_of(session: Session, vault: Vault, person: Person) -> None:
@@ -202,20 +234,45 @@ def get_person(session: Session, person_id: str) -> Person:
     return person
 
 
-def forget_person(session: Session, person_id: str) -> dict[str, int]:
-    """Erase a person: templates, known-image hashes, consents, matches and the person record. In the
-    custody log their free-text values (review notes) are replaced by hashes, which keeps the signed
-    chain valid, and the erasure itself is logged under the opaque id."""
+def forget_person(session: Session, person_id: str, vault: Vault | None = None) -> dict[str, int]:
+    """Erase a person: templates, known-image hashes, kept photos (deleted from ``vault``), findings that
+    depend on them, consents, matches and the person record. In the custody log their free-text values
+    (review notes) are replaced by hashes, which keeps the signed chain valid, and the erasure itself is
+    logged under the opaque id."""
+    from reclaim.forensics.service import delete_person_findings
+
     person = get_person(session, person_id)
+    kept = [r.sha256 for r in person.reference_photos]
+    if kept and vault is None:
+        raise ValueError("forgetting a person with kept photos needs the vault")
     counts = {
         "templates": len(person.templates),
         "known_images": len(person.known_images),
+        "kept_photos": len(kept),
         "matches": session.scalar(select(func.count()).select_from(Match).where(Match.person_id == person_id))
         or 0,
+        "findings": delete_person_findings(session, person_id),
     }
-    session.delete(person)  # cascades to consents, templates, known images and matches
+    session.delete(person)  # cascades to consents, templates, known images, kept photos and matches
     session.flush()
     counts["erased_log_values"] = _erase_from_log(session, person_id)
     log_event(session, "person.forgotten", subject=f"person:{person_id}", detail=counts)
+    # Blobs another record still needs stay: a stored item or someone else's kept photo with the same
+    # bytes (the vault is content-addressed).
+    doomed = [
+        sha
+        for sha in set(kept)
+        if session.scalar(
+            select(func.count()).select_from(ReferencePhoto).where(ReferencePhoto.sha256 == sha)
+        )
+        == 0
+        and session.scalar(
+            select(func.count()).select_from(Item).where(Item.sha256 == sha, Item.stored.is_(True))
+        )
+        == 0
+    ]
     session.commit()
+    for sha in doomed:  # after the commit: a crash in between leaves an unreferenced blob, never a hole
+        assert vault is not None
+        vault.delete(sha)
     return counts

@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from reclaim.errors import MediaError
+from reclaim.forensics.base import ForensicResult
 from reclaim.media import DecodedMedia, MediaLimits, decode_media
 from reclaim.signals import SignalValue, get_face_model
 from reclaim.signals.face import DEFAULT_FACE_MODEL
+from reclaim.signals.forensic import ForensicInput, run_file_forensics
 from reclaim.signals.pdq import hash_perceptual
 
 _CRASH_ON = os.environ.get("RECLAIM_FAULT_CRASH_SHA256", "")
@@ -50,7 +52,18 @@ class Analysis:
     signals: list[SignalValue] = field(default_factory=list)
     faces: list[FaceResult] = field(default_factory=list)
     face_model: str = DEFAULT_FACE_MODEL
+    forensics: list[ForensicResult] = field(default_factory=list)
+    forensic_seconds: dict[str, float] = field(default_factory=dict)
+    """Seconds each forensic pass took (for the benchmark; not stored)."""
     seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class AnalyzeOptions:
+    faces: bool = True
+    forensics: bool = True
+    c2pa_trust_pem: str | None = None
+    """PEM trust anchors for C2PA signatures (the workspace's configured trust list), or None."""
 
 
 def _face_frames(media: DecodedMedia) -> list[int]:
@@ -68,6 +81,8 @@ def analyze_bytes(
     faces: bool = True,
     face_model: str = DEFAULT_FACE_MODEL,
     face_budget_s: float = 1.5,
+    forensics: bool = False,
+    c2pa_trust_pem: str | None = None,
 ) -> Analysis:
     """Everything reclaim measures of one media file. Raises :class:`MediaError` for bad input."""
     start = time.monotonic()
@@ -105,17 +120,31 @@ def analyze_bytes(
                         vector=np.asarray(face.vector, dtype=np.float32).tobytes(),
                     )
                 )
+    if forensics:
+        inp = ForensicInput(
+            data=data,
+            mime=media.mime,
+            kind=media.kind,
+            face_boxes=[f.box for f in analysis.faces if f.frame_index == 0],
+            c2pa_trust_pem=c2pa_trust_pem,
+        )
+        analysis.forensics, analysis.forensic_seconds = run_file_forensics(inp)
     analysis.seconds = time.monotonic() - start
     return analysis
 
 
-def analyze_job(job: tuple[bytes, bool]) -> Analysis | str:
+def analyze_job(job: tuple[bytes, AnalyzeOptions]) -> Analysis | str:
     """Process-pool entry point: an Analysis, or the error message for this file."""
-    data, faces = job
+    data, options = job
     if _CRASH_ON and hashlib.sha256(data).hexdigest() == _CRASH_ON:
         os._exit(70)  # fault injection for tests: a decoder that takes its process down
     try:
-        return analyze_bytes(data, faces=faces)
+        return analyze_bytes(
+            data,
+            faces=options.faces,
+            forensics=options.forensics,
+            c2pa_trust_pem=options.c2pa_trust_pem,
+        )
     except MediaError as exc:
         return str(exc)
     except MemoryError:

@@ -30,9 +30,10 @@ from sqlalchemy.orm import Session
 
 from reclaim.errors import UserError
 from reclaim.events import log_event
+from reclaim.forensics.service import SourcePhotoChecker, source_photo_findings, store_findings
 from reclaim.matching.service import PERCEPTUAL, Matcher, PdqRef, encrypt_vector
 from reclaim.media import MediaLimits
-from reclaim.scan.analyze import Analysis, analyze_job
+from reclaim.scan.analyze import Analysis, AnalyzeOptions, analyze_job
 from reclaim.sources import Entry, EntryError, SightingInfo, display_path, source_for
 from reclaim.store.models import Face, Item, Match, Scan, Sighting, Signal, utcnow
 from reclaim.workspace import Workspace
@@ -119,7 +120,7 @@ def _watch_parent(parent_pid: int) -> None:
 WORKER_CRASHED = "analysing this file crashed its worker process (a decoder or model failure); skipped"
 
 
-def _analyze_isolated(job: tuple[bytes, bool]) -> Analysis | str:
+def _analyze_isolated(job: tuple[bytes, AnalyzeOptions]) -> Analysis | str:
     pool = _make_pool(1)
     try:
         return pool.submit(analyze_job, job).result()
@@ -152,6 +153,7 @@ class _Writer:
         self.scan = scan
         self.hash_only = hash_only
         self.matcher = Matcher(session, ws.key)
+        self.source_photos = SourcePhotoChecker(ws.vault, ws.key)
         self.seen_items: set[int] = set()
         self.report = ScanReport(scan_id=scan.id)
 
@@ -244,7 +246,12 @@ class _Writer:
             faces.append((face, np.frombuffer(fr.vector, dtype=np.float32)))
         if faces:
             s.flush()
+        if analysis.forensics:
+            store_findings(s, item, analysis.forensics)
         created = self.matcher.process_item(s, item, refs, faces)
+        face_matches = [m for m in created if m.kind == "face" and m.person_id not in self.matcher.minor_ids]
+        if face_matches:
+            source_photo_findings(s, self.source_photos, item, pending.data, face_matches)
         # Policy: media of a minor, and hash-only scans, are never stored; only hashes and locations.
         # (A new item has no matches but those just created.)
         minor_hit = any(m.person_id in self.matcher.minor_ids for m in created)
@@ -298,16 +305,21 @@ def scan_paths(
     *,
     hash_only: bool = False,
     faces: bool = True,
+    forensics: bool = True,
     workers: int | None = None,
     progress: ProgressFn | None = None,
 ) -> ScanReport:
-    """Scan files, folders and Telegram exports into the workspace."""
+    """Scan files, folders and Telegram exports into the workspace. ``forensics`` runs the file's
+    forensic signals (declarations, C2PA, watermark, pixel indicators) and stores their findings."""
     missing = [display_path(p) for p in paths if not p.exists()]
     if missing:
         raise UserError(f"no such file or directory: {', '.join(missing)}")
     workers = workers if workers is not None else (os.cpu_count() or 1)
     with ws.exclusive("the scan"):
-        return _scan(ws, paths, hash_only=hash_only, faces=faces, workers=workers, progress=progress)
+        options = AnalyzeOptions(
+            faces=faces, forensics=forensics, c2pa_trust_pem=ws.c2pa_trust_pem() if forensics else None
+        )
+        return _scan(ws, paths, hash_only=hash_only, options=options, workers=workers, progress=progress)
 
 
 def _scan(
@@ -315,7 +327,7 @@ def _scan(
     paths: Sequence[Path],
     *,
     hash_only: bool,
-    faces: bool,
+    options: AnalyzeOptions,
     workers: int,
     progress: ProgressFn | None,
 ) -> ScanReport:
@@ -353,7 +365,7 @@ def _scan(
                     if pool is not None:
                         pool.shutdown(wait=False, cancel_futures=True)
                     pool = _make_pool(workers)
-                    result = _analyze_isolated((pending.data, faces))
+                    result = _analyze_isolated((pending.data, options))
                 del by_sha[pending.sha256]
                 writer.finish_item(pending, result)
                 done += len(pending.entries)
@@ -391,7 +403,7 @@ def _scan(
                     continue
                 pending = _Pending(sha, data, [(label, entry)])
                 by_sha[sha] = pending
-                job = (data, faces)
+                job = (data, options)
                 inflight.append((pending, pool.submit(analyze_job, job) if pool else analyze_job(job)))
                 drain(window)
             drain(0)

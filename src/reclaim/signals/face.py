@@ -44,6 +44,19 @@ class FaceModel(ABC):
     def faces(self, image: np.ndarray, *, budget_s: float = 1.5) -> list[DetectedFace]:
         """Detect and encode every face in an (H, W, 3) uint8 RGB image."""
 
+    @abstractmethod
+    def chip(
+        self,
+        image: np.ndarray,
+        box: tuple[float, float, float, float],
+        *,
+        size: int = 150,
+        padding: float = 0.25,
+    ) -> np.ndarray:
+        """The face in ``box`` of an (H, W, 3) uint8 RGB image, aligned (upright, eyes level) and scaled to a
+        (size, size, 3) uint8 chip with ``padding`` (a fraction of the face size) on each side; with the
+        defaults, exactly what the encoder sees. Parts outside the image are black."""
+
     @staticmethod
     def distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Euclidean distance between ``a`` (d,) or (n, d) and ``b`` (m, d)."""
@@ -183,6 +196,20 @@ class DlibResNetFace(FaceModel):
             chip = self._dlib.get_face_chip(image, shape, size=150, padding=0.25)
             return np.asarray(self._onnx_encoder().encode(np.asarray(chip)), dtype=np.float32)
         return np.asarray(self._encoder.compute_face_descriptor(image, shape), dtype=np.float32)
+
+    def chip(
+        self,
+        image: np.ndarray,
+        box: tuple[float, float, float, float],
+        *,
+        size: int = 150,
+        padding: float = 0.25,
+    ) -> np.ndarray:
+        """dlib.get_face_chip on the 5-point shape found in ``box`` (the encoder's crop at the defaults)."""
+        image = np.ascontiguousarray(image, dtype=np.uint8)
+        rect = self._dlib.rectangle(*(round(v) for v in box))
+        shape = self._shape(image, rect)
+        return np.asarray(self._dlib.get_face_chip(image, shape, size=size, padding=padding), dtype=np.uint8)
 
     def _attempt(
         self, image: np.ndarray, degrees: int, detect_side: int, upsample: int

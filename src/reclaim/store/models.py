@@ -75,6 +75,8 @@ class Person(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(200))
     minor: Mapped[bool] = mapped_column(Boolean, default=False)
+    keep_photos: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    """The person agreed that their enrolment photos are kept (encrypted) for source-photo matching."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     consents: Mapped[list[Consent]] = relationship(back_populates="person", cascade="all, delete-orphan")
@@ -85,6 +87,9 @@ class Person(Base):
         back_populates="person", cascade="all, delete-orphan"
     )
     matches: Mapped[list[Match]] = relationship(back_populates="person", cascade="all, delete-orphan")
+    reference_photos: Mapped[list[ReferencePhoto]] = relationship(
+        back_populates="person", cascade="all, delete-orphan"
+    )
 
 
 class Consent(Base):
@@ -144,6 +149,24 @@ class KnownImage(Base):
         return out
 
 
+class ReferencePhoto(Base):
+    """A photo the person gave at enrolment (a reference photo or a known image), kept only with their
+    agreement (``--keep-photos``) and only to show that a face was copied from it. The bytes are in the
+    encrypted vault under ``sha256``; they are deleted when the person is forgotten."""
+
+    __tablename__ = "reference_photos"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    person_id: Mapped[str] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    """"reference" (an enrolment photo) or "known" (an image the person already holds)."""
+    label: Mapped[str] = mapped_column(String(500))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    person: Mapped[Person] = relationship(back_populates="reference_photos")
+
+
 class Cluster(Base):
     """Near-duplicate items: one image and its reposts, recompressions, resizes, flips."""
 
@@ -174,6 +197,7 @@ class Item(Base):
 
     signals: Mapped[list[Signal]] = relationship(back_populates="item", cascade="all, delete-orphan")
     faces: Mapped[list[Face]] = relationship(back_populates="item", cascade="all, delete-orphan")
+    findings: Mapped[list[Finding]] = relationship(back_populates="item", cascade="all, delete-orphan")
     sightings: Mapped[list[Sighting]] = relationship(back_populates="item")
 
 
@@ -208,6 +232,30 @@ class Face(Base):
     vector_ct: Mapped[bytes] = mapped_column(LargeBinary)
 
     item: Mapped[Item] = relationship(back_populates="faces")
+
+
+class Finding(Base):
+    """What one forensic signal reported about an item (see reclaim.forensics.base.ForensicResult).
+    ``scope`` is "" for findings about the file alone, or "person:<id>" for those that depend on an
+    enrolled person (source-photo match); they are deleted with the person."""
+
+    __tablename__ = "findings"
+    __table_args__ = (UniqueConstraint("item_id", "signal", "scope", name="uq_findings_item_signal_scope"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    signal: Mapped[str] = mapped_column(String(40))
+    scope: Mapped[str] = mapped_column(String(64), default="")
+    person_id: Mapped[str | None] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    verdict: Mapped[str] = mapped_column(String(64))
+    strength: Mapped[str] = mapped_column(String(16))
+    summary: Mapped[str] = mapped_column(Text)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    caveats: Mapped[list[str] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    item: Mapped[Item] = relationship(back_populates="findings")
 
 
 class Scan(Base):
