@@ -144,7 +144,55 @@ _T: dict[str, dict[str, str]] = {
     "forwarded": {"en": "Forwarded from", "ko": "전달 출처"},
     "no_sightings": {"en": "No sightings recorded.", "ko": "발견 기록이 없습니다."},
     "glossary": {"en": "What the signals mean", "ko": "신호의 의미"},
+    "forensics_h": {
+        "en": "How it was made: what the file and its pixels show",
+        "ko": "제작 방식: 파일과 픽셀이 보여주는 것",
+    },
+    "supports": {"en": "What the evidence supports:", "ko": "증거가 뒷받침하는 내용:"},
+    "fx_signal": {"en": "Signal", "ko": "신호"},
+    "fx_finding": {"en": "Finding", "ko": "결과"},
+    "fx_strength": {"en": "Strength", "ko": "강도"},
+    "fx_seen": {"en": "What was seen", "ko": "관찰 내용"},
+    "strong": {"en": "strong", "ko": "강함"},
+    "moderate": {"en": "moderate", "ko": "보통"},
+    "weak": {"en": "weak", "ko": "약함"},
+    "none_strength": {"en": "none", "ko": "없음"},
+    "fx_none": {
+        "en": "No forensic signal was computed for this item (scanned without them, or media not stored).",
+        "ko": "이 항목에 대해 계산된 포렌식 신호가 없습니다 (신호 없이 스캔했거나 미디어를 보관하지 않음).",
+    },
+    "fx_note": {
+        "en": "Each finding stands on its own, with its own strength; this report gives no blended 'fake "
+        "probability', and no finding shows that an image is authentic. Known causes of false indicators "
+        "are listed in the package's manifest.json for every finding.",
+        "ko": "각 결과는 독립적이며 각자의 강도를 가집니다. 이 보고서는 하나로 합친 '가짜 확률'을 제시하지 "
+        "않으며, 어떤 결과도 이미지가 진본임을 보여주지 않습니다. 각 결과의 알려진 오탐 원인은 패키지의 "
+        "manifest.json에 기재되어 있습니다. 세부 설명은 영어로 제공됩니다.",
+    },
+    "fx_source_photo": {
+        "en": "Left: the face in this item. Right: the kept reference photo it matches.",
+        "ko": "왼쪽: 이 항목의 얼굴. 오른쪽: 일치하는 보관된 참조 사진.",
+    },
+    "fx_maps": {
+        "en": "Indicator maps (brighter = more of the indicator; red boxes = faces). The picture itself is "
+        "not shown.",
+        "ko": "지표 지도 (밝을수록 지표가 강함, 빨간 상자 = 얼굴). 이미지 자체는 표시하지 않습니다.",
+    },
+    "fx_ela": {
+        "en": "Error-level analysis picture (shown as a picture only, never scored) in the package: {rel}",
+        "ko": "오류 수준 분석(ELA) 그림 (그림으로만 제공, 점수 없음), 패키지 내 위치: {rel}",
+    },
     "page": {"en": "Page", "ko": "페이지"},
+}
+
+_STATEMENT_KO = {
+    "declared_ai_c2pa": "C2PA 매니페스트에 AI 생성물로 선언됨",
+    "declared_ai_metadata": "메타데이터에 AI 생성물로 선언됨 (서명 없음)",
+    "sd_watermark": "AI 이미지 생성기의 비가시 워터마크 발견",
+    "face_copied": "보관된 참조 사진에서 얼굴이 복사됨",
+    "editing_indicator": "이 부분에 편집 흔적 지표 (증거가 아닌 지표)",
+    "weak_indicator": "약한 지표만 있음 — 단독으로는 편집의 증거가 아님",
+    "no_indicators": "신뢰할 만한 지표 없음 — 이것이 이미지가 진본임을 보여주지는 않습니다",
 }
 
 _GLOSSARY: dict[str, list[tuple[str, str]]] = {
@@ -171,6 +219,31 @@ _GLOSSARY: dict[str, list[tuple[str, str]]] = {
             "candidate until a person looks at it and confirms or rejects it. At the shipped threshold the "
             f"false-match rate was measured at about {FACE_FALSE_MATCH_RATE}: roughly 6 in 1,000 comparisons "
             "of different people are wrongly flagged, which is why a human confirmation is required.",
+        ),
+        (
+            "How it was made: declarations, C2PA, watermarks",
+            "What the file itself declares. A C2PA manifest is signed: an AI-generation claim with a valid "
+            "signature is strong evidence, 'trusted' when the signer's certificate is on the trust list the "
+            "advocate configured, 'valid but untrusted' otherwise. Metadata declarations (XMP/IPTC "
+            "DigitalSourceType, EXIF, PNG text written by generators) are not signed and can be removed or "
+            "forged. The Stable Diffusion invisible watermark is reported as matched bits with the chance "
+            "of an unwatermarked image matching as well. All of these are usually stripped by platforms: "
+            "their absence proves nothing.",
+        ),
+        (
+            "Face copied from a reference photo",
+            "When the person agreed to keep their photos, the face in an item is compared with each of "
+            "them. An almost identical face (same pose, expression and light; facial-feature distance far "
+            "below what two different photos of one person give, and near-identical pixels of the aligned "
+            "crops) on a different body or background shows that the face was pasted from that photo. The "
+            "two crops are shown side by side with the numbers.",
+        ),
+        (
+            "Indicators of editing (pixels)",
+            "Double-JPEG inconsistency and noise inconsistency of the face against the rest of the same "
+            "image, as a percentile. They are indicators, not proof: their measured strength is given with "
+            "each finding, and smooth skin, filters, resizing or text overlays can cause them without any "
+            "editing. 'No indicators found' does not show that an image is authentic.",
         ),
         (
             "A missing signal proves nothing",
@@ -201,6 +274,30 @@ _GLOSSARY: dict[str, list[tuple[str, str]]] = {
             f"{FACE_THRESHOLD:.2f} 미만이면 후보로 보고되며, 사람이 직접 보고 확인하거나 기각할 때까지 "
             f"후보로 남습니다. 기본 기준에서 측정된 오일치율은 약 {FACE_FALSE_MATCH_RATE}입니다. 즉 서로 "
             "다른 사람을 비교한 1,000건 중 약 6건이 잘못 표시될 수 있으므로 사람의 확인이 필요합니다.",
+        ),
+        (
+            "제작 방식: 선언, C2PA, 워터마크",
+            "파일 자체가 선언하는 내용입니다. C2PA 매니페스트는 서명되어 있어, 유효한 서명이 있는 AI 생성 "
+            "선언은 강력한 증거입니다. 서명자의 인증서가 상담원이 설정한 신뢰 목록에 있으면 '신뢰됨', "
+            "아니면 '유효하지만 신뢰 목록에 없음'으로 표시합니다. 메타데이터 선언(XMP/IPTC "
+            "DigitalSourceType, EXIF, 생성기가 쓴 PNG 텍스트)은 서명되지 않아 삭제되거나 위조될 수 "
+            "있습니다. Stable Diffusion 비가시 워터마크는 일치한 비트 수와, 워터마크 없는 이미지가 우연히 "
+            "그만큼 일치할 확률로 보고합니다. 이러한 정보는 대개 플랫폼에서 제거되므로 없다는 것은 아무것도 "
+            "증명하지 않습니다.",
+        ),
+        (
+            "참조 사진에서 복사된 얼굴",
+            "대상자가 사진 보관에 동의한 경우, 항목 속 얼굴을 각 사진과 비교합니다. 거의 동일한 얼굴(같은 "
+            "자세, 표정, 조명; 같은 사람의 서로 다른 사진보다 훨씬 작은 특징 거리와 정렬된 얼굴 영역의 "
+            "거의 같은 픽셀)이 다른 몸이나 배경 위에 있으면 그 사진에서 얼굴을 붙여넣었다는 것을 "
+            "보여줍니다. 두 얼굴 영역을 수치와 함께 나란히 보여줍니다.",
+        ),
+        (
+            "편집 흔적 지표 (픽셀)",
+            "같은 이미지의 나머지 부분과 비교한 얼굴 영역의 이중 JPEG 불일치와 노이즈 불일치를 백분위로 "
+            "나타냅니다. 이는 증거가 아닌 지표이며, 측정된 강도가 각 결과와 함께 제시됩니다. 매끈한 피부, "
+            "필터, 크기 변경, 텍스트 오버레이는 편집 없이도 지표를 만들 수 있습니다. '지표 없음'은 "
+            "이미지가 진본임을 보여주지 않습니다.",
         ),
         (
             "신호가 없다는 것은 아무것도 증명하지 않습니다",
@@ -590,6 +687,8 @@ class _Report:
         else:
             self.para(self.t("no_matches"))
 
+        self.forensics(item)
+
         self.heading(self.t("sightings"), 11)
         sightings = item.get("sightings") or []
         if sightings:
@@ -607,6 +706,55 @@ class _Report:
             self.table(rows, (50, 20, 35, 40, 35))
         else:
             self.para(self.t("no_sightings"))
+
+    def forensics(self, item: Mapping[str, Any]) -> None:
+        """The forensic section: the statements the findings support, each finding, and the pictures."""
+        fx = item.get("forensics") or {}
+        findings = fx.get("findings") or []
+        self.heading(self.t("forensics_h"), 11)
+        if not findings:
+            self.para(self.t("fx_none"))
+            return
+        self.para(self.t("supports"), 9.5)
+        for st in fx.get("statements") or []:
+            text = str(st.get("text", ""))
+            if self.lang == "ko" and st.get("code") in _STATEMENT_KO:
+                text = f"{_STATEMENT_KO[st['code']]} ({text})"
+            self.para(f"•  {text}", 9.5)
+        rows = [[self.t("fx_signal"), self.t("fx_finding"), self.t("fx_strength"), self.t("fx_seen")]]
+        for f in findings:
+            strength = str(f.get("strength") or "none")
+            key = "none_strength" if strength == "none" else strength
+            rows.append(
+                [
+                    str(f.get("signal")),
+                    str(f.get("verdict")),
+                    self.t(key) if key in _T else strength,
+                    str(f.get("summary") or ""),
+                ]
+            )
+        self.table(rows, (24, 34, 16, 106), size=7.5)
+        pictures = fx.get("pictures") or {}
+        for name, caption in (("source-photo", "fx_source_photo"), ("maps", "fx_maps")):
+            rel = pictures.get(name)
+            data = self.originals(rel) if isinstance(rel, str) else None
+            if data is None:
+                continue
+            try:
+                img = Image.open(io.BytesIO(data))
+                img.load()
+            except (OSError, ValueError):
+                continue
+            width = min(180.0, img.width * 0.3)
+            height = width * img.height / img.width
+            if self.pdf.get_y() + height + 10 > self.pdf.h - self.pdf.b_margin:
+                self.pdf.add_page()
+            self.pdf.image(img.convert("RGB"), x=self.pdf.l_margin, y=self.pdf.get_y(), w=width, h=height)
+            self.pdf.set_y(self.pdf.get_y() + height + 1)
+            self.para(self.t(caption), 7.5)
+        if pictures.get("ela"):
+            self.para(self.t("fx_ela", rel=pictures["ela"]), 7.5)
+        self.para(self.t("fx_note"), 7.5)
 
     @staticmethod
     def _distance(mt: Mapping[str, Any]) -> str:

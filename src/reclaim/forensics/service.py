@@ -24,6 +24,9 @@ REFERENCE_SIDE = 1600
 """Kept photos are decoded as enrolment decodes them."""
 
 NO_INDICATORS = "no indicators found — this does not show the image is authentic"
+NO_INDICATORS_BUT_WEAK = (
+    "no reliable indicators found (only weak ones, listed below) — this does not show the image is authentic"
+)
 
 SIGNAL_ORDER = ("c2pa", "declarations", "sd-watermark", "source-photo", "jpeg-dq", "noise")
 
@@ -111,6 +114,7 @@ def statements(results: Sequence[ForensicResult]) -> list[Statement]:
     """The headlines the evidence supports, strongest first; "no indicators found — this does not show
     the image is authentic" when none does. Never "real", never a blended probability."""
     out: list[Statement] = []
+    weak: list[Statement] = []
     for r in sorted(results, key=lambda r: _order(r.signal)):
         d = r.detail
         if r.signal == "c2pa" and r.verdict in _C2PA_AI:
@@ -147,14 +151,20 @@ def statements(results: Sequence[ForensicResult]) -> list[Statement]:
         elif r.signal in ("jpeg-dq", "noise") and r.verdict == "indicator_here":
             name = "double-JPEG inconsistency" if r.signal == "jpeg-dq" else "noise inconsistency"
             pct = d.get("percentile")
-            where = f" ({name} at the face, percentile {pct:.0f})" if isinstance(pct, int | float) else ""
-            out.append(
-                Statement(
-                    "editing_indicator",
-                    f"indicators of editing here{where} — {r.strength} indicator on its own",
-                    r.signal,
-                )
-            )
+            auc = d.get("measured_auc")
+            at = f"{name} at the face, percentile {pct:.0f}" if isinstance(pct, int | float) else name
+            measured = f"; measured AUC {auc:.2f}" if isinstance(auc, int | float) else ""
+            if r.strength in ("strong", "moderate"):
+                text = f"indicators of editing here ({at}{measured}) — an indicator, not proof"
+                out.append(Statement("editing_indicator", text, r.signal))
+            else:
+                # The wording follows the measured strength (docs/pixel-indicators.md): a weak indicator
+                # is listed, but never as evidence of editing.
+                text = f"a weak indicator only ({at}{measured}): not evidence of editing on its own"
+                weak.append(Statement("weak_indicator", text, r.signal))
+    if not out and weak:
+        out.append(Statement("no_indicators", NO_INDICATORS_BUT_WEAK, ""))
+    out.extend(weak)
     if not out:
         out.append(Statement("no_indicators", NO_INDICATORS, ""))
     return out
