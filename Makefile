@@ -34,6 +34,9 @@ bench: install
 	$(BIN)/python bench/reposts.py
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/evidence_export.py
+	$(BIN)/python bench/source_photo.py
+	$(BIN)/python bench/pixel_auc.py
+	$(BIN)/python bench/forensics_time.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -235,7 +235,7 @@ def test_kept_photos_show_the_face_was_copied_and_are_erased(tmp_path: Path, sam
             photo_1 = _sha(sample.root / "chats/chat_001/photos/photo_1.jpg")
             assert verdicts[photo_1] == "face_copied_from_reference"
             copied = [r for r in rows if r.verdict == "face_copied_from_reference"]
-            assert len(copied) >= len(still) - 1, verdicts
+            assert len(copied) >= len(still) - 1, verdicts  # the mirrored repost too; q40 + 60 % may miss
             item = s.scalar(select(Item).where(Item.sha256 == photo_1))
             assert item is not None
             st = explain_item(s, item)["statements"]

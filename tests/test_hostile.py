@@ -31,7 +31,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
-from reclaim.scan.analyze import analyze_job
+from reclaim.scan.analyze import AnalyzeOptions, analyze_job
 from reclaim.scan.service import ScanError, ScanReport, scan_paths
 from reclaim.store.models import Item, Scan
 from reclaim.workspace import Workspace
@@ -482,7 +482,7 @@ def test_bombs_are_refused_fast_and_small(scanned: Scanned) -> None:
     peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     for name, data in scanned.corpus.bombs.items():
         start = time.monotonic()
-        result = analyze_job((data, True))
+        result = analyze_job((data, AnalyzeOptions()))
         seconds = time.monotonic() - start
         assert isinstance(result, str), f"{name} was decoded instead of refused"
         assert_clear(result)

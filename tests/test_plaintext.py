@@ -25,7 +25,7 @@ from reclaim.matching.service import decrypt_vector
 from reclaim.persons.service import _template_from_photo, add_person
 from reclaim.scan.analyze import analyze_bytes
 from reclaim.scan.service import ScanReport, scan_paths
-from reclaim.store.models import Face, FaceTemplate, Item
+from reclaim.store.models import Face, FaceTemplate, Item, ReferencePhoto
 from reclaim.workspace import VAULT_DIR, Workspace
 
 PASSPHRASE = "plaintext-test passphrase: tulip-4711"
@@ -110,6 +110,8 @@ def scanned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scanned]:
                 photos=sample.enrol_photos,
                 known_images=[sample.known_image],
                 consent="test: public-domain sample portrait",
+                vault=ws.vault,
+                keep_photos=True,  # the kept photos must be ciphertext too
             )
         report = scan_paths(ws, [sample.root, extra], workers=1)
         scanned_files = media_files(sample.root, extra)
@@ -188,10 +190,16 @@ def test_vault_holds_exactly_the_stored_items_and_they_decrypt(scanned: Scanned)
         items = s.execute(select(Item.sha256, Item.stored)).all()
     stored = [sha for sha, is_stored in items if is_stored]
     assert stored and len(stored) == len(items), "a normal scan stores every item"
+    with scanned.ws.session() as s:
+        kept = set(s.scalars(select(ReferencePhoto.sha256)).all())
+    assert len(kept) == len(scanned.enrol_files)  # kept with --keep-photos
     blobs = [p for p in (scanned.ws.root / VAULT_DIR).rglob("*") if p.is_file()]
-    assert len(blobs) == len(stored)
+    assert len(blobs) == len(set(stored) | kept)
     for sha in stored:
         assert scanned.ws.vault.get(sha) == by_sha[sha]
+    enrolled = {hashlib.sha256(d).hexdigest(): d for d in scanned.enrol_files.values()}
+    for sha in kept:
+        assert scanned.ws.vault.get(sha) == enrolled[sha]
     assert not {p.name for p in blobs} & {sha for sha, _ in items}, "blob names must not be the SHA-256"
 
 

@@ -281,6 +281,7 @@ def run_demo(
 ) -> dict[str, Any]:
     """Build the sample export, enrol the person, scan, and return (and print) the matches."""
     from reclaim.cli import print_matches_table
+    from reclaim.forensics.service import explain_item, resolve_item
     from reclaim.matching.queries import list_matches
     from reclaim.persons.service import add_person
     from reclaim.scan.service import scan_paths
@@ -312,10 +313,12 @@ def run_demo(
                     consent="demo: public-domain sample portrait, no real victim",
                     recorded_by="reclaim demo",
                     vault=ws.vault,
+                    keep_photos=True,
                 )
             say(
                 f"[bold]2. Enrolled[/] {person.name} ({person.person_id}): {person.templates} templates, "
-                f"{person.known_images} known image (hashes only)"
+                f"{person.known_images} known image; {person.kept_photos} photos kept encrypted "
+                "(--keep-photos) to show where a face was copied from"
             )
             report = scan_paths(ws, [export.root])
             say(
@@ -327,14 +330,25 @@ def run_demo(
                 say(f"   [yellow]skipped[/] {where}: {e.error}", markup=True, highlight=False)
             with ws.session() as session:
                 rows = list_matches(session, person_id=person.person_id)
+                explained = {}
+                for row in rows:
+                    item = resolve_item(session, row["match_id"])
+                    if item.sha256 not in explained:
+                        explained[item.sha256] = [
+                            st["text"] for st in explain_item(session, item)["statements"]
+                        ]
             if console:
                 say("[bold]4. Matches[/] (candidates await review):")
                 print_matches_table(rows)
+                say("[bold]5. How each matched item was made[/] ('reclaim explain ITEM' gives the details):")
+                for sha, texts in explained.items():
+                    say(f"   {sha[:12]}: " + "; ".join(texts), markup=False, highlight=False)
                 say(f"Done in {time.monotonic() - started:.1f} s.")
             return {
                 "person_id": person.person_id,
                 "scan": report.to_dict(),
                 "matches": rows,
+                "forensics": explained,
                 "seconds": round(time.monotonic() - started, 2),
             }
         finally:

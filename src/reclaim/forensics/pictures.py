@@ -100,18 +100,20 @@ def pixel_pictures(data: bytes, faces: list[tuple[int, int, int, int]]) -> dict[
     ({} when it cannot be decoded). ``faces`` are boxes in displayed coordinates."""
     from reclaim.forensics.orientation import box_to_stored
     from reclaim.forensics.pixels import ela_image, indicator_maps
+    from reclaim.media.decode import _pillow_warnings_ignored
 
-    decoded = _stored_image(data)
-    if decoded is None:
-        return {}
-    image, orientation = decoded
-    h, w = image.shape[:2]
-    boxes = [box_to_stored(b, orientation, w, h) for b in faces]
-    out: dict[str, bytes] = {}
-    maps = {k: v for k, v in indicator_maps(data, image).items() if v.size}
-    if maps:
-        out["maps"] = maps_picture(maps, boxes, (w, h))
-    out["ela"] = png(ela_image(image))
+    with _pillow_warnings_ignored():
+        decoded = _stored_image(data)
+        if decoded is None:
+            return {}
+        image, orientation = decoded
+        h, w = image.shape[:2]
+        boxes = [box_to_stored(b, orientation, w, h) for b in faces]
+        out: dict[str, bytes] = {}
+        maps = {k: v for k, v in indicator_maps(data, image).items() if v.size}
+        if maps:
+            out["maps"] = maps_picture(maps, boxes, (w, h))
+        out["ela"] = png(ela_image(image))
     return out
 
 

@@ -16,10 +16,10 @@ Measures (see docs/source-photo.md, calibrated by ``python bench/source_photo.py
 - ``distance``: Euclidean distance between the two face templates (as in face matching).
 - ``face_similarity``: the grey chips, mildly blurred (absorbs resizing and JPEG noise), are aligned by the
   best whole-face normalised cross-correlation (NCC) over shifts of up to ``FACE_SHIFT_PX`` (landmark
-  jitter); then, with lighting gradients removed, every 20 px block of the inner face is correlated on its
-  own and the *worst* block is the score. NCC ignores brightness and contrast (colour shifts, filters);
-  the worst block catches the small local differences (eyelids, mouth) between two exposures of one
-  sitting that a whole-face correlation averages away.
+  jitter); then, with lighting gradients removed, every 20 px block of the inner face is compared on its
+  own (SSIM's contrast-structure term) and the *worst* block is the score. NCC ignores brightness and
+  contrast (colour shifts, filters); the worst block catches the small local differences (eyelids,
+  mouth) between two exposures of one sitting that a whole-face correlation averages away.
 - ``context_similarity``: mean local SSIM of grey, wider chips over a ring outside the face, counting only
   pixels that lie inside both images; None when too little of the ring is inside both.
 """
@@ -52,7 +52,12 @@ FACE_SHIFT_PX = 2
 FACE_BAND_SIGMA = 6.0
 """The wide blur subtracted before the block comparison (removes lighting gradients)."""
 FACE_BLOCK_PX = 20
-"""Side of the blocks compared one by one (on a half-overlapping grid inside the inner-face oval)."""
+"""Side of the blocks compared one by one (on a half-overlapping grid)."""
+FACE_BLOCK_OVAL = (0.5, 0.52, 0.25, 0.33)
+"""Blocks whose centre lies in this oval (eyes, nose, mouth; away from the jaw line and hair, where a pasted
+face's blended edge and the background start) are compared."""
+FACE_BLOCK_C = 4.0
+"""Stabiliser (grey levels squared) in the block similarity, as in SSIM: two flat blocks count as alike."""
 CONTEXT_BLUR_SIGMA = 1.0
 FACE_MASK = (0.5, 0.52, 0.33, 0.42)
 """Inner-face oval in the chip: centre x, centre y, half-width, half-height (fractions of the chip)."""
@@ -66,7 +71,7 @@ MIN_CONTEXT_VALID = 0.25
 # and reported on the other half; re-run the benchmark after changing any measure above.
 MAX_DISTANCE = 0.30
 """Template distance at or below which a face may be a copy (genuine other photos of a person sit above)."""
-MIN_FACE_SIMILARITY = 0.80
+MIN_FACE_SIMILARITY = 0.835
 """Worst-block similarity at or above which the two crops show the same pixels (the main threshold; see
 the ROC in docs/source-photo.md)."""
 SAME_PHOTO_CONTEXT = 0.60
@@ -110,6 +115,8 @@ class Comparison:
     context_similarity: float | None
     """None when the surroundings could not be compared (too little of them inside both images)."""
     kind: Kind
+    mirrored: bool = False
+    """True when the item's face matches the reference photo's face mirrored (a flipped copy)."""
 
     @property
     def flagged(self) -> bool:
@@ -125,6 +132,7 @@ class Comparison:
                 None if self.context_similarity is None else round(self.context_similarity, 4)
             ),
             "kind": self.kind,
+            "mirrored": self.mirrored,
         }
 
 
@@ -255,7 +263,7 @@ def _ncc(a: np.ndarray, b: np.ndarray) -> float:
 
 def _blocks(size: int) -> list[tuple[int, int]]:
     """Top-left corners of the FACE_BLOCK_PX blocks whose centre lies in the inner-face oval."""
-    mask = _oval(size, *FACE_MASK)
+    mask = _oval(size, *FACE_BLOCK_OVAL)
     b = FACE_BLOCK_PX
     return [
         (y, x)
@@ -270,9 +278,10 @@ def face_similarities(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
 
     Both crops are made grey and blurred (FACE_BLUR_SIGMA). The whole-face similarity is the NCC over the
     inner-face oval, best over shifts of up to FACE_SHIFT_PX. At that shift, each FACE_BLOCK_PX block of
-    the band-passed crops (blur minus a wide blur: lighting gradients removed) is correlated on its own;
-    the worst block is the main measure: a different exposure differs somewhere (an eyelid, the mouth, a
-    shadow) even when the face as a whole correlates at 0.99, while a copied face matches everywhere."""
+    the band-passed crops (blur minus a wide blur: lighting gradients removed) is compared on its own;
+    the worst block's SSIM contrast-structure term is the main measure: a different exposure differs
+    somewhere (an eyelid, the mouth, a shadow) even when the face as a whole correlates at 0.99, while a
+    copied face matches everywhere."""
     size = a.shape[0]
     ga = _blur(_grey(a), FACE_BLUR_SIGMA)
     gb = _blur(_grey(b), FACE_BLUR_SIGMA)
@@ -291,8 +300,18 @@ def face_similarities(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     ba = ga - _blur(ga, FACE_BAND_SIGMA)
     bb = np.roll(gb - _blur(gb, FACE_BAND_SIGMA), (-shift[0], -shift[1]), axis=(0, 1))
     k = FACE_BLOCK_PX
-    worst = min(_ncc(ba[y : y + k, x : x + k], bb[y : y + k, x : x + k]) for y, x in _blocks(size))
+    worst = min(_structure(ba[y : y + k, x : x + k], bb[y : y + k, x : x + k]) for y, x in _blocks(size))
     return worst, whole
+
+
+def _structure(a: np.ndarray, b: np.ndarray) -> float:
+    """SSIM's contrast-structure term of two blocks: (2 cov + C) / (var a + var b + C)."""
+    a = a - a.mean()
+    b = b - b.mean()
+    n = a.size
+    return float(
+        (2 * (a * b).sum() / n + FACE_BLOCK_C) / (((a * a).sum() + (b * b).sum()) / n + FACE_BLOCK_C)
+    )
 
 
 def context_similarity(a: np.ndarray, b: np.ndarray) -> float | None:
@@ -335,8 +354,16 @@ def compare(item: FaceSample, reference: FaceSample) -> Comparison:
     """How closely the item's face reproduces the reference photo's face, and whether the rest matches."""
     distance = float(FaceModel.distance(item.vector, reference.vector)[0, 0])
     face_sim, face_ncc = face_similarities(item.chip, reference.chip)
-    context_sim = context_similarity(item.context, reference.context)
-    return Comparison(distance, face_sim, face_ncc, context_sim, classify(distance, face_sim, context_sim))
+    mirrored = False
+    if face_sim < MIN_FACE_SIMILARITY:
+        # Reposts are often flipped: the aligned crop of a mirrored face is the mirrored crop.
+        m_sim, m_ncc = face_similarities(item.chip[:, ::-1], reference.chip)
+        if m_sim > face_sim:
+            face_sim, face_ncc, mirrored = m_sim, m_ncc, True
+    context = item.context[:, ::-1] if mirrored else item.context
+    context_sim = context_similarity(np.ascontiguousarray(context), reference.context)
+    kind = classify(distance, face_sim, context_sim)
+    return Comparison(distance, face_sim, face_ncc, context_sim, kind, mirrored)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -429,7 +456,7 @@ def side_by_side(
         ctx = "n/a" if comparison.context_similarity is None else f"{comparison.context_similarity:.2f}"
         line = (
             f"distance {comparison.distance:.3f}  crop similarity {comparison.face_similarity:.3f}  "
-            f"surroundings {ctx}  -> {comparison.kind}"
+            f"surroundings {ctx}  -> {comparison.kind}{' (mirrored)' if comparison.mirrored else ''}"
         )
         draw.text((gap, h + gap + 22), line, fill=(0, 0, 0), font=font)
     return np.asarray(canvas, dtype=np.uint8)

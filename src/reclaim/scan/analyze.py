@@ -128,6 +128,9 @@ def analyze_bytes(
             face_boxes=[f.box for f in analysis.faces if f.frame_index == 0],
             c2pa_trust_pem=c2pa_trust_pem,
         )
+        first = media.frames[0].image if media.frames else None
+        if media.kind == "image" and first is not None and first.shape[:2] == (media.height, media.width):
+            inp.displayed = first  # decoded at full size already
         analysis.forensics, analysis.forensic_seconds = run_file_forensics(inp)
     analysis.seconds = time.monotonic() - start
     return analysis

@@ -19,6 +19,7 @@ from reclaim.errors import MediaError
 from reclaim.forensics.base import ForensicResult
 from reclaim.forensics.orientation import Box, box_to_stored, to_stored
 from reclaim.media import MediaLimits, decode_media
+from reclaim.media.decode import _pillow_warnings_ignored
 from reclaim.signals.base import SignalType
 
 PIXEL_MAX_PIXELS = 40_000_000
@@ -33,6 +34,9 @@ class ForensicInput:
     face_boxes: list[Box] = field(default_factory=list)
     """Faces found by the scan, in displayed (EXIF-oriented) full-resolution coordinates."""
     c2pa_trust_pem: str | None = None
+    displayed: np.ndarray | None = None
+    """The first frame at full resolution, EXIF-oriented, when the caller already decoded it (a scan
+    decodes small images at full size): saves a second decode."""
     _pixels: tuple[np.ndarray, list[Box]] | str | None = None
 
     def stored_pixels(self) -> tuple[np.ndarray, list[Box]]:
@@ -42,14 +46,18 @@ class ForensicInput:
         if isinstance(self._pixels, str):
             raise MediaError(self._pixels)
         if self._pixels is None:
-            try:
-                media = decode_media(
-                    self.data, limits=MediaLimits(max_pixels=PIXEL_MAX_PIXELS, max_frames=1, max_side=None)
-                )
-            except MediaError as exc:
-                self._pixels = f"not decoded at full resolution: {exc}"
-                raise MediaError(self._pixels) from exc
-            image = media.frames[0].image
+            if self.displayed is not None:
+                image = self.displayed
+            else:
+                try:
+                    media = decode_media(
+                        self.data,
+                        limits=MediaLimits(max_pixels=PIXEL_MAX_PIXELS, max_frames=1, max_side=None),
+                    )
+                except MediaError as exc:
+                    self._pixels = f"not decoded at full resolution: {exc}"
+                    raise MediaError(self._pixels) from exc
+                image = media.frames[0].image
             orientation = _orientation(self.data)
             stored = to_stored(image, orientation)
             h, w = stored.shape[:2]
@@ -66,7 +74,7 @@ def _orientation(data: bytes) -> int:
     from reclaim.media.decode import _exif_orientation
 
     try:
-        with Image.open(io.BytesIO(data)) as im:
+        with _pillow_warnings_ignored(), Image.open(io.BytesIO(data)) as im:
             return _exif_orientation(im)
     except Exception:
         return 1
@@ -299,7 +307,9 @@ def run_file_forensics(inp: ForensicInput) -> tuple[list[ForensicResult], dict[s
             continue
         start = time.perf_counter()
         try:
-            results.extend(sig.analyze(inp))
+            # Hostile files make Pillow warn (corrupt EXIF, ...): not a failure, and not for the terminal.
+            with _pillow_warnings_ignored():
+                results.extend(sig.analyze(inp))
         except MemoryError:
             results.extend(_error(n, "ran out of memory") for n in sig.produces or (sig.name,))
         except Exception as exc:  # a forensic bug must never lose the item
