@@ -131,7 +131,7 @@ def test_scan_computes_and_stores_every_file_signal(workspace: Workspace, tmp_pa
     folder.mkdir()
     _png_with_parameters(folder / "generated.png")
     (folder / "plain.jpg").write_bytes(jpeg(Image.fromarray(_sk("astronaut")), 90))
-    report = scan_paths(workspace, [folder], workers=1)
+    report = scan_paths(workspace, [folder], workers=1, forensics="all")
     assert report.new_items == 2 and not report.errors
     gen = _findings(workspace, _sha(folder / "generated.png"))
     assert set(gen) == FILE_SIGNALS
@@ -151,9 +151,37 @@ def test_scan_computes_and_stores_every_file_signal(workspace: Workspace, tmp_pa
     assert explained["statements"][0]["code"] == "declared_ai_metadata"
     assert "Stable Diffusion web UI" in explained["statements"][0]["text"]
     # rescanning adds nothing twice
-    scan_paths(workspace, [folder], workers=1)
+    scan_paths(workspace, [folder], workers=1, forensics="all")
     with workspace.session() as s:
         assert s.scalar(select(func.count()).select_from(Finding)) == 2 * len(FILE_SIGNALS)
+
+
+def test_by_default_pixel_passes_run_on_matched_items_only(tmp_path: Path, sample: SampleExport) -> None:
+    ws = Workspace.create(tmp_path / "ws", PASSPHRASE)
+    try:
+        scan_paths(ws, [sample.root], workers=1)  # nobody enrolled yet: no match
+        with ws.session() as s:
+            per_item = {
+                i.sha256: {f.signal for f in i.findings} for i in s.scalars(select(Item)).unique().all()
+            }
+        assert per_item and all(v == {"declarations", "c2pa"} for v in per_item.values())
+        with ws.session() as s:  # enrolling matches stored items: their pixel passes are added then
+            add_person(s, ws.key, name="P", photos=sample.enrol_photos, consent="t", vault=ws.vault)
+        with ws.session() as s:
+            matched = s.scalars(select(Item).join(Match, Match.item_id == Item.id)).unique().all()
+            still = [i for i in matched if i.kind == "image"]
+            assert still and all({f.signal for f in i.findings} == FILE_SIGNALS for i in still)
+            others = s.scalars(select(Item).where(Item.id.not_in([i.id for i in matched]))).all()
+            assert others and all({f.signal for f in i.findings} == {"declarations", "c2pa"} for i in others)
+        # a scan after enrolment computes them at once for new matched items
+        folder = tmp_path / "more"
+        folder.mkdir()
+        copy = sample.root / "chats/chat_001/photos/photo_1.jpg"
+        Image.open(copy).save(folder / "again.jpg", quality=70)
+        scan_paths(ws, [folder], workers=1)
+        assert set(_findings(ws, _sha(folder / "again.jpg"))) >= FILE_SIGNALS
+    finally:
+        ws.close()
 
 
 def test_a_failing_signal_reports_an_error_and_loses_nothing(
@@ -166,7 +194,7 @@ def test_a_failing_signal_reports_an_error_and_loses_nothing(
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "a.jpg").write_bytes(jpeg(Image.fromarray(_sk("chelsea")), 85))
-    report = scan_paths(workspace, [folder], workers=1)
+    report = scan_paths(workspace, [folder], workers=1, forensics="all")
     assert report.new_items == 1 and not report.errors
     found = _findings(workspace, _sha(folder / "a.jpg"))
     assert found["sd-watermark"].verdict == "error" and "decoder bug" in (found["sd-watermark"].error or "")
@@ -177,7 +205,7 @@ def test_no_forensics_then_refresh(workspace: Workspace, tmp_path: Path) -> None
     folder = tmp_path / "in"
     folder.mkdir()
     _png_with_parameters(folder / "g.png")
-    scan_paths(workspace, [folder], workers=1, forensics=False)
+    scan_paths(workspace, [folder], workers=1, forensics="none")
     assert _findings(workspace, _sha(folder / "g.png")) == {}
     with workspace.session() as s:
         item = s.scalar(select(Item))
@@ -274,15 +302,19 @@ def test_cli_explain_and_trust(cli_env: Path, tmp_path: Path) -> None:
     _png_with_parameters(folder / "g.png")
     assert invoke("init")[0] == 0
     assert invoke("scan", str(folder), "--workers", "1")[0] == 0
+    assert invoke("scan", str(folder), "--forensics", "some")[0] == 2
     sha = _sha(folder / "g.png")
     code, out, err = invoke("explain", sha[:10], "--json")
     assert code == 0, err
     data = json.loads(out)
     assert data["item"]["sha256"] == sha and data["computed"]
-    assert {f["signal"] for f in data["findings"]} == FILE_SIGNALS
+    # not matched: by default only the metadata passes ran; the pixel passes are listed as not computed
+    assert {f["signal"] for f in data["findings"]} == {"declarations", "c2pa"}
+    assert data["not_computed"] == ["sd-watermark", "jpeg-dq", "noise"]
     assert data["statements"][0]["code"] == "declared_ai_metadata"
     code, out, _ = invoke("explain", sha[:10])
     assert code == 0 and "What the evidence supports" in out and "declared AI-generated" in out
+    assert "Not computed: sd-watermark" in out
     assert invoke("explain", "zz")[0] == 2
     assert invoke("explain", "0123456789abcdef0")[0] == 2  # no such item
 
@@ -297,7 +329,8 @@ def test_cli_explain_and_trust(cli_env: Path, tmp_path: Path) -> None:
     code, out, _ = invoke("trust", "show", "--json")
     assert code == 0 and "reclaim test anchor" in json.loads(out)[0]["subject"]
     code, out, _ = invoke("explain", sha[:10], "--refresh", "--json")
-    assert code == 0 and json.loads(out)["computed"]
+    assert code == 0 and json.loads(out)["computed"] and json.loads(out)["not_computed"] == []
+    assert {f["signal"] for f in json.loads(out)["findings"]} == FILE_SIGNALS
     assert invoke("trust", "clear")[0] == 0
     code, out, _ = invoke("trust", "show", "--json")
     assert code == 0 and json.loads(out) == []
@@ -336,7 +369,9 @@ def test_provenance_fixtures_through_a_scan_and_a_trust_list(
 ) -> None:
     prov = shared_data / "provenance"
     assert invoke("init")[0] == 0
-    code, out, err = invoke("scan", str(prov / "c2pa_generated"), str(prov / "watermark"), "--json")
+    code, out, err = invoke(
+        "scan", str(prov / "c2pa_generated"), str(prov / "watermark"), "--forensics", "all", "--json"
+    )
     assert code == 0 and not json.loads(out)["errors"], err
 
     def explain(name: str) -> dict[str, object]:

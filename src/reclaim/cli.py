@@ -272,13 +272,14 @@ def scan(
     workers: Annotated[
         int | None, typer.Option("--workers", min=1, help="Worker processes (default: one per core).")
     ] = None,
-    no_forensics: Annotated[
-        bool,
+    forensics: Annotated[
+        str,
         typer.Option(
-            "--no-forensics",
-            help="Skip the forensic signals (declarations, C2PA, watermark, pixel indicators) for speed.",
+            "--forensics",
+            help="Which items get the forensic signals: 'matched' (default: metadata and C2PA for every "
+            "item, watermark and pixel indicators for items that match a person), 'all', or 'none'.",
         ),
-    ] = False,
+    ] = "matched",
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Scan material for enrolled faces and reposts of known images.
@@ -291,6 +292,10 @@ def scan(
         reclaim scan ~/Downloads/Telegram\\ Desktop/ChatExport_2026-11-20 ./screenshots --json
     """
     from reclaim.scan.service import scan_paths
+    from reclaim.signals.forensic import FORENSICS_MODES
+
+    if forensics not in FORENSICS_MODES:
+        raise _fail(UserError(f"--forensics must be one of {', '.join(FORENSICS_MODES)}"))
 
     def go() -> dict[str, Any]:
         with _open() as ws:
@@ -314,7 +319,7 @@ def scan(
                     ws,
                     paths,
                     hash_only=hash_only,
-                    forensics=not no_forensics,
+                    forensics=forensics,  # checked above
                     workers=workers,
                     progress=progress,
                 )
@@ -507,11 +512,17 @@ def explain(
     )
     if not result["computed"]:
         out_console.print(
-            "No forensic signals were computed for this item (scanned with --no-forensics or by an older "
+            "No forensic signals were computed for this item (scanned with --forensics none or by an older "
             "version). Run with --refresh to compute them from the stored media.",
             markup=False,
         )
         return
+    if result["not_computed"]:
+        out_console.print(
+            f"Not computed: {', '.join(result['not_computed'])} (by default they run only on items that "
+            "match a person; 'explain --refresh' computes them now, 'scan --forensics all' for every item).",
+            markup=False,
+        )
     out_console.print("\nWhat the evidence supports:", markup=False)
     for st in result["statements"]:
         out_console.print(f"  • {st['text']}", markup=False)

@@ -230,6 +230,11 @@ def explain_item(session: Session, item: Item) -> dict[str, Any]:
             for row, r in pairs
         ],
         "computed": bool(pairs),
+        "not_computed": (
+            [n for n in ("sd-watermark", "jpeg-dq", "noise") if n not in {r.signal for r in results}]
+            if pairs and item.kind == "image"
+            else []
+        ),
         "note": (
             "Each finding stands on its own, with its own strength; reclaim gives no blended "
             "'fake probability'. No finding shows that an image is authentic."
@@ -344,6 +349,43 @@ def source_photo_for_person(session: Session, vault: Vault, key: DataKey, person
     return done
 
 
+def _face_boxes(item: Item) -> list[tuple[int, int, int, int]]:
+    return [
+        (int(f.box["left"]), int(f.box["top"]), int(f.box["right"]), int(f.box["bottom"]))
+        for f in item.faces
+        if f.frame_index == 0
+    ]
+
+
+def pixel_findings(session: Session, item: Item, data: bytes) -> list[ForensicResult]:
+    """Run and store the pixel passes (SD watermark, jpeg-dq, noise) for one item."""
+    from reclaim.signals.forensic import PIXEL_PASSES, ForensicInput, run_file_forensics
+
+    inp = ForensicInput(
+        data=data, mime=item.mime or "", kind=item.kind or "image", face_boxes=_face_boxes(item)
+    )
+    results, _ = run_file_forensics(inp, PIXEL_PASSES)
+    store_findings(session, item, results)
+    return results
+
+
+def complete_forensics(session: Session, vault: Vault, items: Sequence[Item]) -> int:
+    """Add the pixel passes to stored items that lack them (items that were not matched when scanned
+    and now are, after an enrolment). Returns the number of items completed."""
+    done = 0
+    for item in items:
+        have = {f.signal for f in item.findings}
+        if not item.stored or not have or {"jpeg-dq", "noise", "sd-watermark"} <= have:
+            continue  # not stored, scanned without forensics, or already complete
+        try:
+            data = vault.get(item.sha256)
+        except (OSError, ValueError):
+            continue
+        pixel_findings(session, item, data)
+        done += 1
+    return done
+
+
 def refresh_item(
     session: Session, vault: Vault, key: DataKey, item: Item, *, c2pa_trust_pem: str | None = None
 ) -> list[ForensicResult]:
@@ -361,16 +403,11 @@ def refresh_item(
         data = vault.get(item.sha256)
     except (OSError, ValueError) as exc:
         raise UserError(f"item {item.sha256[:12]}…: the stored media cannot be read ({exc})") from exc
-    boxes = [
-        (int(f.box["left"]), int(f.box["top"]), int(f.box["right"]), int(f.box["bottom"]))
-        for f in item.faces
-        if f.frame_index == 0
-    ]
     inp = ForensicInput(
         data=data,
         mime=item.mime or "",
         kind=item.kind or "image",
-        face_boxes=boxes,
+        face_boxes=_face_boxes(item),
         c2pa_trust_pem=c2pa_trust_pem,
     )
     results, _ = run_file_forensics(inp)

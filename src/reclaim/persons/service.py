@@ -171,6 +171,13 @@ def add_person(
     )
     session.refresh(person)
     created = match_person_against_items(session, key, person)
+    if created and vault is not None:
+        from reclaim.forensics.service import complete_forensics
+
+        matched = session.scalars(
+            select(Item).join(Match, Match.item_id == Item.id).where(Match.person_id == person.id)
+        )
+        complete_forensics(session, vault, matched.unique().all())
     if minor and vault is not None:
         _purge_media_of(session, vault, person)
     if kept and vault is not None:

@@ -14,7 +14,13 @@ from reclaim.forensics.base import ForensicResult
 from reclaim.media import DecodedMedia, MediaLimits, decode_media
 from reclaim.signals import SignalValue, get_face_model
 from reclaim.signals.face import DEFAULT_FACE_MODEL
-from reclaim.signals.forensic import ForensicInput, run_file_forensics
+from reclaim.signals.forensic import (
+    CHEAP_PASSES,
+    FILE_PASSES,
+    ForensicInput,
+    ForensicsMode,
+    run_file_forensics,
+)
 from reclaim.signals.pdq import hash_perceptual
 
 _CRASH_ON = os.environ.get("RECLAIM_FAULT_CRASH_SHA256", "")
@@ -61,7 +67,7 @@ class Analysis:
 @dataclass(frozen=True)
 class AnalyzeOptions:
     faces: bool = True
-    forensics: bool = True
+    forensics: ForensicsMode = "matched"
     c2pa_trust_pem: str | None = None
     """PEM trust anchors for C2PA signatures (the workspace's configured trust list), or None."""
 
@@ -81,7 +87,7 @@ def analyze_bytes(
     faces: bool = True,
     face_model: str = DEFAULT_FACE_MODEL,
     face_budget_s: float = 1.5,
-    forensics: bool = False,
+    forensics: ForensicsMode | bool = False,
     c2pa_trust_pem: str | None = None,
 ) -> Analysis:
     """Everything reclaim measures of one media file. Raises :class:`MediaError` for bad input."""
@@ -120,7 +126,7 @@ def analyze_bytes(
                         vector=np.asarray(face.vector, dtype=np.float32).tobytes(),
                     )
                 )
-    if forensics:
+    if forensics and forensics != "none":
         inp = ForensicInput(
             data=data,
             mime=media.mime,
@@ -131,7 +137,9 @@ def analyze_bytes(
         first = media.frames[0].image if media.frames else None
         if media.kind == "image" and first is not None and first.shape[:2] == (media.height, media.width):
             inp.displayed = first  # decoded at full size already
-        analysis.forensics, analysis.forensic_seconds = run_file_forensics(inp)
+        # "matched": the pixel passes wait for a match (the writer runs them; see scan.service)
+        passes = CHEAP_PASSES if forensics == "matched" else FILE_PASSES
+        analysis.forensics, analysis.forensic_seconds = run_file_forensics(inp, passes)
     analysis.seconds = time.monotonic() - start
     return analysis
 

@@ -30,10 +30,16 @@ from sqlalchemy.orm import Session
 
 from reclaim.errors import UserError
 from reclaim.events import log_event
-from reclaim.forensics.service import SourcePhotoChecker, source_photo_findings, store_findings
+from reclaim.forensics.service import (
+    SourcePhotoChecker,
+    pixel_findings,
+    source_photo_findings,
+    store_findings,
+)
 from reclaim.matching.service import PERCEPTUAL, Matcher, PdqRef, encrypt_vector
 from reclaim.media import MediaLimits
 from reclaim.scan.analyze import Analysis, AnalyzeOptions, analyze_job
+from reclaim.signals.forensic import ForensicsMode
 from reclaim.sources import Entry, EntryError, SightingInfo, display_path, source_for
 from reclaim.store.models import Face, Item, Match, Scan, Sighting, Signal, utcnow
 from reclaim.workspace import Workspace
@@ -147,8 +153,11 @@ def _make_pool(size: int) -> Executor:
 class _Writer:
     """Writes results into the database, one transaction per item (the single writer)."""
 
-    def __init__(self, ws: Workspace, session: Session, scan: Scan, *, hash_only: bool) -> None:
+    def __init__(
+        self, ws: Workspace, session: Session, scan: Scan, *, hash_only: bool, options: AnalyzeOptions
+    ) -> None:
         self.ws = ws
+        self.options = options
         self.session = session
         self.scan = scan
         self.hash_only = hash_only
@@ -249,8 +258,12 @@ class _Writer:
         if analysis.forensics:
             store_findings(s, item, analysis.forensics)
         created = self.matcher.process_item(s, item, refs, faces)
+        if created and self.options.forensics == "matched":
+            # The pixel passes, for items that match someone (computed from the bytes in hand, so also
+            # for a minor's items, whose media are never stored).
+            pixel_findings(s, item, pending.data)
         face_matches = [m for m in created if m.kind == "face" and m.person_id not in self.matcher.minor_ids]
-        if face_matches:
+        if face_matches and self.options.forensics != "none":
             source_photo_findings(s, self.source_photos, item, pending.data, face_matches)
         # Policy: media of a minor, and hash-only scans, are never stored; only hashes and locations.
         # (A new item has no matches but those just created.)
@@ -305,19 +318,21 @@ def scan_paths(
     *,
     hash_only: bool = False,
     faces: bool = True,
-    forensics: bool = True,
+    forensics: ForensicsMode = "matched",
     workers: int | None = None,
     progress: ProgressFn | None = None,
 ) -> ScanReport:
-    """Scan files, folders and Telegram exports into the workspace. ``forensics`` runs the file's
-    forensic signals (declarations, C2PA, watermark, pixel indicators) and stores their findings."""
+    """Scan files, folders and Telegram exports into the workspace. ``forensics`` says which items get
+    the forensic signals (see :data:`reclaim.signals.forensic.ForensicsMode`); findings are stored."""
     missing = [display_path(p) for p in paths if not p.exists()]
     if missing:
         raise UserError(f"no such file or directory: {', '.join(missing)}")
     workers = workers if workers is not None else (os.cpu_count() or 1)
     with ws.exclusive("the scan"):
         options = AnalyzeOptions(
-            faces=faces, forensics=forensics, c2pa_trust_pem=ws.c2pa_trust_pem() if forensics else None
+            faces=faces,
+            forensics=forensics,
+            c2pa_trust_pem=ws.c2pa_trust_pem() if forensics != "none" else None,
         )
         return _scan(ws, paths, hash_only=hash_only, options=options, workers=workers, progress=progress)
 
@@ -341,7 +356,7 @@ def _scan(
         session.flush()
         log_event(session, "scan.started", subject=f"scan:{scan.id}", detail={"hash_only": hash_only})
         session.commit()
-        writer = _Writer(ws, session, scan, hash_only=hash_only)
+        writer = _Writer(ws, session, scan, hash_only=hash_only, options=options)
         entries = _enumerate(paths, writer.report.errors)
         total = len(entries)
         if progress:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from abc import abstractmethod
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import numpy as np
 
@@ -288,21 +288,28 @@ FORENSIC_SIGNALS: tuple[type[ForensicSignal], ...] = (
 )
 """Registered in reclaim.signals.SIGNAL_TYPES; each has a stable name stored with its findings."""
 
-FILE_PASSES: tuple[type[FileForensicSignal], ...] = (
-    DeclarationsSignal,
-    C2paSignal,
-    SdWatermarkSignal,
-    PixelIndicators,
-)
-"""What a scan worker runs, in this order."""
+CHEAP_PASSES: tuple[type[FileForensicSignal], ...] = (DeclarationsSignal, C2paSignal)
+"""Header and metadata readers: about a millisecond per file; run on every item."""
+PIXEL_PASSES: tuple[type[FileForensicSignal], ...] = (SdWatermarkSignal, PixelIndicators)
+"""Full-resolution pixel work (≈ 20-30 ms per megapixel): by default run only on items that match an
+enrolled person (see ForensicsMode)."""
+FILE_PASSES: tuple[type[FileForensicSignal], ...] = CHEAP_PASSES + PIXEL_PASSES
+
+ForensicsMode = Literal["matched", "all", "none"]
+"""Which items get the forensic signals during a scan: "matched" (default) runs the cheap passes on
+every item and the pixel passes on items that match a person; "all" runs everything on every item;
+"none" runs nothing (``reclaim explain --refresh`` computes them later from stored media)."""
+FORENSICS_MODES: tuple[ForensicsMode, ...] = ("matched", "all", "none")
 
 
-def run_file_forensics(inp: ForensicInput) -> tuple[list[ForensicResult], dict[str, float]]:
-    """Every file signal that applies to the item, and the seconds each took. A signal that fails
-    reports an "error" result for itself; the others still run."""
+def run_file_forensics(
+    inp: ForensicInput, passes: tuple[type[FileForensicSignal], ...] = FILE_PASSES
+) -> tuple[list[ForensicResult], dict[str, float]]:
+    """Every file signal of ``passes`` that applies to the item, and the seconds each took. A signal that
+    fails reports an "error" result for itself; the others still run."""
     results: list[ForensicResult] = []
     timings: dict[str, float] = {}
-    for sig in FILE_PASSES:
+    for sig in passes:
         if inp.kind not in sig.applies_to:
             continue
         start = time.perf_counter()
