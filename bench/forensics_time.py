@@ -233,8 +233,8 @@ def main(argv: list[str] | None = None) -> int:
             f"  scan of {result['images']['n']} images, {e['workers']} workers, images/s: "
             f"--forensics none {e['none']['images_per_s']}, matched (default; nobody enrolled) "
             f"{e['matched']['images_per_s']}, all {e['all']['images_per_s']} "
-            f"(+{e['all']['added_ms_per_image_wall']} ms wall per image, ≈ {e['all']['added_core_ms_per_image']} "
-            "core-ms)"
+            f"(+{e['all']['added_ms_per_image_wall']} ms wall per image, "
+            f"≈ {e['all']['added_core_ms_per_image']} core-ms)"
         )
     print(result["verdict"])
     return 0
