@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import subprocess
@@ -432,3 +433,15 @@ def test_report_has_the_forensic_section(tmp_path: Path, sample: SampleExport) -
     assert "no blended" in text
     for it in manifest["items"]:
         assert {f["signal"] for f in it["forensics"]["findings"]} >= {"declarations", "c2pa"}
+
+
+def test_pixel_pictures_are_pngs_of_maps_and_ela() -> None:
+    from reclaim.forensics.pictures import pixel_pictures
+
+    data = jpeg(Image.fromarray(_sk("astronaut")), 80)
+    pictures = pixel_pictures(data, [(170, 40, 290, 180)])
+    assert set(pictures) == {"maps", "ela"}
+    for png in pictures.values():
+        with Image.open(io.BytesIO(png)) as im:
+            assert im.format == "PNG" and im.width > 100
+    assert pixel_pictures(b"not an image", []) == {}

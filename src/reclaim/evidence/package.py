@@ -149,10 +149,15 @@ def _forensics(session: Session, item: Item, person: Person) -> dict[str, Any]:
     }
 
 
+PICTURED = ("face_copied", "editing_indicator")
+"""Statements whose pictures go into the package (see _forensic_pictures)."""
+
+
 def _forensic_pictures(
-    ws: Workspace, session: Session, item: Item, data: bytes, person: Person
+    ws: Workspace, session: Session, item: Item, data: bytes, person: Person, codes: set[str]
 ) -> dict[str, bytes]:
-    """PNG pictures behind the findings: the face crops side by side, the indicator maps, ELA."""
+    """PNG pictures behind the statements in ``codes``: the face crops side by side ("face_copied"),
+    the indicator maps and the ELA picture ("editing_indicator")."""
     from reclaim.forensics.pictures import pixel_pictures, source_photo_picture
 
     out: dict[str, bytes] = {}
@@ -164,11 +169,11 @@ def _forensic_pictures(
             Finding.verdict == "face_copied_from_reference",
         )
     )
-    if copied is not None:
+    if "face_copied" in codes and copied is not None:
         picture = source_photo_picture(session, ws.vault, ws.key, item, data, person)
         if picture is not None:
             out["source-photo"] = picture
-    if item.kind == "image":
+    if "editing_indicator" in codes and item.kind == "image":
         boxes = [
             (int(f.box["left"]), int(f.box["top"]), int(f.box["right"]), int(f.box["bottom"]))
             for f in item.faces
@@ -297,19 +302,19 @@ def export_package(
                         }
                     )
 
-                # Pictures behind the findings, after the originals (which stay first, in order): for
-                # items where the findings support a statement (not for "no indicators found").
+                # Pictures behind the findings, after the originals (which stay first, in order): the
+                # two face crops for "face copied", the indicator maps and ELA for "indicators of editing"
+                # (not for weak indicators, which are not evidence).
                 for item, entry in zip(items, manifest_items, strict=True):
                     fx = entry["forensics"]
-                    if not entry["original"] or not any(
-                        st["code"] != "no_indicators" for st in fx["statements"]
-                    ):
+                    codes = {st["code"] for st in fx["statements"]} & set(PICTURED)
+                    if not entry["original"] or not codes:
                         continue
                     try:
                         data = ws.vault.get(item.sha256)
                     except (OSError, ValueError):
                         continue  # already reported above, when the original could not be read
-                    for name, picture in sorted(_forensic_pictures(ws, s, item, data, person).items()):
+                    for name, picture in sorted(_forensic_pictures(ws, s, item, data, person, codes).items()):
                         rel = f"{FORENSICS_DIR}{item.sha256}-{name}.png"
                         zf.writestr(_zip_info(rel, created_at, compress=False), picture)
                         files[rel] = hashlib.sha256(picture).hexdigest()

@@ -161,6 +161,10 @@ _T: dict[str, dict[str, str]] = {
         "en": "No forensic signal was computed for this item (scanned without them, or media not stored).",
         "ko": "이 항목에 대해 계산된 포렌식 신호가 없습니다 (신호 없이 스캔했거나 미디어를 보관하지 않음).",
     },
+    "fx_rest": {
+        "en": "No evidence either way from: {rest}.",
+        "ko": "어느 쪽으로도 증거가 되지 않는 신호: {rest}.",
+    },
     "fx_note": {
         "en": "Each finding stands on its own, with its own strength; this report gives no blended 'fake "
         "probability', and no finding shows that an image is authentic. Known causes of false indicators "
@@ -715,25 +719,32 @@ class _Report:
         if not findings:
             self.para(self.t("fx_none"))
             return
-        self.para(self.t("supports"), 9.5)
+        lines = []
         for st in fx.get("statements") or []:
             text = str(st.get("text", ""))
             if self.lang == "ko" and st.get("code") in _STATEMENT_KO:
                 text = f"{_STATEMENT_KO[st['code']]} ({text})"
-            self.para(f"•  {text}", 9.5)
-        rows = [[self.t("fx_signal"), self.t("fx_finding"), self.t("fx_strength"), self.t("fx_seen")]]
-        for f in findings:
-            strength = str(f.get("strength") or "none")
-            key = "none_strength" if strength == "none" else strength
-            rows.append(
-                [
-                    str(f.get("signal")),
-                    str(f.get("verdict")),
-                    self.t(key) if key in _T else strength,
-                    str(f.get("summary") or ""),
-                ]
-            )
-        self.table(rows, (24, 34, 16, 106), size=7.5)
+            lines.append(f"•  {text}")
+        self.para("\n".join([self.t("supports"), *lines]), 9)
+        # Strong and moderate findings get a row with what was seen; the others one line (weak ones are
+        # already in the statements; every summary and caveat is in manifest.json and 'reclaim explain').
+        shown = [f for f in findings if str(f.get("strength") or "none") in ("strong", "moderate")]
+        if shown:
+            rows = [[self.t("fx_signal"), self.t("fx_finding"), self.t("fx_strength"), self.t("fx_seen")]]
+            for f in shown:
+                strength = str(f.get("strength"))
+                rows.append(
+                    [
+                        str(f.get("signal")),
+                        str(f.get("verdict")),
+                        self.t(strength) if strength in _T else strength,
+                        str(f.get("summary") or ""),
+                    ]
+                )
+            self.table(rows, (24, 34, 16, 106), size=7.5)
+        rest = [f"{f.get('signal')} ({f.get('verdict')})" for f in findings if f not in shown]
+        if rest:
+            self.para(self.t("fx_rest", rest=", ".join(rest)), 7.5)
         pictures = fx.get("pictures") or {}
         for name, caption in (("source-photo", "fx_source_photo"), ("maps", "fx_maps")):
             rel = pictures.get(name)
@@ -754,7 +765,6 @@ class _Report:
             self.para(self.t(caption), 7.5)
         if pictures.get("ela"):
             self.para(self.t("fx_ela", rel=pictures["ela"]), 7.5)
-        self.para(self.t("fx_note"), 7.5)
 
     @staticmethod
     def _distance(mt: Mapping[str, Any]) -> str:
@@ -782,6 +792,7 @@ class _Report:
     def glossary(self) -> None:
         self.pdf.add_page()
         self.heading(self.t("glossary"), 15)
+        self.para(self.t("fx_note"), 9.5)
         for title, text in _GLOSSARY[self.lang]:
             self.heading(title, 11)
             self.para(text, 9.5)

@@ -28,7 +28,7 @@ MAP_WIDTH = 480
 def png(image: np.ndarray | Image.Image) -> bytes:
     img = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image, dtype=np.uint8))
     buf = io.BytesIO()
-    img.save(buf, format="PNG", optimize=True)
+    img.save(buf, format="PNG", compress_level=3)  # optimize=True costs ≈ 20x the time for ≈ 40 % less
     return buf.getvalue()
 
 
