@@ -44,7 +44,7 @@ def log_event(
         head = (row[0], row[1] or GENESIS) if row else (0, GENESIS)
     seq, prev = head[0] + 1, head[1]
     at = utcnow()
-    who = actor or current_actor()
+    who = actor or session.info.get("actor") or current_actor()
     clean = normalise_detail(detail)
     digest = event_hash(seq=seq, at=at, actor=who, kind=kind, subject=subject, detail=clean, prev_hash=prev)
     event = Event(

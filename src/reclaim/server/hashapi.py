@@ -1,0 +1,9 @@
+"""The platforms' hash API (``/h/hash``, ``/m/lookup``, bank export): filled in by its module owner."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+
+def include(app: FastAPI) -> None:
+    """Adds no route yet."""
