@@ -19,7 +19,8 @@ COMMANDS = [[], ["init"], ["person"], ["person", "add"], ["person", "list"], ["p
             ["matches"], ["review"], ["custody"], ["custody", "verify"], ["timestamp"],
             ["evidence"], ["evidence", "export"], ["evidence", "verify"],
             ["explain"], ["trust"], ["trust", "set"], ["trust", "show"], ["trust", "clear"],
-            ["demo"]]  # fmt: skip
+            ["demo"], ["serve"], ["user"], ["user", "add"], ["user", "token"],
+            ["case"], ["case", "assign"]]  # fmt: skip
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
@@ -36,7 +37,8 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> SampleExport:
 def test_every_command_has_help_with_example(cmd: list[str]) -> None:
     code, out, _ = invoke(*cmd, "--help")
     assert code == 0
-    assert "Example" in out or cmd in ([], ["person"], ["custody"], ["evidence"], ["trust"]), out
+    groups = ([], ["person"], ["custody"], ["evidence"], ["trust"], ["user"], ["case"])
+    assert "Example" in out or cmd in groups, out
     assert "Usage" in out
 
 

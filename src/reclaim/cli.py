@@ -857,6 +857,151 @@ def timestamp(
         )
 
 
+# --- the team server ---------------------------------------------------------------------------------------
+
+user_app = typer.Typer(help="Team server accounts: add users, issue API tokens.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+case_app = typer.Typer(help="Team server cases.", no_args_is_help=True)
+app.add_typer(case_app, name="case")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
+    server_mode: Annotated[
+        bool,
+        typer.Option(
+            "--server-mode",
+            help="Run as a shared team server: refuses default secrets (RECLAIM_SECRET_KEY, a passphrase "
+            "of at least 12 characters) and sends cookies over HTTPS only (default: $RECLAIM_MODE).",
+        ),
+    ] = False,
+) -> None:
+    """Start the team server (web UI, REST API with OpenAPI at /docs, hash API) with uvicorn.
+
+    Settings come from the environment: RECLAIM_PASSPHRASE, RECLAIM_SECRET_KEY, RECLAIM_DATABASE_URL,
+    RECLAIM_COOKIE_SECURE, RECLAIM_PUBLIC_URL, RECLAIM_SCAN_WORKERS. Put it behind an HTTPS reverse proxy.
+
+    Example:
+        reclaim --workspace /srv/reclaim serve --server-mode --host 0.0.0.0 --port 8000
+    """
+    import uvicorn
+
+    from reclaim.server.app import create_app
+    from reclaim.server.jobs import install_jobs
+    from reclaim.server.settings import ServerSettings
+
+    def go() -> Any:
+        settings = ServerSettings.from_env(_workspace_dir(), mode="server" if server_mode else None)
+        server = create_app(settings)
+        install_jobs(server)
+        return server
+
+    server = _run(go)
+    uvicorn.run(server, host=host, port=port, proxy_headers=True)
+
+
+@contextmanager
+def _server_session() -> Iterator[Any]:
+    with _open() as ws, ws.session() as session:
+        yield session
+
+
+@user_app.command("add")
+def user_add(
+    name: Annotated[str, typer.Argument(help="The user name to sign in with.")],
+    role: Annotated[
+        str, typer.Option("--role", help="admin, advocate, viewer (read-only) or platform (hash API only).")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Add a team server user. The password comes from RECLAIM_NEW_PASSWORD or is asked twice.
+
+    Example:
+        reclaim user add alice --role advocate
+    """
+    from reclaim.server.auth import create_user
+
+    def go() -> dict[str, Any]:
+        password = os.environ.get("RECLAIM_NEW_PASSWORD")
+        if password is None:
+            if not sys.stdin.isatty():
+                raise UserError("no password: set RECLAIM_NEW_PASSWORD or run in a terminal to be asked")
+            password = typer.prompt(f"Password for {name}", hide_input=True, confirmation_prompt=True)
+        with _server_session() as session:
+            user = create_user(session, username=name, password=password, role=role)
+            session.commit()
+            return {"user_id": user.id, "username": user.username, "role": user.role}
+
+    result = _run(go)
+    if as_json:
+        _print_json(result)
+    else:
+        out_console.print(
+            f"Added {result['username']} ({result['role']}), id {result['user_id']}.", markup=False
+        )
+
+
+@user_app.command("token")
+def user_token(
+    name: Annotated[str, typer.Argument(help="The user the token acts as.")],
+    label: Annotated[str, typer.Option("--label", help="What the token is for, e.g. 'platform X'.")] = "",
+) -> None:
+    """Issue an API token for a user and print it once (only its SHA-256 is stored).
+
+    Example:
+        reclaim user token platform-x --label "platform X integration"
+    """
+    from sqlalchemy import select
+
+    from reclaim.errors import NotFound
+    from reclaim.server.auth import create_token
+    from reclaim.store.models import User
+
+    def go() -> str:
+        with _server_session() as session:
+            user = session.scalar(select(User).where(User.username == name))
+            if user is None:
+                raise NotFound(f"no user named {name!r} (add one with 'reclaim user add')")
+            token = create_token(session, user, label=label)
+            session.commit()
+            return token
+
+    typer.echo(_run(go))
+
+
+@case_app.command("assign")
+def case_assign(
+    case_id: Annotated[str, typer.Argument(help="The case's id.")],
+    user: Annotated[str, typer.Argument(help="The user name to assign.")],
+) -> None:
+    """Assign a user to a case (they then see it; a viewer read-only).
+
+    Example:
+        reclaim case assign 3f9a0c1d2e4b5a69 alice
+    """
+    from sqlalchemy import select
+
+    from reclaim.errors import NotFound
+    from reclaim.server.auth import assign
+    from reclaim.store.models import Case, User
+
+    def go() -> None:
+        with _server_session() as session:
+            case = session.get(Case, case_id)
+            if case is None:
+                raise NotFound(f"no case {case_id!r}")
+            account = session.scalar(select(User).where(User.username == user))
+            if account is None:
+                raise NotFound(f"no user named {user!r}")
+            assign(session, case, account)
+            session.commit()
+
+    _run(go)
+    out_console.print(f"Assigned {user} to case {case_id}.", markup=False)
+
+
 def main() -> None:
     app()
 

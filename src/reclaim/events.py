@@ -7,10 +7,11 @@ import os
 from typing import Any
 
 from sqlalchemy import event as sa_event
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from reclaim.custody import GENESIS, Signer, event_hash, normalise_detail
+from reclaim.store.db import hold_write_lock
 from reclaim.store.models import Event, utcnow
 
 
@@ -38,6 +39,12 @@ def log_event(
     signer: Signer | None = session.info.get("signer")
     if signer is None:
         raise RuntimeError("custody events need a session from Workspace.session() (it holds the key)")
+    # Serialise appends: this process's writers (threads) by the session's write lock, several processes
+    # on PostgreSQL by an advisory lock held to the end of the transaction. (On SQLite, processes are
+    # serialised by its own write lock; a concurrent append then fails on the primary key, never forks.)
+    hold_write_lock(session)
+    if session.info.get(_HEAD) is None and session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
     head: tuple[int, str] | None = session.info.get(_HEAD)
     if head is None:
         row = session.execute(select(Event.id, Event.hash).order_by(Event.id.desc()).limit(1)).first()
@@ -64,6 +71,7 @@ def log_event(
 
 
 _HEAD = "custody_head"
+_PG_LOCK_KEY = 0x7265636C61696D  # "reclaim"
 
 
 def _forget_head(session: Session, *_: Any) -> None:

@@ -1,0 +1,330 @@
+"""The web UI's message catalogue, in English and Korean.
+
+Every string a template shows goes through :func:`translate` (``t("key")`` in templates): labels, headings,
+buttons, help texts, titles, placeholders and alt texts alike. ``tests/server/test_web.py`` checks that
+every key has both languages with the same ``{placeholders}`` and that no template holds text of its own.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from typing import Final, Literal, get_args
+
+Lang = Literal["en", "ko"]
+LANGS: Final[tuple[str, ...]] = get_args(Lang)
+DEFAULT_LANG: Final = "en"
+
+MESSAGES: Final[dict[str, dict[str, str]]] = {
+    # --- frame ---------------------------------------------------------------------------------------
+    "app.name": {"en": "reclaim", "ko": "reclaim"},
+    "app.tagline": {"en": "team server", "ko": "팀 서버"},
+    "nav.cases": {"en": "Cases", "ko": "사건 목록"},
+    "nav.skip": {"en": "Skip to content", "ko": "본문으로 건너뛰기"},
+    "nav.signed_in_as": {"en": "Signed in as {user} ({role})", "ko": "{user} 님으로 로그인됨 ({role})"},
+    "nav.logout": {"en": "Log out", "ko": "로그아웃"},
+    "nav.language": {"en": "Language", "ko": "언어"},
+    "lang.en": {"en": "English", "ko": "English"},
+    "lang.ko": {"en": "한국어", "ko": "한국어"},
+    "role.admin": {"en": "administrator", "ko": "관리자"},
+    "role.advocate": {"en": "advocate", "ko": "상담원"},
+    "role.viewer": {"en": "viewer (read-only)", "ko": "열람자 (읽기 전용)"},
+    "role.platform": {"en": "platform", "ko": "플랫폼"},
+    # --- sign-in -------------------------------------------------------------------------------------
+    "login.title": {"en": "Sign in", "ko": "로그인"},
+    "login.intro": {
+        "en": "The team server of a support centre. Images found for a case are shown blurred and in "
+        "grayscale until you choose to reveal one.",
+        "ko": "지원 센터의 팀 서버입니다. 사건에서 발견된 이미지는 직접 공개를 선택하기 전까지 흐리게, "
+        "흑백으로 표시됩니다.",
+    },
+    "login.username": {"en": "Username", "ko": "사용자 이름"},
+    "login.password": {"en": "Password", "ko": "비밀번호"},
+    "login.submit": {"en": "Sign in", "ko": "로그인"},
+    "login.failed": {"en": "Wrong username or password.", "ko": "사용자 이름 또는 비밀번호가 틀렸습니다."},
+    "login.limited": {
+        "en": "Too many failed sign-ins. Try again in {seconds} seconds.",
+        "ko": "로그인 실패가 너무 많습니다. {seconds}초 후에 다시 시도하십시오.",
+    },
+    "login.logged_out": {"en": "You have logged out.", "ko": "로그아웃했습니다."},
+    # --- errors --------------------------------------------------------------------------------------
+    "error.404.title": {"en": "Not found", "ko": "찾을 수 없음"},
+    "error.404.text": {
+        "en": "This page does not exist, or your account has no access to it.",
+        "ko": "이 페이지가 없거나 이 계정으로는 접근할 수 없습니다.",
+    },
+    "error.403.title": {"en": "Not allowed", "ko": "허용되지 않음"},
+    "error.403.text": {
+        "en": "Your account cannot do this. If you submitted a form, it may have expired: reload the page "
+        "and try again.",
+        "ko": "이 계정으로는 할 수 없는 작업입니다. 양식을 제출했다면 만료되었을 수 있으니 페이지를 "
+        "새로 고친 뒤 다시 시도하십시오.",
+    },
+    "error.422.title": {"en": "This could not be done", "ko": "처리할 수 없음"},
+    "error.422.text": {
+        "en": "The request was refused. Check what you entered and try again.",
+        "ko": "요청이 거부되었습니다. 입력한 내용을 확인하고 다시 시도하십시오.",
+    },
+    "error.back": {"en": "Back to the cases", "ko": "사건 목록으로 돌아가기"},
+    # --- values ----------------------------------------------------------------------------------------
+    "status.open": {"en": "open", "ko": "진행 중"},
+    "status.closed": {"en": "closed", "ko": "종결"},
+    "match.candidate": {"en": "candidate", "ko": "검토 대기"},
+    "match.confirmed": {"en": "confirmed", "ko": "확인됨"},
+    "match.rejected": {"en": "rejected", "ko": "기각됨"},
+    "kind.face": {"en": "face", "ko": "얼굴"},
+    "kind.hash": {"en": "hash", "ko": "해시"},
+    "kind.other": {"en": "other signal", "ko": "기타 신호"},
+    "source.telegram": {"en": "Telegram export", "ko": "텔레그램 내보내기"},
+    "source.file": {"en": "files and folders", "ko": "파일 및 폴더"},
+    "source.other": {"en": "other source", "ko": "기타 출처"},
+    "job.queued": {"en": "waiting to start", "ko": "시작 대기 중"},
+    "job.running": {"en": "scanning", "ko": "검사 중"},
+    "job.finished": {"en": "finished", "ko": "완료"},
+    "job.failed": {"en": "failed", "ko": "실패"},
+    "common.unknown": {"en": "unknown", "ko": "알 수 없음"},
+    "common.utc": {"en": "{when} (UTC)", "ko": "{when} (협정 세계시)"},
+    # --- case list -----------------------------------------------------------------------------------
+    "cases.title": {"en": "Cases", "ko": "사건 목록"},
+    "cases.intro": {
+        "en": "The cases assigned to you. Open one to see its matches and review them.",
+        "ko": "배정된 사건입니다. 사건을 열어 일치 항목을 확인하고 검토하십시오.",
+    },
+    "cases.empty": {"en": "No case is assigned to you yet.", "ko": "아직 배정된 사건이 없습니다."},
+    "cases.col.case": {"en": "Case", "ko": "사건"},
+    "cases.col.person": {"en": "Person", "ko": "대상자"},
+    "cases.col.status": {"en": "Status", "ko": "상태"},
+    "cases.col.candidates": {"en": "To review", "ko": "검토 대기"},
+    "cases.col.confirmed": {"en": "Confirmed", "ko": "확인됨"},
+    "cases.col.rejected": {"en": "Rejected", "ko": "기각됨"},
+    "cases.col.opened": {"en": "Opened", "ko": "개설일"},
+    "cases.no_person": {"en": "not enrolled yet", "ko": "아직 등록되지 않음"},
+    # --- case page -----------------------------------------------------------------------------------
+    "case.person": {"en": "Person", "ko": "대상자"},
+    "case.person_name": {"en": "Name (pseudonym)", "ko": "이름 (가명)"},
+    "case.person_id": {"en": "Person id", "ko": "대상자 ID"},
+    "case.minor": {"en": "Minor", "ko": "미성년자"},
+    "case.minor_note": {
+        "en": "A minor: matched media are not kept, only their hashes.",
+        "ko": "미성년자: 일치한 미디어는 보관하지 않고 해시만 보관합니다.",
+    },
+    "case.templates": {"en": "Face templates", "ko": "얼굴 템플릿"},
+    "case.known_images": {"en": "Known images", "ko": "알려진 이미지"},
+    "case.no_person": {
+        "en": "No person is enrolled for this case yet.",
+        "ko": "이 사건에는 아직 등록된 대상자가 없습니다.",
+    },
+    "case.consent": {"en": "Consent", "ko": "동의"},
+    "case.consent_by": {"en": "Recorded by {who}, {when}", "ko": "기록: {who}, {when}"},
+    "case.no_consent": {"en": "No consent statement recorded.", "ko": "기록된 동의 진술이 없습니다."},
+    "case.members": {"en": "Assigned", "ko": "담당자"},
+    "case.summary": {"en": "Summary", "ko": "요약"},
+    "case.count.total": {"en": "Matches", "ko": "일치 항목"},
+    "case.count.items": {"en": "Distinct files", "ko": "서로 다른 파일"},
+    "case.count.clusters": {"en": "Clusters", "ko": "유사 이미지 묶음"},
+    "case.count.sightings": {"en": "Sightings", "ko": "발견 건수"},
+    "case.sources": {"en": "Sources", "ko": "출처"},
+    "case.sources_intro": {
+        "en": "Where the matched files were seen.",
+        "ko": "일치한 파일이 발견된 곳입니다.",
+    },
+    "case.no_sources": {"en": "No sightings yet.", "ko": "아직 발견 기록이 없습니다."},
+    "case.col.source": {"en": "Source", "ko": "출처"},
+    "case.col.chat": {"en": "Chat", "ko": "대화방"},
+    "case.col.sightings": {"en": "Sightings", "ko": "발견 건수"},
+    "case.col.first_seen": {"en": "First seen", "ko": "최초 발견"},
+    "case.col.last_seen": {"en": "Last seen", "ko": "최종 발견"},
+    "case.no_chat": {"en": "(no chat)", "ko": "(대화방 없음)"},
+    "case.clusters": {"en": "Matches by cluster", "ko": "묶음별 일치 항목"},
+    "case.clusters_intro": {
+        "en": "Near-duplicate copies (resized, recompressed, mirrored) form one cluster.",
+        "ko": "크기 변경, 재압축, 좌우 반전된 유사 사본은 하나의 묶음으로 표시됩니다.",
+    },
+    "case.no_matches": {"en": "No matches yet.", "ko": "아직 일치 항목이 없습니다."},
+    "case.col.cluster": {"en": "Cluster", "ko": "묶음"},
+    "case.col.items": {"en": "Files", "ko": "파일"},
+    "case.col.matches": {"en": "Matches", "ko": "일치 항목"},
+    "case.col.candidates": {"en": "To review", "ko": "검토 대기"},
+    "case.col.confirmed": {"en": "Confirmed", "ko": "확인됨"},
+    "case.col.rejected": {"en": "Rejected", "ko": "기각됨"},
+    "case.cluster": {"en": "Cluster {id}", "ko": "묶음 {id}"},
+    "case.single": {"en": "Single file", "ko": "단일 파일"},
+    "case.review": {"en": "Open the review queue ({n} to review)", "ko": "검토 대기열 열기 ({n}건 대기)"},
+    "case.upload": {"en": "Upload material", "ko": "자료 업로드"},
+    "case.jobs": {"en": "Uploads", "ko": "업로드 내역"},
+    "case.col.started": {"en": "Started", "ko": "시작"},
+    "case.col.job_status": {"en": "Status", "ko": "상태"},
+    "case.col.progress": {"en": "Progress", "ko": "진행률"},
+    # --- review queue ---------------------------------------------------------------------------------
+    "review.title": {"en": "Review queue", "ko": "검토 대기열"},
+    "review.safety": {
+        "en": "Previews are blurred and in grayscale. Revealing one image is a deliberate click and is "
+        "recorded in the custody log with your name.",
+        "ko": "미리보기는 흐리게, 흑백으로 표시됩니다. 이미지 공개는 직접 클릭해야 하며 사용자 이름과 함께 "
+        "관리 연속성 기록에 남습니다.",
+    },
+    "review.shortcuts": {"en": "Keyboard shortcuts", "ko": "단축키"},
+    "review.key.confirm": {"en": "confirm", "ko": "확인"},
+    "review.key.reject": {"en": "reject", "ko": "기각"},
+    "review.key.reveal": {"en": "reveal or hide the image", "ko": "이미지 공개 또는 숨기기"},
+    "review.key.next": {"en": "next", "ko": "다음"},
+    "review.key.prev": {"en": "previous", "ko": "이전"},
+    "review.filter": {"en": "Show", "ko": "표시"},
+    "review.filter.candidate": {"en": "To review", "ko": "검토 대기"},
+    "review.filter.confirmed": {"en": "Confirmed", "ko": "확인됨"},
+    "review.filter.rejected": {"en": "Rejected", "ko": "기각됨"},
+    "review.filter.all": {"en": "All", "ko": "전체"},
+    "review.empty": {"en": "Nothing here.", "ko": "항목이 없습니다."},
+    "review.empty_candidates": {
+        "en": "Nothing left to review in this case.",
+        "ko": "이 사건에는 더 이상 검토할 항목이 없습니다.",
+    },
+    "review.position": {"en": "Match {n} of {total}", "ko": "일치 항목 {n} / {total}"},
+    "review.preview_alt": {"en": "Blurred grayscale preview", "ko": "흐린 흑백 미리보기"},
+    "review.revealed_alt": {"en": "Revealed image", "ko": "공개된 이미지"},
+    "review.not_stored": {
+        "en": "Media not stored (hash-only scan, or a minor's material).",
+        "ko": "미디어 미보관 (해시만 보관하는 검사 또는 미성년자 자료).",
+    },
+    "review.no_preview": {"en": "No preview (not a still image).", "ko": "미리보기 없음 (정지 이미지 아님)."},
+    "review.reveal": {"en": "Reveal image", "ko": "이미지 공개"},
+    "review.hide": {"en": "Blur again", "ko": "다시 흐리게"},
+    "review.reveal_failed": {"en": "The image could not be revealed.", "ko": "이미지를 공개할 수 없습니다."},
+    "review.confirm": {"en": "Confirm", "ko": "확인"},
+    "review.reject": {"en": "Reject", "ko": "기각"},
+    "review.read_only": {
+        "en": "Your account is read-only: you can look, not decide.",
+        "ko": "읽기 전용 계정입니다. 열람만 할 수 있고 결정할 수는 없습니다.",
+    },
+    "review.note": {"en": "Note (optional)", "ko": "메모 (선택)"},
+    "review.cluster": {
+        "en": "Also decide the other matches of this cluster that are still to review",
+        "ko": "이 묶음에서 아직 검토 대기 중인 다른 일치 항목에도 같은 결정 적용",
+    },
+    "review.signal": {"en": "Signal", "ko": "신호"},
+    "review.distance": {"en": "Distance", "ko": "거리"},
+    "review.status": {"en": "Status", "ko": "상태"},
+    "review.sightings": {"en": "Sightings", "ko": "발견 건수"},
+    "review.seen": {"en": "Seen", "ko": "발견 시점"},
+    "review.where": {"en": "Where", "ko": "발견 위치"},
+    "review.file": {"en": "File", "ko": "파일"},
+    "review.how": {"en": "How it was made", "ko": "제작 방식"},
+    "review.how_note": {
+        "en": "Each finding stands on its own, with its own strength; there is no blended 'fake "
+        "probability'. No finding shows that an image is authentic.",
+        "ko": "각 결과는 독립적이며 각자의 강도를 가집니다. 하나로 합친 '가짜 확률'은 없습니다. 어떤 결과도 "
+        "이미지가 진본임을 보여주지는 않습니다.",
+    },
+    "review.done.confirmed": {
+        "en": "Confirmed: {n} match(es) changed.",
+        "ko": "확인 완료: 일치 항목 {n}건이 변경되었습니다.",
+    },
+    "review.done.rejected": {
+        "en": "Rejected: {n} match(es) changed.",
+        "ko": "기각 완료: 일치 항목 {n}건이 변경되었습니다.",
+    },
+    "st.declared_ai_c2pa": {
+        "en": "declared AI-generated in its C2PA manifest",
+        "ko": "C2PA 매니페스트에 AI 생성물로 선언됨",
+    },
+    "st.declared_ai_metadata": {
+        "en": "declared AI-generated in its metadata (unsigned)",
+        "ko": "메타데이터에 AI 생성물로 선언됨 (서명 없음)",
+    },
+    "st.sd_watermark": {
+        "en": "carries the invisible watermark of AI image generators",
+        "ko": "AI 이미지 생성기의 비가시 워터마크 발견",
+    },
+    "st.face_copied": {
+        "en": "face copied from a kept reference photo",
+        "ko": "보관된 참조 사진에서 얼굴이 복사됨",
+    },
+    "st.editing_indicator": {
+        "en": "indicators of editing here — an indicator, not proof",
+        "ko": "이 부분에 편집 흔적 지표 (증거가 아닌 지표)",
+    },
+    "st.weak_indicator": {
+        "en": "a weak indicator only: not evidence of editing on its own",
+        "ko": "약한 지표만 있음 — 단독으로는 편집의 증거가 아님",
+    },
+    "st.no_indicators": {
+        "en": "no indicators found — this does not show the image is authentic",
+        "ko": "신뢰할 만한 지표 없음 — 이것이 이미지가 진본임을 보여주지는 않습니다",
+    },
+    "st.other": {"en": "another finding (see the evidence report)", "ko": "기타 결과 (증거 보고서 참조)"},
+    # --- upload and jobs ------------------------------------------------------------------------------
+    "upload.title": {"en": "Upload material", "ko": "자료 업로드"},
+    "upload.intro": {
+        "en": "Choose a ZIP file of a Telegram Desktop export (the folder with result.json, zipped), or "
+        "single image and video files. They are scanned on the server for this case's person; what is "
+        "kept is stored encrypted and the uploaded files are deleted after the scan.",
+        "ko": "텔레그램 데스크톱 내보내기의 ZIP 파일(result.json이 있는 폴더를 압축한 파일) 또는 개별 이미지·"
+        "동영상 파일을 선택하십시오. 서버에서 이 사건의 대상자를 찾도록 검사하며, 보관하는 자료는 암호화하여 "
+        "저장하고 업로드한 파일은 검사 후 삭제합니다.",
+    },
+    "upload.files": {"en": "Files (ZIP, images, videos)", "ko": "파일 (ZIP, 이미지, 동영상)"},
+    "upload.submit": {"en": "Upload and scan", "ko": "업로드 후 검사"},
+    "upload.none": {"en": "Choose at least one file.", "ko": "파일을 하나 이상 선택하십시오."},
+    "upload.refused": {
+        "en": "The upload was refused: too large, too many files, or an unsafe ZIP file.",
+        "ko": "업로드가 거부되었습니다: 용량이 너무 크거나, 파일이 너무 많거나, "
+        "안전하지 않은 ZIP 파일입니다.",
+    },
+    "upload.no_person": {
+        "en": "Enrol the case's person before uploading material.",
+        "ko": "자료를 업로드하기 전에 사건 대상자를 등록하십시오.",
+    },
+    "job.title": {"en": "Scan of uploaded material", "ko": "업로드 자료 검사"},
+    "job.progress": {"en": "{done} of {total} files", "ko": "파일 {total}개 중 {done}개"},
+    "job.progress_unknown": {"en": "{done} files so far", "ko": "지금까지 파일 {done}개"},
+    "job.auto": {
+        "en": "This page updates itself every second.",
+        "ko": "이 페이지는 1초마다 자동으로 갱신됩니다.",
+    },
+    "job.done_text": {"en": "The scan has finished.", "ko": "검사가 끝났습니다."},
+    "job.failed_text": {
+        "en": "The scan failed. The uploaded files are kept so that it can be run again; files already "
+        "scanned stay in the case.",
+        "ko": "검사에 실패했습니다. 다시 실행할 수 있도록 업로드한 파일은 보관되며, 이미 검사한 파일은 "
+        "사건에 남아 있습니다.",
+    },
+    "job.back": {"en": "Back to the case", "ko": "사건으로 돌아가기"},
+    "job.to_review": {"en": "Open the review queue", "ko": "검토 대기열 열기"},
+}
+
+_FIELDS = string.Formatter()
+
+
+def placeholders(text: str) -> set[str]:
+    """The ``{names}`` a message takes."""
+    return {name for _, name, _, _ in _FIELDS.parse(text) if name}
+
+
+def normalise_lang(value: object) -> Lang:
+    """A supported language code, or the default."""
+    if isinstance(value, str):
+        code = value.strip().lower()[:2]
+        if code == "ko":
+            return "ko"
+    return "en"
+
+
+def translate(lang: str, key: str, **values: object) -> str:
+    """The message ``key`` in ``lang`` with ``values`` filled in. An unknown key is a bug: KeyError."""
+    entry = MESSAGES[key]
+    text = entry.get(lang) or entry[DEFAULT_LANG]
+    return text.format(**values) if values else text
+
+
+class Translator:
+    """``t("key", name=value)`` for one language (what templates call)."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = normalise_lang(lang)
+
+    def __call__(self, key: str, **values: object) -> str:
+        return translate(self.lang, key, **values)
+
+
+KEY_PATTERN: Final = re.compile(r"""\bt\(\s*["']([a-z0-9_.]+)["']""")
+"""How templates call the catalogue (used by the test that every key used exists)."""

@@ -1,0 +1,472 @@
+"""Background jobs of the team server: scans of uploaded material, with visible progress.
+
+A web request never waits for a scan: :func:`submit_upload_scan` stores the uploaded files under the
+workspace (``uploads/<job_id>/``), records a ``Job`` row and returns its id at once; one worker thread
+(``app.state.jobs``, a :class:`JobRunner`) then extracts ZIP uploads (Telegram Desktop exports) with
+path, size and file-count limits, runs :func:`reclaim.scan.service.scan_paths` and writes its progress
+(``done``/``total``) into the row, which the UI and ``GET /api/jobs/{id}`` poll.
+
+A job ends ``finished`` (its ``result`` is the scan report; the uploaded files are deleted: the scan
+stored what policy allows in the encrypted vault) or ``failed`` (its ``error`` says why; the uploaded
+files are kept, so nothing is lost and :func:`retry_job` can run it again). Items the scan completed
+before a failure stay: a scan commits item by item and a rerun resumes. Jobs a stopped server left
+queued or running are marked failed (interrupted) when the next server starts.
+
+Events: ``job.submitted``, ``job.finished``, ``job.failed`` (the scan logs its own).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import stat
+import threading
+import time
+import traceback
+import unicodedata
+import zipfile
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+from fastapi import FastAPI
+from pydantic import BaseModel
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from reclaim.errors import NotFound, ReclaimError, UserError
+from reclaim.events import log_event
+from reclaim.scan.service import scan_paths
+from reclaim.server.auth import Principal, case_for, principal_for_user_id
+from reclaim.store.models import Job, utcnow
+from reclaim.workspace import Workspace
+
+UPLOADS_DIR = "uploads"
+FILES = "files"
+"""``uploads/<job_id>/files``: the uploaded files as received (names sanitised)."""
+MATERIAL = "material"
+"""``uploads/<job_id>/material``: what is scanned (plain uploads, and each ZIP extracted in a folder)."""
+PROGRESS_EVERY_S = 0.25
+NO_JOB = "no such job"
+
+Upload = tuple[str, "bytes | IO[bytes]"]
+"""(file name as the client sent it, the bytes or a readable binary stream)."""
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    max_bytes: int = 2 * 1024**3
+    """All uploaded files of a job together, and separately all members of its ZIPs once extracted."""
+    max_files: int = 50_000
+    """Uploaded files plus ZIP members."""
+    max_name_bytes: int = 240
+    max_depth: int = 32
+
+
+class UploadError(UserError):
+    """An upload was refused (too large, too many files, an unsafe ZIP)."""
+
+
+class JobOut(BaseModel):
+    job_id: str
+    case_id: str | None
+    kind: str
+    status: str
+    """queued | running | finished | failed"""
+    done: int
+    total: int | None
+    result: dict[str, Any] | None
+    error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+def job_out(job: Job) -> JobOut:
+    return JobOut(
+        job_id=job.id,
+        case_id=job.case_id,
+        kind=job.kind,
+        status=job.status,
+        done=job.done,
+        total=job.total,
+        result=job.result,
+        error=job.error,
+        created_at=job.created_at,
+        finished_at=job.finished_at,
+    )
+
+
+# --- names and ZIPs ---------------------------------------------------------------------------------------
+
+
+def safe_filename(name: str, *, max_bytes: int = 200) -> str:
+    """A file name that is safe to create in a folder we own: the last component of whatever path the
+    client sent, without control characters or separators, not a dot name, at most ``max_bytes`` UTF-8
+    bytes (the extension kept). Never empty."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(c for c in unicodedata.normalize("NFC", base) if unicodedata.category(c)[0] != "C")
+    base = base.strip().lstrip(".").strip()
+    if not base:
+        return "upload"
+    stem, dot, ext = base.rpartition(".")
+    if not dot or len(ext) > 10:
+        stem, ext = base, ""
+    suffix = f".{ext}" if ext else ""
+    while len((stem + suffix).encode()) > max_bytes and stem:
+        stem = stem[:-1]
+    return (stem + suffix) or "upload"
+
+
+def _unique(folder: Path, name: str) -> Path:
+    path = folder / name
+    n = 1
+    while path.exists():
+        stem, dot, ext = name.rpartition(".")
+        path = folder / (f"{stem}-{n}.{ext}" if dot and stem else f"{name}-{n}")
+        n += 1
+    return path
+
+
+def _member_parts(info: zipfile.ZipInfo, limits: UploadLimits) -> list[str]:
+    """The path components of a ZIP member, or UploadError for anything that could escape the target
+    folder (absolute paths, drive letters, ``..``, empty components, NUL, over-long names)."""
+    raw = info.filename.replace("\\", "/")
+    if raw.startswith("/") or (len(raw) > 1 and raw[1] == ":"):
+        raise UploadError(f"refusing the ZIP: member {raw[:200]!r} has an absolute path")
+    parts = [p for p in raw.rstrip("/").split("/") if p not in ("", ".")]
+    if not parts or any(p == ".." for p in parts):
+        raise UploadError(f"refusing the ZIP: member {raw[:200]!r} points outside the archive")
+    if len(parts) > limits.max_depth:
+        raise UploadError(f"refusing the ZIP: member {raw[:200]!r} is nested too deeply")
+    for p in parts:
+        if "\x00" in p or len(p.encode("utf-8", "surrogateescape")) > limits.max_name_bytes:
+            raise UploadError(f"refusing the ZIP: member {raw[:200]!r} has an invalid name")
+    return parts
+
+
+def extract_zip(archive: Path, target: Path, limits: UploadLimits, *, budget: list[int]) -> int:
+    """Extract ``archive`` into ``target`` (created), refusing path traversal, symbolic links, encrypted
+    members, more than the remaining file count and more bytes than the remaining size (counted while
+    writing, not taken from the headers). ``budget`` is ``[bytes left, files left]``, shared by all ZIPs
+    of a job. Returns the number of files written. Raises UploadError."""
+    target.mkdir(parents=True, exist_ok=False)
+    root = target.resolve()
+    written = 0
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise UploadError(f"{archive.name}: not a readable ZIP archive ({exc})") from exc
+    with zf:
+        infos = zf.infolist()
+        files = [i for i in infos if not i.is_dir()]
+        if len(files) > budget[1]:
+            raise UploadError(
+                f"{archive.name}: {len(files):,} files, above the limit of {limits.max_files:,}"
+            )
+        if sum(i.file_size for i in files) > budget[0]:
+            raise UploadError(
+                f"{archive.name}: expands beyond the upload limit of {limits.max_bytes:,} bytes"
+            )
+        for info in infos:
+            parts = _member_parts(info, limits)
+            mode = info.external_attr >> 16
+            if stat.S_ISLNK(mode):
+                raise UploadError(f"refusing the ZIP: member {info.filename[:200]!r} is a symbolic link")
+            if info.flag_bits & 0x1:
+                raise UploadError(f"refusing the ZIP: member {info.filename[:200]!r} is encrypted")
+            dest = target.joinpath(*parts)
+            if not dest.resolve().is_relative_to(root):
+                raise UploadError(
+                    f"refusing the ZIP: member {info.filename[:200]!r} points outside the archive"
+                )
+            if info.is_dir():
+                dest.mkdir(parents=True, exist_ok=True)
+                continue
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if dest.exists():
+                raise UploadError(f"refusing the ZIP: member {info.filename[:200]!r} appears twice")
+            try:
+                with zf.open(info) as src, open(dest, "xb") as out:
+                    while chunk := src.read(1024 * 1024):
+                        budget[0] -= len(chunk)
+                        if budget[0] < 0:
+                            raise UploadError(f"{archive.name}: expands beyond the upload limit")
+                        out.write(chunk)
+            except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError) as exc:
+                raise UploadError(f"{archive.name}: cannot extract {info.filename[:200]!r} ({exc})") from exc
+            budget[1] -= 1
+            written += 1
+    return written
+
+
+# --- the runner -------------------------------------------------------------------------------------------
+
+
+class JobRunner:
+    """One worker thread running jobs in submission order (one scan at a time: a scan holds the
+    workspace's writer lock anyway)."""
+
+    def __init__(
+        self, ws: Workspace, *, workers: int | None = None, limits: UploadLimits | None = None
+    ) -> None:
+        self.ws = ws
+        self.workers = workers
+        self.limits = limits or UploadLimits()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reclaim-job")
+        self._futures: dict[str, Future[None]] = {}
+        self._lock = threading.Lock()
+
+    def uploads(self, job_id: str) -> Path:
+        return self.ws.root / UPLOADS_DIR / job_id
+
+    def submit(self, job_id: str) -> None:
+        future = self._executor.submit(self._run, job_id)
+        with self._lock:
+            self._futures[job_id] = future
+        future.add_done_callback(lambda _: self._forget(job_id))
+
+    def _forget(self, job_id: str) -> None:
+        with self._lock:
+            self._futures.pop(job_id, None)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until no job is queued or running (tests, and a graceful stop). True when idle."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                pending = list(self._futures.values())
+            if not pending:
+                return True
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return False
+            with contextlib.suppress(Exception):  # a job records its own failure
+                pending[0].result(timeout=left)
+
+    def shutdown(self, *, wait: bool = True) -> None:
+        """Stop taking jobs: queued ones are cancelled (marked failed at the next start; their uploads are
+        kept), the running one is waited for when ``wait``."""
+        self._executor.shutdown(wait=wait, cancel_futures=True)
+
+    # -- the job itself --
+
+    def _set(self, job_id: str, **values: Any) -> None:
+        with self.ws.session() as s:
+            s.execute(update(Job).where(Job.id == job_id).values(**values))
+            s.commit()
+
+    def _run(self, job_id: str) -> None:
+        with self.ws.session() as s:
+            job = s.get(Job, job_id)
+            if job is None or job.status != "queued":
+                return
+            job.status = "running"
+            s.info["actor"] = _actor(s, job.created_by)
+            s.commit()
+            actor = s.info["actor"]
+        try:
+            result = self._scan(job_id)
+        except Exception as exc:
+            error = str(exc) if isinstance(exc, ReclaimError) else f"{type(exc).__name__}: {exc}"
+            if not isinstance(exc, ReclaimError):
+                traceback.print_exc()
+            with self.ws.session() as s:
+                job = s.get(Job, job_id)
+                assert job is not None
+                job.status = "failed"
+                job.error = error[:5000]
+                job.finished_at = utcnow()
+                log_event(
+                    s, "job.failed", subject=f"job:{job_id}", detail={"error": error[:500]}, actor=actor
+                )
+                s.commit()
+            return
+        with self.ws.session() as s:
+            job = s.get(Job, job_id)
+            assert job is not None
+            job.status = "finished"
+            job.result = result
+            job.finished_at = utcnow()
+            if job.total is not None:
+                job.done = job.total
+            summary = {k: v for k, v in result.items() if k != "errors"}
+            summary["errors"] = len(result.get("errors") or [])
+            log_event(s, "job.finished", subject=f"job:{job_id}", detail=summary, actor=actor)
+            s.commit()
+        # The scan stored what policy allows (encrypted); plaintext uploads do not stay at rest.
+        shutil.rmtree(self.uploads(job_id), ignore_errors=True)
+
+    def _scan(self, job_id: str) -> dict[str, Any]:
+        base = self.uploads(job_id)
+        files, material = base / FILES, base / MATERIAL
+        if material.exists():  # a retry: extract again from the files as received
+            shutil.rmtree(material)
+        material.mkdir(mode=0o700)
+        budget = [self.limits.max_bytes, self.limits.max_files]
+        for path in sorted(files.iterdir()):
+            if zipfile.is_zipfile(path):
+                extract_zip(path, _unique(material, path.stem or "archive"), self.limits, budget=budget)
+            else:
+                os.link(path, _unique(material, path.name))
+        last = [0.0]
+
+        def progress(done: int, total: int, label: str) -> None:
+            now = time.monotonic()
+            if done in (0, total) or now - last[0] >= PROGRESS_EVERY_S:
+                last[0] = now
+                self._set(job_id, done=done, total=total)
+
+        report = scan_paths(self.ws, [material], workers=self.workers, progress=progress)
+        return report.to_dict()
+
+
+def _actor(session: Session, user_id: int | None) -> str:
+    if user_id is None:
+        return "server"
+    try:
+        return f"user:{principal_for_user_id(session, user_id).username}"
+    except Exception:
+        return f"user-id:{user_id}"
+
+
+def install_jobs(
+    app: FastAPI, *, workers: int | None = None, limits: UploadLimits | None = None
+) -> JobRunner:
+    """Attach a :class:`JobRunner` as ``app.state.jobs`` (the app's lifespan shuts it down) and mark
+    jobs a previous server left queued or running as failed (interrupted; their uploads are kept).
+    ``workers``: scan worker processes (default: $RECLAIM_SCAN_WORKERS, else one per CPU; 1 analyses in
+    the job thread)."""
+    ws: Workspace = app.state.workspace
+    if workers is None and os.environ.get("RECLAIM_SCAN_WORKERS", "").isdigit():
+        workers = max(1, int(os.environ["RECLAIM_SCAN_WORKERS"]))
+    if limits is None:
+        limits = UploadLimits(max_bytes=app.state.settings.upload_max_bytes)
+    runner = JobRunner(ws, workers=workers, limits=limits)
+    with ws.session() as s:
+        stale = s.scalars(select(Job).where(Job.status.in_(("queued", "running")))).all()
+        for job in stale:
+            job.status = "failed"
+            job.error = (
+                "interrupted: the server stopped before the job finished (the uploads are kept; retry it)"
+            )
+            job.finished_at = utcnow()
+            log_event(
+                s, "job.failed", subject=f"job:{job.id}", detail={"error": "interrupted"}, actor="server"
+            )
+        s.commit()
+    app.state.jobs = runner
+    return runner
+
+
+def jobs_for(app: FastAPI) -> JobRunner:
+    """The app's runner (installed with the defaults on first use)."""
+    runner = getattr(app.state, "jobs", None)
+    if isinstance(runner, JobRunner):
+        return runner
+    return install_jobs(app)
+
+
+# --- services ---------------------------------------------------------------------------------------------
+
+
+def submit_upload_scan(app: FastAPI, *, case_id: str, user_id: int, files: Sequence[Upload]) -> str:
+    """Store uploaded files for a case and queue their scan; returns the job id at once (the scan runs
+    in the background). The user must be an admin or an advocate of the case (NotFound / Forbidden
+    otherwise, as :func:`reclaim.server.auth.case_for`). ZIPs (e.g. a zipped Telegram Desktop export)
+    are extracted by the job. Raises UploadError when there are no files, too many or too large ones;
+    nothing is kept then."""
+    runner = jobs_for(app)
+    limits = runner.limits
+    if not files:
+        raise UploadError("no files uploaded")
+    if len(files) > limits.max_files:
+        raise UploadError(f"{len(files):,} files, above the limit of {limits.max_files:,}")
+    ws = runner.ws
+    with ws.session() as s:
+        principal = principal_for_user_id(s, user_id)
+        s.info["actor"] = f"user:{principal.username}"
+        case_for(s, principal, case_id, write=True)
+        job = Job(case_id=case_id, kind="scan", status="queued", done=0, created_by=user_id)
+        s.add(job)
+        s.flush()
+        job_id = job.id
+        folder = runner.uploads(job_id) / FILES
+        folder.mkdir(parents=True, mode=0o700)
+        total = 0
+        try:
+            for name, content in files:
+                path = _unique(folder, safe_filename(name))
+                with open(path, "xb") as out:
+                    for chunk in _chunks(content):
+                        total += len(chunk)
+                        if total > limits.max_bytes:
+                            raise UploadError(f"the upload is above the limit of {limits.max_bytes:,} bytes")
+                        out.write(chunk)
+        except BaseException:
+            shutil.rmtree(runner.uploads(job_id), ignore_errors=True)
+            s.rollback()
+            raise
+        log_event(
+            s,
+            "job.submitted",
+            subject=f"job:{job_id}",
+            detail={"case_id": case_id, "files": len(files), "bytes": total},
+        )
+        s.commit()
+    runner.submit(job_id)
+    return job_id
+
+
+def _chunks(content: bytes | IO[bytes]) -> Iterator[bytes]:
+    if isinstance(content, bytes | bytearray):
+        yield bytes(content)
+        return
+    while chunk := content.read(1024 * 1024):
+        yield chunk
+
+
+def get_job(session: Session, principal: Principal, job_id: str) -> JobOut:
+    """A job of a case ``principal`` may see (NotFound "no such job" otherwise)."""
+    job = session.get(Job, job_id)
+    if job is None or job.case_id is None:
+        raise NotFound(NO_JOB)
+    try:
+        case_for(session, principal, job.case_id)
+    except NotFound:
+        raise NotFound(NO_JOB) from None
+    return job_out(job)
+
+
+def case_jobs(session: Session, principal: Principal, case_id: str) -> list[JobOut]:
+    """The case's jobs, newest first."""
+    case = case_for(session, principal, case_id)
+    rows = session.scalars(select(Job).where(Job.case_id == case.id).order_by(Job.created_at.desc(), Job.id))
+    return [job_out(j) for j in rows]
+
+
+def retry_job(app: FastAPI, principal: Principal, job_id: str) -> JobOut:
+    """Run a failed job again from its kept uploads (admin, or an advocate of its case)."""
+    runner = jobs_for(app)
+    with runner.ws.session() as s:
+        s.info["actor"] = f"user:{principal.username}"
+        job = s.get(Job, job_id)
+        if job is None or job.case_id is None:
+            raise NotFound(NO_JOB)
+        try:
+            case_for(s, principal, job.case_id, write=True)
+        except NotFound:
+            raise NotFound(NO_JOB) from None
+        if job.status != "failed":
+            raise UserError(f"only a failed job can be retried (this one is {job.status})")
+        if not (runner.uploads(job_id) / FILES).is_dir():
+            raise UserError("the uploads of this job are gone; upload the material again")
+        job.status, job.error, job.done, job.total, job.finished_at = "queued", None, 0, None, None
+        log_event(s, "job.retried", subject=f"job:{job_id}")
+        s.commit()
+        out = job_out(job)
+    runner.submit(job_id)
+    return out
