@@ -37,6 +37,7 @@ bench: install
 	$(BIN)/python bench/source_photo.py
 	$(BIN)/python bench/pixel_auc.py
 	$(BIN)/python bench/forensics_time.py
+	$(BIN)/python bench/lookup_load.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
