@@ -20,7 +20,12 @@ COMMANDS = [[], ["init"], ["person"], ["person", "add"], ["person", "list"], ["p
             ["evidence"], ["evidence", "export"], ["evidence", "verify"],
             ["explain"], ["trust"], ["trust", "set"], ["trust", "show"], ["trust", "clear"],
             ["demo"], ["serve"], ["user"], ["user", "add"], ["user", "token"],
-            ["case"], ["case", "assign"]]  # fmt: skip
+            ["case"], ["case", "assign"],
+            ["takedown"], ["takedown", "platforms"], ["takedown", "draft"], ["takedown", "list"],
+            ["takedown", "status"], ["takedown", "show"], ["takedown", "mark"], ["takedown", "send"],
+            ["takedown", "stats"],
+            ["hashes"], ["hashes", "export"], ["hashes", "import"], ["hashes", "banks"],
+            ["hashes", "check"]]  # fmt: skip
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
@@ -37,7 +42,8 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> SampleExport:
 def test_every_command_has_help_with_example(cmd: list[str]) -> None:
     code, out, _ = invoke(*cmd, "--help")
     assert code == 0
-    groups = ([], ["person"], ["custody"], ["evidence"], ["trust"], ["user"], ["case"])
+    groups = ([], ["person"], ["custody"], ["evidence"], ["trust"], ["user"], ["case"], ["takedown"],
+              ["hashes"])  # fmt: skip
     assert "Example" in out or cmd in groups, out
     assert "Usage" in out
 

@@ -1002,6 +1002,478 @@ def case_assign(
     out_console.print(f"Assigned {user} to case {case_id}.", markup=False)
 
 
+# --- hash sharing ------------------------------------------------------------------------------------------
+
+hashes_app = typer.Typer(
+    help="Share the hashes of confirmed items (never media or identities) and import others' hash lists.",
+    no_args_is_help=True,
+)
+app.add_typer(hashes_app, name="hashes")
+
+
+@hashes_app.command("export")
+def hashes_export(
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="te: python-threatexchange signal list; stopncii: StopNCII-style JSON (adults); "
+            "ncmec: NCMEC Take It Down JSON (minors only).",
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="The file to write.")],
+    person: Annotated[
+        str | None, typer.Option("--person", help="Only items confirmed for this person (default: all).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Export the hashes of confirmed items: PDQ for images, MD5 for videos. Only hashes are written:
+    no media, names, person or case ids, chats or messages.
+
+    A minor's items are exported only with --format ncmec (NCMEC Take It Down); te and stopncii leave
+    them out, and refuse a --person who is a minor.
+
+    Example:
+        reclaim hashes export --format stopncii --person 3f9a0c1d2e4b5a69 --out client07-stopncii.json
+    """
+    from reclaim.sharing.export import EXPORT_FORMATS
+    from reclaim.sharing.service import export_hashes
+
+    if fmt not in EXPORT_FORMATS:
+        raise _fail(UserError(f"--format must be one of {', '.join(EXPORT_FORMATS)}"))
+
+    def go() -> dict[str, object]:
+        with _open() as ws, ws.session() as session:
+            result = export_hashes(session, fmt=fmt, out=out, person_id=person, vault=ws.vault)
+            return result.to_dict()
+
+    result = _run(go)
+    if as_json:
+        _print_json(result)
+        return
+    out_console.print(
+        f"Wrote {result['path']}: {result['hashes']} hash(es) ({result['pdq']} PDQ, {result['md5']} MD5) "
+        f"of {result['items']} confirmed item(s); {result['withheld_minor']} minor's item(s) withheld, "
+        f"{result['skipped_low_quality']} too flat to hash.",
+        markup=False,
+    )
+    if result["pdq_from_scan"]:
+        typer.echo(
+            f"  note: {result['pdq_from_scan']} PDQ hash(es) come from the scan (original not stored); they "
+            "can differ from other tools' PDQ for images over 512 px or with transparency.",
+            err=True,
+        )
+
+
+@hashes_app.command("import")
+def hashes_import(
+    file: Annotated[Path, typer.Argument(help="A threatexchange signal list, StopNCII-style or NCMEC file.")],
+    bank: Annotated[str, typer.Option("--bank", help="The bank to add the hashes to (created if new).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Import a hash list into a named bank that scans match against (PDQ within 31 bits, including
+    flips and rotations; MD5 exactly). Items already in the workspace are checked at once.
+
+    Example:
+        reclaim hashes import partner-list.txt --bank partner-ngo
+    """
+    from reclaim.sharing.service import import_hashes
+
+    def go() -> dict[str, object]:
+        with _open() as ws, ws.session() as session:
+            return import_hashes(session, path=file, bank=bank).to_dict()
+
+    result = _run(go)
+    if as_json:
+        _print_json(result)
+        return
+    skipped = cast(dict[str, int], result["skipped"])
+    out_console.print(
+        f"Bank {result['bank']}: {result['added']} hash(es) added, {result['already_there']} already there"
+        + (f", skipped {sum(skipped.values())} of other types" if skipped else "")
+        + f"; {result['existing_items_hit']} item(s) in this workspace are on it.",
+        markup=False,
+    )
+
+
+@hashes_app.command("banks")
+def hashes_banks(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """List the imported hash banks: hashes per type and how many items hit each.
+
+    Example:
+        reclaim hashes banks --json
+    """
+    from reclaim.sharing.service import list_banks
+
+    def go() -> list[dict[str, object]]:
+        with _open() as ws, ws.session() as session:
+            return [b.to_dict() for b in list_banks(session)]
+
+    rows = _run(go)
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("bank", "PDQ", "MD5", "hits")
+    for r in rows:
+        table.add_row(str(r["bank"]), str(r["pdq"]), str(r["md5"]), str(r["hits"]))
+    out_console.print(table)
+
+
+@hashes_app.command("check")
+def hashes_check(
+    bank: Annotated[str | None, typer.Option("--bank", help="Only list hits of this bank.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Run the imported banks over every item in the workspace, record new hits, and list all hits.
+
+    Example:
+        reclaim hashes check --bank partner-ngo
+    """
+    from reclaim.sharing.service import check_items, list_hits
+
+    def go() -> dict[str, object]:
+        with _open() as ws, ws.session() as session:
+            new = len(check_items(session))
+            session.commit()
+            return {"new_hits": new, "hits": [h.to_dict() for h in list_hits(session, bank=bank)]}
+
+    result = _run(go)
+    if as_json:
+        _print_json(result)
+        return
+    hits = cast(list[dict[str, object]], result["hits"])
+    table = Table("item (SHA-256)", "kind", "bank", "by", "bits")
+    for h in hits:
+        table.add_row(str(h["item_sha256"])[:16] + "…", str(h["kind"]), str(h["bank"]), str(h["by"]),
+                      str(h["distance"]))  # fmt: skip
+    out_console.print(table)
+    out_console.print(f"{result['new_hits']} new hit(s), {len(hits)} in all.", markup=False)
+
+
+# --- takedown notices ---------------------------------------------------------------------------------
+
+takedown_app = typer.Typer(
+    help="Takedown notices per platform: draft, send (e-mail routes only), track.", no_args_is_help=True
+)
+app.add_typer(takedown_app, name="takedown")
+
+
+def _parse_at(value: str | None) -> Any:
+    if value is None:
+        return None
+    from datetime import datetime
+
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise _fail(UserError(f"--at {value!r}: give an ISO time, e.g. 2026-11-20T09:00:00+09:00")) from None
+    if when.tzinfo is None:
+        raise _fail(UserError("--at needs a time zone, e.g. 2026-11-20T09:00:00Z"))
+    return when
+
+
+def _print_notices(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        out_console.print("No notices.", markup=False)
+        return
+    table = Table("notice", "platform", "status", "sightings", "sent", "due", "overdue by")
+    for r in rows:
+        over = f"{r['overdue_by_hours']} h" if r["overdue_by_hours"] is not None else ""
+        table.add_row(
+            r["notice_id"], r["platform"], r["status"], str(len(r["sightings"])),
+            (r["sent_at"] or "")[:16], (r["due_at"] or "not stated" if r["sent_at"] else "")[:16], over,
+        )  # fmt: skip
+    out_console.print(table)
+
+
+@takedown_app.command("platforms")
+def takedown_platforms(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """List the platforms notices can go to: route, stated response time, languages, fields.
+
+    Example:
+        reclaim takedown platforms --json
+    """
+    from reclaim.takedown.platforms import all_platforms
+
+    rows = [p.describe() for p in all_platforms()]
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("platform", "route", "response", "languages", "minors")
+    for r in rows:
+        langs = r["languages"] if isinstance(r["languages"], str) else ", ".join(r["languages"])
+        minors = "minors' route" if r["for_minors"] else ("adults only" if r["adults_only"] else "")
+        table.add_row(r["name"], r["route_kind"], r["response"], langs, minors)
+    out_console.print(table)
+
+
+@takedown_app.command("draft")
+def takedown_draft(
+    person: Annotated[str, typer.Option("--person", help="The person whose confirmed sightings to cover.")],
+    platform: Annotated[
+        str | None,
+        typer.Option("--platform", help="Only this platform (see 'reclaim takedown platforms')."),
+    ] = None,
+    lang: Annotated[str, typer.Option("--lang", help="en, ko or both.")] = "both",
+    name_visible: Annotated[
+        bool,
+        typer.Option("--name-visible", help="Use the person's name instead of a pseudonym (their choice)."),
+    ] = False,
+    contact: Annotated[
+        str | None, typer.Option("--contact", help="How the platform can reach the reporter.")
+    ] = None,
+    to: Annotated[
+        str | None, typer.Option("--to", help="Recipient address (the generic e-mail platform).")
+    ] = None,
+    package: Annotated[
+        Path | None,
+        typer.Option("--package", help="Cite this evidence package's manifest hash (default: the latest)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Draft one notice per platform covering every confirmed sighting there, in Korean and English, as
+    text and as the field values the platform's form asks for. Nothing is sent.
+
+    A minor's case is drafted only to routes for minors (Take It Down, KCSC, ADSC).
+
+    Example:
+        reclaim takedown draft --person 3f9a0c1d2e4b5a69 --lang both --contact advocate@example.org
+    """
+    from reclaim.takedown.service import LangChoice, draft_notices, notice_dict
+
+    if lang not in ("en", "ko", "both"):
+        raise _fail(UserError("--lang must be en, ko or both"))
+
+    def go() -> dict[str, Any]:
+        with _open() as ws, ws.session() as session:
+            r = draft_notices(
+                session, person_id=person, platform=platform, lang=cast(LangChoice, lang),
+                name_visible=name_visible, contact=contact, recipient=to, package=package,
+            )  # fmt: skip
+            session.commit()
+            return {
+                "notices": [notice_dict(n) for n in r.notices],
+                "skipped": r.skipped,
+                "unrouted_sightings": r.unrouted,
+                "evidence": {
+                    "manifest_sha256": r.evidence.manifest_sha256 if r.evidence else None,
+                    "source": r.evidence.source if r.evidence else "none",
+                },
+            }
+
+    result = _run(go)
+    if as_json:
+        _print_json(result)
+        return
+    for n in result["notices"]:
+        gaps = sorted({f for fs in n["missing_fields"].values() for f in fs})
+        todo = f"; to complete: {', '.join(gaps)}" if gaps else ""
+        out_console.print(
+            f"{n['notice_id']}: {n['platform']} ({len(n['sightings'])} sighting(s)){todo}", markup=False
+        )
+    for name, why in result["skipped"].items():
+        out_console.print(f"{name}: skipped, {why}", markup=False)
+    if result["unrouted_sightings"]:
+        out_console.print(
+            f"{len(result['unrouted_sightings'])} confirmed sighting(s) on no drafted platform: name one "
+            "with --platform (e.g. kcsc, email)",
+            markup=False,
+        )
+    if not result["evidence"]["manifest_sha256"]:
+        out_console.print("No evidence package exported yet: the notices say so.", markup=False)
+
+
+@takedown_app.command("list")
+def takedown_list(
+    person: Annotated[str | None, typer.Option("--person", help="Only this person's notices.")] = None,
+    status: Annotated[str | None, typer.Option("--status", help="Only notices with this status.")] = None,
+    platform: Annotated[str | None, typer.Option("--platform", help="Only this platform.")] = None,
+    overdue: Annotated[bool, typer.Option("--overdue", help="Only overdue notices.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """List notices with their status and times (nothing is changed; see 'takedown status').
+
+    Example:
+        reclaim takedown list --person 3f9a0c1d2e4b5a69 --json
+    """
+    from reclaim.takedown.service import list_notices, notice_dict
+
+    def go() -> list[dict[str, Any]]:
+        with _open() as ws, ws.session() as session:
+            rows = [
+                notice_dict(n)
+                for n in list_notices(session, person_id=person, status=status, platform=platform)
+            ]
+            return [r for r in rows if r["status"] == "overdue" or r["overdue_by_hours"]] if overdue else rows
+
+    rows = _run(go)
+    if as_json:
+        _print_json(rows)
+    else:
+        _print_notices(rows)
+
+
+@takedown_app.command("status")
+def takedown_status(
+    person: Annotated[str | None, typer.Option("--person", help="Only this person's notices.")] = None,
+    overdue: Annotated[bool, typer.Option("--overdue", help="Only overdue notices.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Show the notices waiting for a platform; those past the platform's stated time become overdue
+    (each such change is a custody event).
+
+    Example:
+        reclaim takedown status --overdue
+    """
+    from reclaim.takedown.service import OPEN, list_notices, notice_dict, refresh_overdue
+
+    def go() -> dict[str, Any]:
+        with _open() as ws, ws.session() as session:
+            flipped = [n.id for n in refresh_overdue(session)]
+            session.commit()
+            rows = [
+                notice_dict(n)
+                for n in list_notices(session, person_id=person)
+                if n.status in OPEN and (not overdue or n.status == "overdue")
+            ]
+            return {"newly_overdue": flipped, "notices": rows}
+
+    result = _run(go)
+    if as_json:
+        _print_json(result)
+        return
+    _print_notices(result["notices"])
+    for nid in result["newly_overdue"]:
+        out_console.print(f"{nid}: now overdue", markup=False)
+
+
+@takedown_app.command("show")
+def takedown_show(
+    notice_id: Annotated[str, typer.Argument(help="The notice's id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Print a notice's text (and with --json its field values per language, to copy into a form).
+
+    Example:
+        reclaim takedown show 5d1e0a9c3b7f2e64 --json
+    """
+    from reclaim.takedown.service import get_notice, notice_dict
+
+    def go() -> dict[str, Any]:
+        with _open() as ws, ws.session() as session:
+            return notice_dict(get_notice(session, notice_id), text=True)
+
+    result = _run(go)
+    if as_json:
+        _print_json(result)
+    else:
+        sys.stdout.write(result["text"])
+
+
+@takedown_app.command("mark")
+def takedown_mark(
+    notice_id: Annotated[str, typer.Argument(help="The notice's id.")],
+    status: Annotated[str, typer.Option("--status", help="sent, acknowledged, removed, refused or overdue.")],
+    at: Annotated[
+        str | None, typer.Option("--at", help="When it happened, ISO with zone (default: now).")
+    ] = None,
+    note: Annotated[str | None, typer.Option("--note", help="Kept in the custody log.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Record a notice's new status (e.g. filed by hand in a web form, acknowledged, removed, refused).
+    Each change is a custody event.
+
+    Example:
+        reclaim takedown mark 5d1e0a9c3b7f2e64 --status removed --at 2026-11-21T10:00:00+09:00
+    """
+    from reclaim.takedown.service import notice_dict, set_status
+
+    when = _parse_at(at)
+
+    def go() -> dict[str, Any]:
+        with _open() as ws, ws.session() as session:
+            n = set_status(session, notice_id=notice_id, status=status, at=when, note=note)
+            session.commit()
+            return notice_dict(n)
+
+    result = _run(go)
+    if as_json:
+        _print_json(result)
+    else:
+        out_console.print(f"{result['notice_id']}: {result['status']}", markup=False)
+
+
+@takedown_app.command("send")
+def takedown_send(
+    notice_id: Annotated[str, typer.Argument(help="The notice's id (a draft with an e-mail route).")],
+    to: Annotated[str | None, typer.Option("--to", help="Recipient address (default: the draft's).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Send a draft notice by e-mail through the SMTP server you configured: RECLAIM_SMTP_HOST, _PORT,
+    _USER, _PASSWORD, _FROM and _TLS (starttls, ssl or none; default starttls), or smtp.json in the
+    workspace. Only platforms with an e-mail route; this is reclaim's only network call for notices.
+    A failure leaves the notice a draft with the error recorded (exit code 3).
+
+    Example:
+        RECLAIM_SMTP_HOST=smtp.example.org RECLAIM_SMTP_FROM=me@example.org reclaim takedown send 5d1e0a9c
+    """
+    from reclaim.takedown.service import notice_dict, send_failed, send_notice, smtp_settings
+
+    def go() -> dict[str, Any]:
+        with _open() as ws, ws.session() as session:
+            r = send_notice(session, notice_id=notice_id, settings=smtp_settings(ws.root), recipient=to)
+            out = notice_dict(r.notice)
+            out["sent"] = r.sent
+            out["message_id"] = r.message_id
+            if not r.sent:
+                if as_json:
+                    _print_json(out)
+                raise send_failed(r)
+            return out
+
+    result = _run(go)
+    if as_json:
+        _print_json(result)
+    else:
+        out_console.print(
+            f"{result['notice_id']}: sent, due {result['due_at'] or 'not stated'}", markup=False
+        )
+
+
+@takedown_app.command("stats")
+def takedown_stats(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Statistics per platform: notices by status, median hours from sending to removal, share refused.
+
+    Example:
+        reclaim takedown stats --json
+    """
+    from reclaim.takedown.service import platform_stats
+
+    def go() -> list[dict[str, Any]]:
+        with _open() as ws, ws.session() as session:
+            return platform_stats(session)
+
+    rows = _run(go)
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("platform", "notices", "removed", "refused", "median h to removal", "share refused")
+    for r in rows:
+        med = r["median_hours_to_removal"]
+        share = r["share_refused"]
+        table.add_row(
+            r["platform"], str(r["notices"]), str(r["by_status"]["removed"]), str(r["by_status"]["refused"]),
+            "" if med is None else f"{med:g}", "" if share is None else f"{share:.0%}",
+        )  # fmt: skip
+    out_console.print(table)
+
+
 def main() -> None:
     app()
 

@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from reclaim.events import log_event
+from reclaim.sharing.service import BankIndex, record_bank_hits
 from reclaim.signals.face import DEFAULT_FACE_MODEL, FACE_MODELS
 from reclaim.signals.pdq import MATCH_THRESHOLD, MIN_QUALITY, PERCEPTUAL_SIGNALS, PdqIndex
 from reclaim.store.crypto import DataKey
@@ -129,6 +130,8 @@ class Matcher:
         for known in session.scalars(select(KnownImage).join(Person).where(Person.consents.any())):
             self._known.add(known.id, sha256=known.sha256, md5=known.md5, perceptual=known.perceptual())
             self._known_owner[known.id] = known.person_id
+        # Imported hash banks ('reclaim hashes import'): a hit is recorded per item (BankHit), not a match.
+        self.banks = BankIndex.load(session)
         # Items' perceptual hashes (variant 0 of every frame) for clustering.
         self._items_pdq: dict[str, PdqIndex] = {name: PdqIndex() for name in PERCEPTUAL}
         self._item_cluster: dict[int, int | None] = {}
@@ -161,6 +164,7 @@ class Matcher:
     ) -> list[Match]:
         """Assign ``item`` to a cluster and create its matches. Call inside the item's transaction."""
         self.assign_cluster(session, item, pdq)
+        record_bank_hits(session, self.banks, item, pdq)
         created: list[Match] = []
         for person_id, (d, idx) in self.face_hits([v for _, v in faces]).items():
             face = faces[idx][0]

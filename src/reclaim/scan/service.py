@@ -42,6 +42,7 @@ from reclaim.scan.analyze import Analysis, AnalyzeOptions, analyze_job
 from reclaim.signals.forensic import ForensicsMode
 from reclaim.sources import Entry, EntryError, SightingInfo, display_path, source_for
 from reclaim.store.models import Face, Item, Match, Scan, Sighting, Signal, utcnow
+from reclaim.takedown.reupload import flag_reuploads
 from reclaim.workspace import Workspace
 
 ProgressFn = Callable[[int, int, str], None]
@@ -63,6 +64,8 @@ class ScanReport:
     face_matches: int = 0
     hash_matches: int = 0
     new_matches: int = 0
+    reuploads: int = 0
+    follow_ups: int = 0
     errors: list[ScanError] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
@@ -446,6 +449,14 @@ def _scan(
             session.scalar(select(func.count()).select_from(Match).where(Match.created_at >= scan.started_at))
             or 0
         )
+        try:
+            reuploads = flag_reuploads(session, scan.id)
+            session.commit()
+        except Exception as exc:  # the scanned items are kept; the check can be repeated by a rescan
+            session.rollback()
+            report.errors.append(ScanError("re-upload check", f"{type(exc).__name__}: {exc}"))
+        else:
+            report.reuploads, report.follow_ups = len(reuploads.flagged), len(reuploads.follow_ups)
         scan.status = "finished"
         scan.finished_at = utcnow()
         summary = report.to_dict()

@@ -415,3 +415,109 @@ class Job(Base):
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column()
+
+
+# --- takedown notices (reclaim.takedown) ---------------------------------------------------------------
+
+
+class Notice(Base):
+    """A takedown notice to one platform for one person, covering their confirmed sightings there.
+
+    ``status``: draft | sent | acknowledged | removed | refused | overdue. Every change is a custody event
+    (``takedown.*``). ``fields`` holds the values the platform's route asks for, per language
+    (``{"en": {...}, "ko": {...}}``); ``text`` is the notice as written (both languages when ``lang`` is
+    "both"). ``parent_id`` links a follow-up to the notice it cites. Deleted with the person."""
+
+    __tablename__ = "notices"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    person_id: Mapped[str] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    platform: Mapped[str] = mapped_column(String(40), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="draft")
+    lang: Mapped[str] = mapped_column(String(8))
+    text: Mapped[str] = mapped_column(Text)
+    fields: Mapped[dict[str, Any]] = mapped_column()
+    recipient: Mapped[str | None] = mapped_column(String(320))
+    evidence_sha256: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+    """The last sending error (the notice stays a draft)."""
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("notices.id", ondelete="SET NULL"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column()
+    due_at: Mapped[datetime | None] = mapped_column()
+    """sent_at + the platform's stated response time; None when the platform states none."""
+    acknowledged_at: Mapped[datetime | None] = mapped_column()
+    overdue_at: Mapped[datetime | None] = mapped_column()
+    removed_at: Mapped[datetime | None] = mapped_column()
+    refused_at: Mapped[datetime | None] = mapped_column()
+
+    sightings: Mapped[list[NoticeSighting]] = relationship(
+        back_populates="notice", cascade="all, delete-orphan"
+    )
+
+
+class NoticeSighting(Base):
+    """A sighting a notice covers."""
+
+    __tablename__ = "notice_sightings"
+    __table_args__ = (
+        UniqueConstraint("notice_id", "sighting_id", name="uq_notice_sightings_notice_sighting"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    notice_id: Mapped[str] = mapped_column(ForeignKey("notices.id", ondelete="CASCADE"), index=True)
+    sighting_id: Mapped[int] = mapped_column(ForeignKey("sightings.id", ondelete="CASCADE"), index=True)
+
+    notice: Mapped[Notice] = relationship(back_populates="sightings")
+    sighting: Mapped[Sighting] = relationship()
+
+
+# --- hash sharing: imported hash banks (reclaim.sharing) -----------------------------------------------
+
+
+class ImportedBank(Base):
+    """A named list of hashes imported from elsewhere (a python-threatexchange signal list, a StopNCII-style
+    or NCMEC file) that scans match against. Hashes only: no media, no identities."""
+
+    __tablename__ = "imported_banks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    hashes: Mapped[list[ImportedHash]] = relationship(back_populates="bank", cascade="all, delete-orphan")
+
+
+class ImportedHash(Base):
+    """One hash of an imported bank: ``signal_type`` "pdq" (standard PDQ, 64 hex) or "md5" (32 hex)."""
+
+    __tablename__ = "imported_hashes"
+    __table_args__ = (
+        UniqueConstraint("bank_id", "signal_type", "value", name="uq_imported_hashes_bank_type_value"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    bank_id: Mapped[int] = mapped_column(ForeignKey("imported_banks.id", ondelete="CASCADE"), index=True)
+    signal_type: Mapped[str] = mapped_column(String(20))
+    value: Mapped[str] = mapped_column(String(64))
+
+    bank: Mapped[ImportedBank] = relationship(back_populates="hashes")
+
+
+class BankHit(Base):
+    """An item that matched an imported bank (by PDQ within 31 bits, any dihedral variant, or equal MD5).
+    Not a match to a person: it says "this file is on someone else's list"."""
+
+    __tablename__ = "bank_hits"
+    __table_args__ = (UniqueConstraint("item_id", "bank_id", name="uq_bank_hits_item_bank"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    bank_id: Mapped[int] = mapped_column(ForeignKey("imported_banks.id", ondelete="CASCADE"), index=True)
+    signal_type: Mapped[str] = mapped_column(String(20))
+    distance: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    item: Mapped[Item] = relationship()
+    bank: Mapped[ImportedBank] = relationship()
