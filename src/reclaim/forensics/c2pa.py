@@ -44,7 +44,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from reclaim.errors import UserError
 from reclaim.forensics.base import ForensicResult, Strength
@@ -64,18 +64,7 @@ Verdict = Literal[
     "no_manifest",
     "error",
 ]
-VERDICTS: tuple[Verdict, ...] = (
-    "ai_declared",
-    "ai_composite_declared",
-    "ai_ingredient_declared",
-    "capture_declared",
-    "manifest_no_ai_claim",
-    "invalid_manifest",
-    "remote_manifest_not_fetched",
-    "unsupported_manifest",
-    "no_manifest",
-    "error",
-)
+VERDICTS: tuple[Verdict, ...] = get_args(Verdict)
 
 TEXT_MAX = 300
 MAX_FAILURE_DETAILS = 20

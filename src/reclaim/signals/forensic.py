@@ -17,6 +17,7 @@ import numpy as np
 
 from reclaim.errors import MediaError
 from reclaim.forensics.base import ForensicResult
+from reclaim.forensics.c2pa import VERDICTS as C2PA_VERDICTS
 from reclaim.forensics.orientation import Box, box_to_stored, to_stored
 from reclaim.media import MediaLimits, decode_media
 from reclaim.media.decode import _pillow_warnings_ignored
@@ -180,17 +181,7 @@ class C2paSignal(FileForensicSignal):
         "C2PA content credentials: a signed manifest stating how the file was made. An AI-generation "
         "claim with a valid signature is strong evidence; trust depends on the configured trust list."
     )
-    verdicts: ClassVar[tuple[str, ...]] = (
-        "ai_declared",
-        "ai_composite_declared",
-        "ai_ingredient_declared",
-        "capture_declared",
-        "manifest_no_ai_claim",
-        "invalid_manifest",
-        "remote_manifest_not_fetched",
-        "unsupported_manifest",
-        "no_manifest",
-    )
+    verdicts: ClassVar[tuple[str, ...]] = tuple(v for v in C2PA_VERDICTS if v != "error")
 
     @classmethod
     def analyze(cls, inp: ForensicInput) -> list[ForensicResult]:
