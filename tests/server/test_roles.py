@@ -23,6 +23,7 @@ from reclaim.demo import SampleExport
 
 from .conftest import BACKENDS, PASSWORD, add_account
 from .test_api import World, client_for, world_for
+from .test_takedown_server import ensure_notice
 
 pytestmark = pytest.mark.anyio
 
@@ -61,6 +62,11 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/api/users"): "401 200 403 403 403 403",
     ("POST", "/api/users"): "401 201 403 403 403 403",
     ("POST", "/api/users/{user_id}/tokens"): "401 201 403 403 403 403",
+    # REST API: takedown notices (no sending API: e-mail goes out from the CLI only)
+    ("GET", "/api/cases/{case_id}/notices"): "401 200 200 404 200 403",
+    ("POST", "/api/cases/{case_id}/notices/draft"): "401 200 200 404 403 403",
+    ("GET", "/api/notices/{notice_id}"): "401 200 200 404 200 403",
+    ("POST", "/api/notices/{notice_id}/status"): "401 200 200 404 403 403",
 }
 """Filled in below for the hash API and the UI, by their owners' rules."""
 
@@ -86,6 +92,9 @@ EXPECTED_OTHER: dict[tuple[str, str], str] = {
     ("POST", "/cases/{case_id}/upload"): "303 303 303 404 403 403",
     ("GET", "/cases/{case_id}/jobs/{job_id}"): "303 200 200 404 200 403",
     ("GET", "/cases/{case_id}/jobs/{job_id}/progress"): "303 200 200 404 200 403",
+    ("GET", "/cases/{case_id}/takedown"): "303 200 200 404 200 403",
+    ("POST", "/cases/{case_id}/takedown/draft"): "303 303 303 404 403 403",
+    ("POST", "/cases/{case_id}/notices/{notice_id}/status"): "303 303 303 404 403 403",
 }
 EXPECTED.update(EXPECTED_OTHER)
 
@@ -141,13 +150,19 @@ def request_for(world: World, method: str, path: str, extra_user: int) -> dict[s
         ("POST", "/lang"): {"data": {"lang": "en"}},
         ("POST", "/cases/{case_id}/matches/{match_id}/review"): {"data": {"decision": "confirmed"}},
         ("POST", "/cases/{case_id}/upload"): {"files": [("files", ("a.jpg", _jpeg(), "image/jpeg"))]},
+        ("POST", "/api/cases/{case_id}/notices/draft"): {"json": {"lang": "en"}},
+        ("POST", "/api/notices/{notice_id}/status"): {"json": {"status": "sent"}},
+        ("POST", "/cases/{case_id}/takedown/draft"): {"data": {"platform": "", "lang": "en"}},
+        ("POST", "/cases/{case_id}/notices/{notice_id}/status"): {"data": {"status": "sent"}},
     }
+    notice_id = ensure_notice(world) if "notice" in path or "takedown" in path else ""
     url = (
         path.replace("{case_id}", a.case_a)
         .replace("{match_id}", a.match_id)
         .replace("{sha256}", a.item_sha)
         .replace("{job_id}", a.job_id)
         .replace("{user_id}", str(extra_user))
+        .replace("{notice_id}", notice_id)
     )
     return {"method": method, "url": url, **bodies.get((method, path), {})}
 
@@ -217,5 +232,5 @@ def test_advocate2_never_learns_case_a_exists() -> None:
     """Every route with a case A object in its path answers advocate2 with 404 (or 403 for role-only
     refusals that do not depend on the case), never 200 or 422."""
     for (_, path), row in EXPECTED.items():
-        if any(p in path for p in ("{case_id}", "{match_id}", "{sha256}", "{job_id}")):
+        if any(p in path for p in ("{case_id}", "{match_id}", "{sha256}", "{job_id}", "{notice_id}")):
             assert row.split()[CALLERS.index("advocate2")] in ("403", "404"), path

@@ -81,7 +81,7 @@ def create_app(settings: ServerSettings, *, workspace: Workspace | None = None) 
     return app
 
 
-ROUTER_MODULES = ("api", "hashapi", "web")
+ROUTER_MODULES = ("api", "hashapi", "web", "takedown_api", "takedown_web")
 """Each module has ``include(app)`` adding its routes."""
 
 

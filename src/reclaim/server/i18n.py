@@ -290,6 +290,83 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     },
     "job.back": {"en": "Back to the case", "ko": "사건으로 돌아가기"},
     "job.to_review": {"en": "Open the review queue", "ko": "검토 대기열 열기"},
+    # --- takedown notices --------------------------------------------------------------------------------
+    "takedown.title": {"en": "Takedown notices", "ko": "삭제 요청서"},
+    "takedown.intro": {
+        "en": "Draft a removal request for each platform where confirmed images were seen, copy its text "
+        "and form fields into the platform's form, then record what happened. Nothing is sent from here.",
+        "ko": "확인된 이미지가 발견된 플랫폼마다 삭제 요청서를 작성하고, 본문과 양식 항목을 플랫폼의 신고 "
+        "양식에 복사한 뒤 처리 결과를 기록하십시오. 이 화면에서는 아무것도 전송되지 않습니다.",
+    },
+    "takedown.link": {"en": "Takedown notices", "ko": "삭제 요청서"},
+    "takedown.no_person": {
+        "en": "This case has no person yet: notices are drafted for the case's person.",
+        "ko": "이 사건에는 아직 당사자가 없습니다. 삭제 요청서는 사건 당사자를 위해 작성됩니다.",
+    },
+    "takedown.error.draft": {
+        "en": "No notice could be drafted: confirm matches with a sighting first, or choose another "
+        "platform (a minor's case goes only to routes for minors).",
+        "ko": "삭제 요청서를 작성할 수 없습니다. 먼저 발견 기록이 있는 일치 항목을 확인하거나 다른 플랫폼을 "
+        "선택하십시오 (미성년자 사건은 미성년자용 경로로만 보냅니다).",
+    },
+    "takedown.drafted": {
+        "en": "Drafted {n} notice(s); {skipped} platform(s) skipped (already covered).",
+        "ko": "삭제 요청서 {n}건을 작성했습니다. 플랫폼 {skipped}곳은 이미 요청서가 있어 건너뛰었습니다.",
+    },
+    "takedown.overdue": {"en": "Overdue", "ko": "기한 초과"},
+    "takedown.overdue_by": {"en": "{hours} h past the stated time", "ko": "명시된 기한보다 {hours}시간 지남"},
+    "takedown.list": {"en": "Notices", "ko": "요청서 목록"},
+    "takedown.none": {"en": "No notices yet.", "ko": "아직 요청서가 없습니다."},
+    "takedown.col.platform": {"en": "Platform", "ko": "플랫폼"},
+    "takedown.col.status": {"en": "Status", "ko": "상태"},
+    "takedown.col.created": {"en": "Drafted", "ko": "작성일"},
+    "takedown.col.sent": {"en": "Sent", "ko": "전송일"},
+    "takedown.col.due": {"en": "Due", "ko": "처리 기한"},
+    "takedown.col.sightings": {"en": "Sightings", "ko": "발견 기록"},
+    "takedown.not_sent": {"en": "not sent", "ko": "보내지 않음"},
+    "takedown.no_due": {"en": "no stated time", "ko": "명시된 기한 없음"},
+    "takedown.status.draft": {"en": "draft", "ko": "초안"},
+    "takedown.status.sent": {"en": "sent", "ko": "보냄"},
+    "takedown.status.acknowledged": {"en": "acknowledged", "ko": "접수 확인됨"},
+    "takedown.status.removed": {"en": "removed", "ko": "삭제됨"},
+    "takedown.status.refused": {"en": "refused", "ko": "거부됨"},
+    "takedown.status.overdue": {"en": "overdue", "ko": "기한 초과"},
+    "takedown.mark.sent": {"en": "Mark as sent", "ko": "보냄으로 표시"},
+    "takedown.mark.acknowledged": {"en": "Mark as acknowledged", "ko": "접수 확인됨으로 표시"},
+    "takedown.mark.removed": {"en": "Mark as removed", "ko": "삭제됨으로 표시"},
+    "takedown.mark.refused": {"en": "Mark as refused", "ko": "거부됨으로 표시"},
+    "takedown.draft": {"en": "Draft notices", "ko": "요청서 작성"},
+    "takedown.platform": {"en": "Platform", "ko": "플랫폼"},
+    "takedown.platform.found": {
+        "en": "Every platform where confirmed images were seen",
+        "ko": "확인된 이미지가 발견된 모든 플랫폼",
+    },
+    "takedown.language": {"en": "Language of the notice", "ko": "요청서 언어"},
+    "takedown.lang.both": {"en": "English and Korean", "ko": "영어와 한국어"},
+    "takedown.lang.en": {"en": "English", "ko": "영어"},
+    "takedown.lang.ko": {"en": "Korean", "ko": "한국어"},
+    "takedown.name_visible": {
+        "en": "Show the person's name (by default a pseudonym)",
+        "ko": "당사자 이름 표시 (기본값은 가명)",
+    },
+    "takedown.draft_note": {
+        "en": "Sightings already in a notice to the same platform are not drafted again.",
+        "ko": "같은 플랫폼에 보낸 요청서에 이미 포함된 발견 기록은 다시 작성하지 않습니다.",
+    },
+    "takedown.draft_submit": {"en": "Draft", "ko": "작성"},
+    "takedown.notice_id": {"en": "Notice", "ko": "요청서 번호"},
+    "takedown.sending": {"en": "Sending", "ko": "전송"},
+    "takedown.send_cli": {
+        "en": "This platform takes e-mail: send it with the command line (reclaim takedown send).",
+        "ko": "이 플랫폼은 전자우편으로 받습니다. 명령줄에서 보내십시오 (reclaim takedown send).",
+    },
+    "takedown.missing": {"en": "Still to fill in: {fields}", "ko": "아직 채워야 할 항목: {fields}"},
+    "takedown.text": {"en": "Text of the notice", "ko": "요청서 본문"},
+    "takedown.copy_text": {"en": "Copy the text", "ko": "본문 복사"},
+    "takedown.fields": {"en": "Form fields ({language})", "ko": "양식 항목 ({language})"},
+    "takedown.copy": {"en": "Copy", "ko": "복사"},
+    "takedown.copied": {"en": "Copied", "ko": "복사됨"},
+    "takedown.copy_failed": {"en": "Select and copy by hand", "ko": "직접 선택해서 복사하십시오"},
 }
 
 _FIELDS = string.Formatter()

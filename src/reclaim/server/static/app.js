@@ -85,3 +85,24 @@
     }, 1000);
   }
 })();
+
+// Takedown notices: copy a notice's text or one of its form fields to the clipboard.
+(function () {
+  document.addEventListener("click", async (ev) => {
+    const button = ev.target.closest('[data-action="copy"]');
+    if (!button) return;
+    const field = document.getElementById(button.dataset.copyTarget);
+    if (!field) return;
+    const label = button.dataset.label || button.textContent;
+    button.dataset.label = label;
+    try {
+      await navigator.clipboard.writeText(field.value);
+      button.textContent = button.dataset.copiedText;
+    } catch (e) {
+      field.focus();
+      field.select();
+      button.textContent = button.dataset.failedText;
+    }
+    setTimeout(() => { button.textContent = label; }, 2000);
+  });
+})();
