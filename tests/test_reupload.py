@@ -151,3 +151,54 @@ def test_reupload_flagged_and_followed_up(tmp_path: Path) -> None:
         assert ws.verify_custody() == []
     finally:
         ws.close()
+
+
+def test_reupload_in_a_plain_folder_follows_up_on_the_cited_platform(tmp_path: Path) -> None:
+    """The bar's own wording: a folder with a recompressed and a flipped copy. Plain files show no
+    platform, so they are routed to the platform of the notice they re-upload."""
+    sample = build_sample_export(tmp_path / "ChatExport")
+    original = sample.root / "chats" / "chat_001" / "photos" / "photo_1.jpg"
+    ws = Workspace.create(tmp_path / "ws", PASSPHRASE)
+    try:
+        with ws.session() as s:
+            pid = add_person(s, ws.key, name="P", photos=sample.enrol_photos, consent="test").person_id
+        scan_paths(ws, [sample.root], workers=1)
+        with ws.session() as s:
+            item = s.scalars(
+                select(Item)
+                .join(Sighting, Sighting.item_id == Item.id)
+                .where(Sighting.path.like("%photo_1.jpg"))
+            ).first()
+            assert item is not None
+            cluster_id = item.cluster_id
+            match_id = s.scalar(select(Match.id).where(Match.item_id == item.id, Match.person_id == pid))
+            assert match_id is not None
+        with ws.session() as s:
+            review_match(s, match_id=match_id, decision="confirmed")
+        with ws.session() as s:
+            first_id = draft_notices(s, person_id=pid, platform="telegram").notices[0].id
+            s.commit()
+
+        folder = tmp_path / "saved-by-advocate"
+        folder.mkdir()
+        src = Image.open(original).convert("RGB")
+        (folder / "copy_q45.jpg").write_bytes(jpeg(src, 45))
+        (folder / "copy_flipped.jpg").write_bytes(jpeg(ImageOps.mirror(src), 80))
+        report = scan_paths(ws, [folder], workers=1)
+        assert report.reuploads == 2 and report.follow_ups == 1
+
+        with ws.session() as s:
+            new = s.scalars(select(Sighting).where(Sighting.scan_id == report.scan_id)).all()
+            assert len(new) == 2
+            for sighting in new:
+                assert sighting.item is not None and sighting.item.cluster_id == cluster_id
+                flag = (sighting.extra or {})["reupload"]
+                assert flag == {"person_id": pid, "cluster_id": cluster_id, "of_notice": first_id,
+                                "route": "telegram"}  # fmt: skip
+            follow = s.scalars(select(Notice).where(Notice.id != first_id)).all()
+            assert len(follow) == 1 and follow[0].platform == "telegram" and follow[0].parent_id == first_id
+            assert {ns.sighting_id for ns in follow[0].sightings} == {x.id for x in new}
+            assert f"earlier notice {first_id}" in follow[0].text
+        assert ws.verify_custody() == []
+    finally:
+        ws.close()

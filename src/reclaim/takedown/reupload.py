@@ -14,8 +14,8 @@ Rules:
 * Then, per person, a follow-up notice is drafted (:func:`reclaim.takedown.service.draft_notices`) for
   each platform the flagged sightings are on; it cites the earlier notice to that platform, or the notice
   the re-upload was flagged against (``parent_id`` and a sentence in the text). Its language and contact
-  are the cited notice's. Flagged sightings on no platform (personal chats, plain files) stay flagged,
-  with no notice: the advocate names a route with ``reclaim takedown draft --platform``.
+  are the cited notice's. A flagged sighting on no platform (a plain file, a personal chat) is routed to
+  the platform of the notice it re-uploads (``route`` in its flag), and its follow-up goes there.
 * Nothing is sent. Flagging twice is harmless: a flagged sighting is not flagged again.
 """
 
@@ -118,6 +118,12 @@ def flag_reuploads(session: Session, scan_id: int, *, draft: bool = True) -> Reu
             on_platform = [n for n in mine if n.platform in names]
             of = (on_platform or mine)[-1]
             flag = {"person_id": person_id, "cluster_id": cluster_id, "of_notice": of.id}
+            routes = names
+            if not names:
+                # A copy found where no platform shows (a plain file an advocate saved, a personal chat):
+                # the follow-up goes to the platform of the notice it re-uploads.
+                flag["route"] = of.platform
+                routes = (of.platform,)
             extra = dict(sighting.extra or {})
             if isinstance(extra.get(FLAG), dict):
                 extra[OTHERS] = [*extra.get(OTHERS, []), flag]
@@ -137,7 +143,7 @@ def flag_reuploads(session: Session, scan_id: int, *, draft: bool = True) -> Reu
                     "platforms": list(names),
                 },
             )
-            result.flagged.append(Reupload(sighting.id, person_id, cluster_id, of.id, names))
+            result.flagged.append(Reupload(sighting.id, person_id, cluster_id, of.id, routes))
     session.flush()
     if draft:
         _draft_follow_ups(session, result, notices)

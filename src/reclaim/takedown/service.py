@@ -147,6 +147,14 @@ def reupload_of(sighting: Sighting, person_id: str) -> str | None:
     return None
 
 
+def reupload_route(sighting: Sighting, person_id: str) -> str | None:
+    """The platform a re-upload found on no platform was routed to (that of the notice it re-uploads)."""
+    flag = (sighting.extra or {}).get("reupload")
+    if isinstance(flag, dict) and flag.get("person_id") == person_id and isinstance(flag.get("route"), str):
+        return str(flag["route"])
+    return None
+
+
 def _when(s: Sighting) -> datetime:
     return s.posted_at or s.first_seen_at
 
@@ -348,7 +356,7 @@ def draft_notices(
     result = DraftResult(evidence=evidence)
     covered_ids: set[int] = set()
     for p in chosen:
-        mine = [s for s in sightings if p.covers(s)]
+        mine = [s for s in sightings if p.covers(s) or reupload_route(s, person.id) == p.name]
         if not mine:
             if platform is not None:
                 raise UserError(f"no confirmed sighting of this person is on {p.name}")
