@@ -62,7 +62,7 @@ from reclaim.evidence.verify import (
     custody_record,
     dump_custody,
 )
-from reclaim.forensics.service import item_findings, statements
+from reclaim.forensics.service import face_boxes, item_findings, statements
 from reclaim.matching.queries import _sighting_dict
 from reclaim.store.models import Event, Finding, Item, Match, Person, Sighting, Signal, utcnow
 from reclaim.workspace import Workspace
@@ -174,12 +174,7 @@ def _forensic_pictures(
         if picture is not None:
             out["source-photo"] = picture
     if "editing_indicator" in codes and item.kind == "image":
-        boxes = [
-            (int(f.box["left"]), int(f.box["top"]), int(f.box["right"]), int(f.box["bottom"]))
-            for f in item.faces
-            if f.frame_index == 0
-        ]
-        out.update(pixel_pictures(data, boxes))
+        out.update(pixel_pictures(data, face_boxes(item)))
     return out
 
 

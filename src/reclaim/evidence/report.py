@@ -29,6 +29,7 @@ from fpdf.enums import XPos, YPos
 from PIL import Image, ImageFilter, ImageOps
 
 from reclaim.errors import DependencyError
+from reclaim.forensics.service import STATEMENT_KO
 
 Lang = Literal["en", "ko"]
 
@@ -189,15 +190,6 @@ _T: dict[str, dict[str, str]] = {
     "page": {"en": "Page", "ko": "페이지"},
 }
 
-_STATEMENT_KO = {
-    "declared_ai_c2pa": "C2PA 매니페스트에 AI 생성물로 선언됨",
-    "declared_ai_metadata": "메타데이터에 AI 생성물로 선언됨 (서명 없음)",
-    "sd_watermark": "AI 이미지 생성기의 비가시 워터마크 발견",
-    "face_copied": "보관된 참조 사진에서 얼굴이 복사됨",
-    "editing_indicator": "이 부분에 편집 흔적 지표 (증거가 아닌 지표)",
-    "weak_indicator": "약한 지표만 있음 — 단독으로는 편집의 증거가 아님",
-    "no_indicators": "신뢰할 만한 지표 없음 — 이것이 이미지가 진본임을 보여주지는 않습니다",
-}
 
 _GLOSSARY: dict[str, list[tuple[str, str]]] = {
     "en": [
@@ -722,8 +714,8 @@ class _Report:
         lines = []
         for st in fx.get("statements") or []:
             text = str(st.get("text", ""))
-            if self.lang == "ko" and st.get("code") in _STATEMENT_KO:
-                text = f"{_STATEMENT_KO[st['code']]} ({text})"
+            if self.lang == "ko" and st.get("code") in STATEMENT_KO:
+                text = f"{STATEMENT_KO[st['code']]} ({text})"
             lines.append(f"•  {text}")
         self.para("\n".join([self.t("supports"), *lines]), 9)
         # Strong and moderate findings get a row with what was seen; the others one line (weak ones are

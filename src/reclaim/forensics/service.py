@@ -103,6 +103,17 @@ class Statement:
         return {"code": self.code, "text": self.text, "signal": self.signal}
 
 
+STATEMENT_KO: dict[str, str] = {
+    # The Korean headline of each statement code (the evidence report and takedown notices use these).
+    "declared_ai_c2pa": "C2PA 매니페스트에 AI 생성물로 선언됨",
+    "declared_ai_metadata": "메타데이터에 AI 생성물로 선언됨 (서명 없음)",
+    "sd_watermark": "AI 이미지 생성기의 비가시 워터마크 발견",
+    "face_copied": "보관된 참조 사진에서 얼굴이 복사됨",
+    "editing_indicator": "이 부분에 편집 흔적 지표 (증거가 아닌 지표)",
+    "weak_indicator": "약한 지표만 있음 — 단독으로는 편집의 증거가 아님",
+    "no_indicators": "신뢰할 만한 지표 없음 — 이것이 이미지가 진본임을 보여주지는 않습니다",
+}
+
 _C2PA_AI = {
     "ai_declared": "AI-generated",
     "ai_composite_declared": "a composite with AI-generated content",
@@ -349,7 +360,7 @@ def source_photo_for_person(session: Session, vault: Vault, key: DataKey, person
     return done
 
 
-def _face_boxes(item: Item) -> list[tuple[int, int, int, int]]:
+def face_boxes(item: Item) -> list[tuple[int, int, int, int]]:
     return [
         (int(f.box["left"]), int(f.box["top"]), int(f.box["right"]), int(f.box["bottom"]))
         for f in item.faces
@@ -362,7 +373,7 @@ def pixel_findings(session: Session, item: Item, data: bytes) -> list[ForensicRe
     from reclaim.signals.forensic import PIXEL_PASSES, ForensicInput, run_file_forensics
 
     inp = ForensicInput(
-        data=data, mime=item.mime or "", kind=item.kind or "image", face_boxes=_face_boxes(item)
+        data=data, mime=item.mime or "", kind=item.kind or "image", face_boxes=face_boxes(item)
     )
     results, _ = run_file_forensics(inp, PIXEL_PASSES)
     store_findings(session, item, results)
@@ -407,7 +418,7 @@ def refresh_item(
         data=data,
         mime=item.mime or "",
         kind=item.kind or "image",
-        face_boxes=_face_boxes(item),
+        face_boxes=face_boxes(item),
         c2pa_trust_pem=c2pa_trust_pem,
     )
     results, _ = run_file_forensics(inp)

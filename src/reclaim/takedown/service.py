@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from reclaim.errors import DependencyError, NotFound, UserError
 from reclaim.events import log_event
-from reclaim.forensics.service import item_findings, statements
+from reclaim.forensics.service import STATEMENT_KO, item_findings, statements
 from reclaim.persons.service import get_person
 from reclaim.store.models import Event, Item, Match, Notice, NoticeSighting, Person, Sighting, utcnow
 from reclaim.takedown.platforms import Platform, all_platforms, get_platform, host_matches, url_host
@@ -51,7 +51,6 @@ from reclaim.takedown.templates import (
     LANGS,
     PLATFORM_TITLES_KO,
     RESPONSE_BASIS_KO,
-    STATEMENTS_KO,
     Lang,
     t,
 )
@@ -192,7 +191,7 @@ def _forensic_lines(session: Session, items: Sequence[Item], lang: Lang) -> list
     lines = [t("forensic_intro", lang)]
     for item in items:
         found = statements([r for _, r in item_findings(session, item)])
-        said = "; ".join(STATEMENTS_KO.get(st.code, st.code) if lang == "ko" else st.text for st in found)
+        said = "; ".join(STATEMENT_KO.get(st.code, st.code) if lang == "ko" else st.text for st in found)
         lines.append(f"- {t('image', lang)} {item.sha256[:16]}: {said}")
     return lines
 

@@ -124,16 +124,6 @@ TEXT: dict[str, dict[Lang, str]] = {
     },
 }
 
-STATEMENTS_KO: dict[str, str] = {
-    # The Korean headlines of reclaim.forensics.service.statements(), as in the evidence report.
-    "declared_ai_c2pa": "C2PA 매니페스트에 AI 생성물로 선언됨",
-    "declared_ai_metadata": "메타데이터에 AI 생성물로 선언됨 (서명 없음)",
-    "sd_watermark": "AI 이미지 생성기의 비가시 워터마크 발견",
-    "face_copied": "보관된 참조 사진에서 얼굴이 복사됨",
-    "editing_indicator": "이 부분에 편집 흔적 지표 (증거가 아닌 지표)",
-    "weak_indicator": "약한 지표만 있음 — 단독으로는 편집의 증거가 아님",
-    "no_indicators": "신뢰할 만한 지표 없음 — 이것이 이미지가 진본임을 보여주지는 않습니다",
-}
 
 RESPONSE_BASIS_KO: dict[str, str] = {
     "x": "미국 Take It Down Act에 따라 유효한 요청 후 48시간 이내 삭제",
