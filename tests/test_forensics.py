@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from reclaim.cli import app
-from reclaim.demo import SampleExport, _sk, build_sample_export, jpeg
+from reclaim.demo import SampleExport, build_sample_export, jpeg
+from reclaim.demo import sample_picture as _sk
 from reclaim.forensics.base import ForensicResult
 from reclaim.forensics.orientation import box_to_stored, to_stored
 from reclaim.forensics.service import NO_INDICATORS, explain_item, refresh_item, statements

@@ -19,9 +19,12 @@ from typing import Any, Protocol
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from reclaim.errors import UserError
 from reclaim.store.crypto import DataKey
+from reclaim.store.models import Event
 
 GENESIS = "0" * 64
 """The ``prev_hash`` of the first event."""
@@ -186,3 +189,8 @@ def verify_chain(
             problems.append(f"{name}: the signature is not valid for the workspace key")
         prev = ev.hash or ""
     return problems
+
+
+def count_events(session: Session) -> int:
+    """How many events the custody log holds."""
+    return session.scalar(select(func.count()).select_from(Event)) or 0

@@ -1,4 +1,5 @@
-"""The demo: a sample Telegram export built from scikit-image's bundled pictures, then the whole loop.
+"""The demo's sample data: a Telegram export built from scikit-image's bundled pictures (``reclaim demo``
+runs the whole loop on it; the tests and benchmarks build their material with it too).
 
 Safety: nothing here is sexual. The stand-in for a deepfake is the astronaut's face (a public-domain
 NASA portrait shipped with scikit-image) pasted into other sample scenes; the reposts are resized,
@@ -10,8 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,15 +18,13 @@ from typing import Any
 
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
-from rich.console import Console
-
-DEMO_PASSPHRASE = "demo-passphrase"  # the demo's throwaway workspace only
 
 # The astronaut's face region in skimage.data.astronaut() (512x512), with hair and chin.
 _FACE_BOX = (135, 30, 305, 215)
 
 
-def _sk(name: str) -> np.ndarray:
+def sample_picture(name: str) -> np.ndarray:
+    """One of scikit-image's bundled pictures (``skimage.data.<name>``) as an RGB uint8 array."""
     from skimage import data
 
     img = np.asarray(getattr(data, name)())
@@ -39,7 +36,8 @@ def _sk(name: str) -> np.ndarray:
 
 
 def face_crop() -> Image.Image:
-    return Image.fromarray(_sk("astronaut")).crop(_FACE_BOX)
+    """The astronaut's face, the demo person's (public-domain) face."""
+    return Image.fromarray(sample_picture("astronaut")).crop(_FACE_BOX)
 
 
 def paste_face(scene: np.ndarray, *, width: int, at: tuple[float, float]) -> Image.Image:
@@ -60,6 +58,7 @@ def paste_face(scene: np.ndarray, *, width: int, at: tuple[float, float]) -> Ima
 
 
 def jpeg(img: Image.Image, quality: int = 90) -> bytes:
+    """``img`` as JPEG bytes at ``quality``."""
     buf = io.BytesIO()
     img.convert("RGB").save(buf, "JPEG", quality=quality)
     return buf.getvalue()
@@ -82,26 +81,29 @@ def build_sample_export(root: Path) -> SampleExport:
     for d in (photos, photos2, files3):
         d.mkdir(parents=True, exist_ok=True)
 
-    fake_a = paste_face(_sk("coffee"), width=150, at=(0.5, 0.35))
-    fake_b = paste_face(_sk("rocket"), width=110, at=(0.3, 0.3))
-    fake_known = paste_face(_sk("chelsea"), width=130, at=(0.7, 0.2))
+    fake_a = paste_face(sample_picture("coffee"), width=150, at=(0.5, 0.35))
+    fake_b = paste_face(sample_picture("rocket"), width=110, at=(0.3, 0.3))
+    fake_known = paste_face(sample_picture("chelsea"), width=130, at=(0.7, 0.2))
     media: dict[str, bytes] = {
         "chats/chat_001/photos/photo_1.jpg": jpeg(fake_a, 92),
-        "chats/chat_001/photos/photo_2.jpg": jpeg(Image.fromarray(_sk("camera")), 90),
-        "chats/chat_001/photos/photo_3.jpg": jpeg(Image.fromarray(_sk("horse")), 90),
+        "chats/chat_001/photos/photo_2.jpg": jpeg(Image.fromarray(sample_picture("camera")), 90),
+        "chats/chat_001/photos/photo_3.jpg": jpeg(Image.fromarray(sample_picture("horse")), 90),
         "chats/chat_002/photos/photo_10.jpg": jpeg(
             fake_a.resize((fake_a.width * 6 // 10, fake_a.height * 6 // 10)), 40
         ),
         "chats/chat_002/photos/photo_11.jpg": jpeg(ImageOps.mirror(fake_a), 75),
         "chats/chat_002/photos/photo_12.jpg": jpeg(fake_b, 85),
-        "chats/chat_002/photos/photo_13.jpg": jpeg(Image.fromarray(_sk("coins")), 85),
+        "chats/chat_002/photos/photo_13.jpg": jpeg(Image.fromarray(sample_picture("coins")), 85),
         "chats/chat_003/files/forwarded.jpg": jpeg(
             fake_known.resize((fake_known.width // 2, fake_known.height // 2)), 50
         ),
         "chats/chat_003/files/broken.jpg": jpeg(fake_b, 85)[:1500],
     }
     # An animated GIF: the pasted face moving over a scene, three frames.
-    frames = [paste_face(_sk("rocket"), width=120, at=(x, 0.3)).resize((300, 200)) for x in (0.2, 0.5, 0.8)]
+    frames = [
+        paste_face(sample_picture("rocket"), width=120, at=(x, 0.3)).resize((300, 200))
+        for x in (0.2, 0.5, 0.8)
+    ]
     buf = io.BytesIO()
     frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:], duration=200, loop=0)
     media["chats/chat_003/files/animation.gif"] = buf.getvalue()
@@ -114,7 +116,7 @@ def build_sample_export(root: Path) -> SampleExport:
     enrol1 = own / "portrait.jpg"
     face_crop().resize((340, 370)).save(enrol1, "JPEG", quality=95)
     enrol2 = own / "portrait_bright.jpg"
-    ImageOps.autocontrast(Image.fromarray(_sk("astronaut"))).crop((100, 0, 340, 260)).save(
+    ImageOps.autocontrast(Image.fromarray(sample_picture("astronaut"))).crop((100, 0, 340, 260)).save(
         enrol2, "JPEG", quality=90
     )
     known = own / "image_already_held.png"
@@ -274,82 +276,3 @@ def build_sample_export(root: Path) -> SampleExport:
     (root / "result.json").write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8")
     # face items: photo_1 (+ reposts 10, 11 are distinct items), photo_12, forwarded.jpg, animation.gif
     return SampleExport(root, [enrol1, enrol2], known, expected_face_items=6)
-
-
-def run_demo(
-    *, workspace: Path | None = None, keep: Path | None = None, console: Console | None = None
-) -> dict[str, Any]:
-    """Build the sample export, enrol the person, scan, and return (and print) the matches."""
-    from reclaim.cli import print_matches_table
-    from reclaim.forensics.service import explain_item, resolve_item
-    from reclaim.matching.queries import list_matches
-    from reclaim.persons.service import add_person
-    from reclaim.scan.service import scan_paths
-    from reclaim.workspace import WORKSPACE_FILE, Workspace
-
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="reclaim-demo-") as tmp:
-        base = keep if keep is not None else Path(tmp)
-        export = build_sample_export(base / "ChatExport_demo")
-        ws_dir = workspace if workspace is not None else Path(tmp) / "workspace"
-        passphrase = os.environ.get("RECLAIM_PASSPHRASE", DEMO_PASSPHRASE)
-        if (ws_dir / WORKSPACE_FILE).exists():
-            ws = Workspace.open(ws_dir, passphrase)
-        else:
-            ws = Workspace.create(ws_dir, passphrase)
-        try:
-            say = console.print if console else (lambda *a, **k: None)
-            kept = (
-                "" if keep is not None else " (a temporary folder, removed at the end; --keep DIR keeps it)"
-            )
-            say(f"[bold]1. Sample Telegram export[/] written to {export.root}{kept}")
-            with ws.session() as session:
-                person = add_person(
-                    session,
-                    ws.key,
-                    name="Demo Person",
-                    photos=export.enrol_photos,
-                    known_images=[export.known_image],
-                    consent="demo: public-domain sample portrait, no real victim",
-                    recorded_by="reclaim demo",
-                    vault=ws.vault,
-                    keep_photos=True,
-                )
-            say(
-                f"[bold]2. Enrolled[/] {person.name} ({person.person_id}): {person.templates} templates, "
-                f"{person.known_images} known image; {person.kept_photos} photos kept encrypted "
-                "(--keep-photos) to show where a face was copied from"
-            )
-            report = scan_paths(ws, [export.root])
-            say(
-                f"[bold]3. Scanned[/]: {report.items} items ({report.new_items} new), {report.sightings} "
-                f"sightings, {report.face_matches} face matches, {report.hash_matches} hash matches"
-            )
-            for e in report.errors:
-                where = e.path.removeprefix(f"{export.root}/")
-                say(f"   [yellow]skipped[/] {where}: {e.error}", markup=True, highlight=False)
-            with ws.session() as session:
-                rows = list_matches(session, person_id=person.person_id)
-                explained = {}
-                for row in rows:
-                    item = resolve_item(session, row["match_id"])
-                    if item.sha256 not in explained:
-                        explained[item.sha256] = [
-                            st["text"] for st in explain_item(session, item)["statements"]
-                        ]
-            if console:
-                say("[bold]4. Matches[/] (candidates await review):")
-                print_matches_table(rows)
-                say("[bold]5. How each matched item was made[/] ('reclaim explain ITEM' gives the details):")
-                for sha, texts in explained.items():
-                    say(f"   {sha[:12]}: " + "; ".join(texts), markup=False, highlight=False)
-                say(f"Done in {time.monotonic() - started:.1f} s.")
-            return {
-                "person_id": person.person_id,
-                "scan": report.to_dict(),
-                "matches": rows,
-                "forensics": explained,
-                "seconds": round(time.monotonic() - started, 2),
-            }
-        finally:
-            ws.close()

@@ -131,6 +131,19 @@ class Workspace:
             return None
         return text if text.strip() else None
 
+    def set_c2pa_trust_pem(self, anchors_pem: str) -> Path:
+        """Replace the C2PA trust anchors with ``anchors_pem`` (checked PEM text, e.g. from
+        ``forensics.c2pa.load_trust``), atomically; returns the file written."""
+        target = self.root / C2PA_TRUST_FILE
+        tmp = target.with_suffix(".tmp")
+        tmp.write_text(anchors_pem, encoding="ascii")
+        os.replace(tmp, target)
+        return target
+
+    def clear_c2pa_trust(self) -> None:
+        """Remove the C2PA trust anchors: valid signatures are then reported as valid but untrusted."""
+        (self.root / C2PA_TRUST_FILE).unlink(missing_ok=True)
+
     def verify_custody(self) -> list[str]:
         """Check the whole custody log against this workspace's public key; [] when intact."""
         with self.session() as session:

@@ -13,7 +13,8 @@ from fastapi import FastAPI
 from PIL import Image
 from sqlalchemy import select
 
-from reclaim.demo import _sk, jpeg, paste_face
+from reclaim.demo import jpeg, paste_face
+from reclaim.demo import sample_picture as _sk
 from reclaim.review.service import review_match
 from reclaim.scan.analyze import Analysis, analyze_bytes
 from reclaim.server.bank import HashBank, MultiIndexHash

@@ -17,7 +17,8 @@ from fastapi import FastAPI
 from PIL import Image
 from sqlalchemy import select
 
-from reclaim.demo import _sk, jpeg, paste_face
+from reclaim.demo import jpeg, paste_face
+from reclaim.demo import sample_picture as _sk
 from reclaim.server import web
 from reclaim.server.app import CSRF_FIELD, CSRF_HEADER
 from reclaim.server.auth import assign

@@ -159,6 +159,17 @@ class C2paTrust:
             for b in _PEM_CERT.findall(self.anchors_pem.encode("utf-8", "replace"))
         )
 
+    def describe_anchors(self) -> list[dict[str, str]]:
+        """Each anchor's certificate subject (RFC 4514) and SHA-256 fingerprint (hex), in order."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes
+
+        certs = [x509.load_pem_x509_certificate(block.encode()) for block in self.anchors]
+        return [
+            {"subject": cert.subject.rfc4514_string(), "sha256": cert.fingerprint(hashes.SHA256()).hex()}
+            for cert in certs
+        ]
+
 
 def load_trust(path: Path) -> C2paTrust:
     """Load trust anchors from a PEM file; every certificate in it becomes an anchor.

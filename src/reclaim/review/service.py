@@ -11,6 +11,8 @@ Rules:
 * No new matches are created: cluster items without a match for the person are only reported, so the
   user can look at them (a match of a new kind would break the ``reclaim matches`` contract).
 * One commit at the end: all or nothing.
+
+Also here: the record that someone chose to see a person's media unblurred (:func:`record_unblurred`).
 """
 
 from __future__ import annotations
@@ -128,3 +130,16 @@ def review_match(
     if result.decided:
         session.commit()
     return result
+
+
+def record_unblurred(session: Session, *, person_id: str, purpose: str, lang: str) -> None:
+    """Record, as a ``media.unblurred`` custody event, that someone chose to see ``person_id``'s media
+    unblurred (``purpose``: e.g. "evidence report", in language ``lang``), and commit it. Seeing a
+    victim's images is a deliberate act: it is logged before the images are shown."""
+    log_event(
+        session,
+        "media.unblurred",
+        subject=f"person:{person_id}",
+        detail={"purpose": purpose, "lang": lang},
+    )
+    session.commit()

@@ -86,6 +86,14 @@ def create_user(session: Session, *, username: str, password: str, role: str) ->
     return user
 
 
+def user_by_name(session: Session, username: str) -> User:
+    """The user called ``username``; NotFound when there is none."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"no user named {username!r} (add one with 'reclaim user add')")
+    return user
+
+
 class LoginLimiter:
     """Failed logins per (username, client address) in a sliding window, in memory."""
 
@@ -217,3 +225,12 @@ def assign(session: Session, case: Case, user: User) -> None:
         session.add(CaseMember(case_id=case.id, user_id=user.id))
         session.flush()
         log_event(session, "case.assigned", subject=f"case:{case.id}", detail={"user_id": user.id})
+
+
+def assign_by_name(session: Session, *, case_id: str, username: str) -> None:
+    """Assign the user called ``username`` to case ``case_id`` (an administrator's act: no principal is
+    checked). NotFound for an unknown case or user."""
+    case = session.get(Case, case_id)
+    if case is None:
+        raise NotFound(f"no case {case_id!r}")
+    assign(session, case, user_by_name(session, username))

@@ -1,0 +1,5 @@
+"""``python -m reclaim.cli``: the same as the ``reclaim`` command."""
+
+from reclaim.cli import main
+
+main()
