@@ -49,13 +49,8 @@ class ReportingGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except ReclaimError as exc:
-            raise fail(exc) from None
-
-
-def fail(exc: ReclaimError) -> typer.Exit:
-    """Print ``exc`` as one ``error:`` line on stderr; the Exit to raise carries its exit code."""
-    typer.echo(f"error: {exc}", err=True)
-    return typer.Exit(code=exc.exit_code)
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(code=exc.exit_code) from None
 
 
 def workspace_dir() -> Path:
@@ -98,6 +93,7 @@ def open_session() -> Iterator[Session]:
 
 
 def print_json(obj: Any) -> None:
+    """``obj`` as indented JSON on stdout (UTF-8 as is; dates and paths as strings)."""
     sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2, default=str) + "\n")
 
 
