@@ -2,4 +2,5 @@
 
 from reclaim.cli import main
 
-main()
+if __name__ == "__main__":  # not when a spawned scan worker re-imports the main module
+    main()
