@@ -106,6 +106,28 @@ class ExportResult:
     warnings: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class ExportRecord:
+    """One export of a person's package, as its custody event records it."""
+
+    event_id: int
+    manifest_sha256: str
+
+
+def latest_export(session: Session, *, person_id: str) -> ExportRecord | None:
+    """The person's latest exported evidence package (its ``evidence.exported`` event), or None."""
+    events = session.scalars(
+        select(Event)
+        .where(Event.kind == EXPORT_EVENT, Event.subject == f"person:{person_id}")
+        .order_by(Event.id.desc())
+    )
+    for event in events:
+        sha = (event.detail or {}).get("manifest_sha256")
+        if isinstance(sha, str) and len(sha) == 64:
+            return ExportRecord(event_id=event.id, manifest_sha256=sha)
+    return None
+
+
 def extension_for(mime: str | None) -> str:
     if mime is None:
         return ".bin"

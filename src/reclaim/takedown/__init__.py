@@ -1,5 +1,5 @@
 """Takedown notices: the platform registry, drafting, sending (e-mail routes only) and tracking."""
 
-from reclaim.takedown.platforms import Platform, all_platforms, get_platform, register
+from reclaim.takedown.platforms import PLATFORMS, PLATFORMS_BY_NAME, Platform, all_platforms, get_platform
 
-__all__ = ["Platform", "all_platforms", "get_platform", "register"]
+__all__ = ["PLATFORMS", "PLATFORMS_BY_NAME", "Platform", "all_platforms", "get_platform"]
