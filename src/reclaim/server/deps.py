@@ -37,6 +37,7 @@ def get_db(request: Request) -> Iterator[Session]:
 
 
 DB = Annotated[Session, Depends(get_db)]
+WS = Annotated[Workspace, Depends(get_workspace)]
 
 
 def csrf_token(request: Request) -> str:

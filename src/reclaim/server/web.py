@@ -52,16 +52,15 @@ from reclaim.server.auth import (
 from reclaim.server.deps import (
     CSRF_FIELD,
     DB,
+    WS,
     check_form_csrf,
     csrf_token,
-    get_workspace,
     optional_principal,
     request_lang,
     require_writer,
 )
 from reclaim.server.i18n import MESSAGES, Translator, normalise_lang
 from reclaim.store.models import User
-from reclaim.workspace import Workspace
 
 HERE = Path(__file__).parent
 TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
@@ -147,7 +146,6 @@ async def web_principal(principal: Annotated[Principal | None, Depends(optional_
 
 
 WebUser = Annotated[Principal, Depends(web_principal)]
-Ws = Annotated[Workspace, Depends(get_workspace)]
 
 
 def _local(next_url: str | None, default: str = "/") -> str:
@@ -414,7 +412,7 @@ def review_submit(
 
 
 @router.get("/cases/{case_id}/items/{sha256}/preview")
-def preview(session: DB, ws: Ws, principal: WebUser, case_id: str, sha256: str) -> Response:
+def preview(session: DB, ws: WS, principal: WebUser, case_id: str, sha256: str) -> Response:
     """The blurred grayscale thumbnail (made here: the clear image never leaves for a preview)."""
     item = case_service.case_item(session, principal, case_id, sha256)
     if not item.stored or not ws.vault.has(item.sha256):
@@ -428,7 +426,7 @@ def preview(session: DB, ws: Ws, principal: WebUser, case_id: str, sha256: str) 
 
 
 @router.post("/cases/{case_id}/items/{sha256}/reveal")
-def reveal(session: DB, ws: Ws, principal: WebUser, case_id: str, sha256: str) -> Response:
+def reveal(session: DB, ws: WS, principal: WebUser, case_id: str, sha256: str) -> Response:
     """The image itself, after a deliberate click: the service logs ``media.revealed`` and commits first."""
     item = case_service.case_item(session, principal, case_id, sha256)
     mime = item.mime or ""
