@@ -16,8 +16,8 @@ from reclaim.persons.service import add_person
 from reclaim.review import review_match
 from reclaim.scan.service import scan_paths
 from reclaim.store.models import Event, Item, Match, Notice, Sighting
+from reclaim.takedown.drafting import draft_notices
 from reclaim.takedown.reupload import flag_reuploads
-from reclaim.takedown.service import draft_notices
 from reclaim.workspace import Workspace
 
 from .conftest import PASSPHRASE

@@ -11,7 +11,7 @@ Rules:
   ``of_notice``; a second person in the same cluster goes to ``extra["reupload_others"]``) and logged as
   a custody event ``sighting.reupload``. ``of_notice`` is the person's latest notice to a platform the
   sighting is on, else the person's latest notice.
-* Then, per person, a follow-up notice is drafted (:func:`reclaim.takedown.service.draft_notices`) for
+* Then, per person, a follow-up notice is drafted (:func:`reclaim.takedown.drafting.draft_notices`) for
   each platform the flagged sightings are on; it cites the earlier notice to that platform, or the notice
   the re-upload was flagged against (``parent_id`` and a sentence in the text). Its language and contact
   are the cited notice's. A flagged sighting on no platform (a plain file, a personal chat) is routed to
@@ -31,8 +31,8 @@ from sqlalchemy.orm import Session
 from reclaim.errors import UserError
 from reclaim.events import log_event
 from reclaim.store.models import Item, Match, Notice, Sighting
+from reclaim.takedown.drafting import LangChoice, draft_notices, reupload_of
 from reclaim.takedown.platforms import Platform, all_platforms
-from reclaim.takedown.service import LangChoice, draft_notices, reupload_of
 
 FLAG = "reupload"
 OTHERS = "reupload_others"
