@@ -7,6 +7,9 @@ Design notes
   transaction per item, so an interrupted scan leaves only whole items behind and a rerun resumes
   where it stopped with the same outcome as an uninterrupted run.
 - One bad file or message becomes an entry in ``errors``; the scan goes on.
+- Checks over what the scan added that belong to layers above it (takedown's re-upload check) are passed
+  in by the caller as :class:`PostScanCheck` objects; scan does not know them. A failing check is a scan
+  error, never an unfinished scan.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Protocol, TypedDict
 
 import numpy as np
 from sqlalchemy import func, insert, select, update
@@ -30,19 +34,19 @@ from sqlalchemy.orm import Session
 
 from reclaim.errors import UserError
 from reclaim.events import log_event
+from reclaim.forensics.passes import ForensicsMode
 from reclaim.forensics.service import (
     SourcePhotoChecker,
     pixel_findings,
     source_photo_findings,
     store_findings,
 )
-from reclaim.matching.service import PERCEPTUAL, Matcher, PdqRef, encrypt_vector
+from reclaim.matching.service import PERCEPTUAL, Matcher, PdqRef
 from reclaim.media import MediaLimits
 from reclaim.scan.analyze import Analysis, AnalyzeOptions, analyze_job
-from reclaim.signals.forensic import ForensicsMode
 from reclaim.sources import Entry, EntryError, SightingInfo, display_path, source_for
+from reclaim.store.crypto import encrypt_vector
 from reclaim.store.models import Face, Item, Match, Scan, Sighting, Signal, utcnow
-from reclaim.takedown.reupload import flag_reuploads
 from reclaim.workspace import Workspace
 
 ProgressFn = Callable[[int, int, str], None]
@@ -70,6 +74,28 @@ class ScanReport:
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+class CheckCounts(TypedDict, total=False):
+    """What a :class:`PostScanCheck` adds to the report's counters."""
+
+    reuploads: int
+    follow_ups: int
+
+
+class PostScanCheck(Protocol):
+    """A check over what a scan added, run once its items are written and counted (e.g.
+    :class:`reclaim.takedown.reupload.ReuploadCheck`). It may write through ``session`` and logs its
+    own events; the scan commits after it. An exception it raises is rolled back and becomes a scan
+    error under :attr:`label`; the scan still finishes and keeps its items (a rescan repeats the
+    check)."""
+
+    @property
+    def label(self) -> str:
+        """Where its failure is reported among the scan's errors (e.g. "re-upload check")."""
+        ...
+
+    def __call__(self, session: Session, scan_id: int) -> CheckCounts: ...
 
 
 @dataclass
@@ -324,9 +350,11 @@ def scan_paths(
     forensics: ForensicsMode = "matched",
     workers: int | None = None,
     progress: ProgressFn | None = None,
+    checks: Sequence[PostScanCheck] = (),
 ) -> ScanReport:
     """Scan files, folders and Telegram exports into the workspace. ``forensics`` says which items get
-    the forensic signals (see :data:`reclaim.signals.forensic.ForensicsMode`); findings are stored."""
+    the forensic signals (see :data:`reclaim.forensics.passes.ForensicsMode`); findings are stored.
+    ``checks`` run in order after the items are written (see :class:`PostScanCheck`)."""
     missing = [display_path(p) for p in paths if not p.exists()]
     if missing:
         raise UserError(f"no such file or directory: {', '.join(missing)}")
@@ -337,7 +365,15 @@ def scan_paths(
             forensics=forensics,
             c2pa_trust_pem=ws.c2pa_trust_pem() if forensics != "none" else None,
         )
-        return _scan(ws, paths, hash_only=hash_only, options=options, workers=workers, progress=progress)
+        return _scan(
+            ws,
+            paths,
+            hash_only=hash_only,
+            options=options,
+            workers=workers,
+            progress=progress,
+            checks=checks,
+        )
 
 
 def _scan(
@@ -348,6 +384,7 @@ def _scan(
     options: AnalyzeOptions,
     workers: int,
     progress: ProgressFn | None,
+    checks: Sequence[PostScanCheck],
 ) -> ScanReport:
     limits = MediaLimits()
     with ws.session() as session:
@@ -449,14 +486,16 @@ def _scan(
             session.scalar(select(func.count()).select_from(Match).where(Match.created_at >= scan.started_at))
             or 0
         )
-        try:
-            reuploads = flag_reuploads(session, scan.id)
-            session.commit()
-        except Exception as exc:  # the scanned items are kept; the check can be repeated by a rescan
-            session.rollback()
-            report.errors.append(ScanError("re-upload check", f"{type(exc).__name__}: {exc}"))
-        else:
-            report.reuploads, report.follow_ups = len(reuploads.flagged), len(reuploads.follow_ups)
+        for check in checks:
+            try:
+                added = check(session, scan.id)
+                session.commit()
+            except Exception as exc:  # the scanned items are kept; the check can be repeated by a rescan
+                session.rollback()
+                report.errors.append(ScanError(check.label, f"{type(exc).__name__}: {exc}"))
+            else:
+                report.reuploads += added.get("reuploads", 0)
+                report.follow_ups += added.get("follow_ups", 0)
         scan.status = "finished"
         scan.finished_at = utcnow()
         summary = report.to_dict()
