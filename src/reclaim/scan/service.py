@@ -155,6 +155,17 @@ def _watch_parent(parent_pid: int) -> None:
 WORKER_CRASHED = "analysing this file crashed its worker process (a decoder or model failure); skipped"
 
 
+def _submit(pool: Executor, job: tuple[bytes, AnalyzeOptions]) -> Future[Analysis | str]:
+    """``pool.submit(analyze_job, job)``; when a worker died before the scan noticed, the pool refuses new
+    jobs: the job then fails like the ones in flight, and is rerun alone when its turn comes."""
+    try:
+        return pool.submit(analyze_job, job)
+    except BrokenProcessPool as exc:
+        refused: Future[Analysis | str] = Future()
+        refused.set_exception(exc)
+        return refused
+
+
 def _analyze_isolated(job: tuple[bytes, AnalyzeOptions]) -> Analysis | str:
     pool = _make_pool(1)
     try:
@@ -402,24 +413,30 @@ def _scan(
         if progress:
             progress(0, total, "")
         pool = _make_pool(workers) if workers > 1 else None
-        inflight: deque[tuple[_Pending, Future[Analysis | str] | Analysis | str]] = deque()
+        # Each job in flight with the generation of the pool it went to (bumped when a broken pool is
+        # replaced).
+        inflight: deque[tuple[_Pending, Future[Analysis | str] | Analysis | str, int]] = deque()
+        generation = 0
         by_sha: dict[str, _Pending] = {}
         # In-process analysis commits each item at once; a pool keeps a few files in flight per worker.
         window = 4 * workers if pool is not None else 0
         done = 0
 
         def drain(limit: int) -> None:
-            nonlocal done, pool
+            nonlocal done, pool, generation
             while len(inflight) > limit:
-                pending, fut = inflight.popleft()
+                pending, fut, submitted_to = inflight.popleft()
                 try:
                     result = fut.result() if isinstance(fut, Future) else fut
                 except BrokenProcessPool:
                     # A worker died (a decoder crash, the OOM killer). Every job in flight failed with
                     # it: rerun each alone to find the file that did it; the others go on normally.
-                    if pool is not None:
-                        pool.shutdown(wait=False, cancel_futures=True)
-                    pool = _make_pool(workers)
+                    # The first of them replaces the pool; jobs already sent to its replacement stay.
+                    if submitted_to == generation:
+                        if pool is not None:
+                            pool.shutdown(wait=False, cancel_futures=True)
+                        pool = _make_pool(workers)
+                        generation += 1
                     result = _analyze_isolated((pending.data, options))
                 del by_sha[pending.sha256]
                 writer.finish_item(pending, result)
@@ -459,7 +476,7 @@ def _scan(
                 pending = _Pending(sha, data, [(label, entry)])
                 by_sha[sha] = pending
                 job = (data, options)
-                inflight.append((pending, pool.submit(analyze_job, job) if pool else analyze_job(job)))
+                inflight.append((pending, _submit(pool, job) if pool else analyze_job(job), generation))
                 drain(window)
             drain(0)
         except BaseException:
