@@ -7,9 +7,9 @@ Design notes
   transaction per item, so an interrupted scan leaves only whole items behind and a rerun resumes
   where it stopped with the same outcome as an uninterrupted run.
 - One bad file or message becomes an entry in ``errors``; the scan goes on.
-- Checks over what the scan added that belong to layers above it (takedown's re-upload check) are passed
-  in by the caller as :class:`PostScanCheck` objects; scan does not know them. A failing check is a scan
-  error, never an unfinished scan.
+- Checks over what the scan added that belong to layers above it (takedown's re-upload check) are
+  passed in by the caller (:class:`reclaim.scan.checks.PostScanCheck`); scan does not know them. A
+  failing check is a scan error, never an unfinished scan.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Protocol, TypedDict
 
 import numpy as np
 from sqlalchemy import func, insert, select, update
@@ -44,6 +43,7 @@ from reclaim.forensics.service import (
 from reclaim.matching.service import PERCEPTUAL, Matcher, PdqRef
 from reclaim.media import MediaLimits
 from reclaim.scan.analyze import Analysis, AnalyzeOptions, analyze_job
+from reclaim.scan.checks import PostScanCheck
 from reclaim.sources import Entry, EntryError, SightingInfo, display_path, source_for
 from reclaim.store.crypto import encrypt_vector
 from reclaim.store.models import Face, Item, Match, Scan, Sighting, Signal, utcnow
@@ -74,28 +74,6 @@ class ScanReport:
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
-
-
-class CheckCounts(TypedDict, total=False):
-    """What a :class:`PostScanCheck` adds to the report's counters."""
-
-    reuploads: int
-    follow_ups: int
-
-
-class PostScanCheck(Protocol):
-    """A check over what a scan added, run once its items are written and counted (e.g.
-    :class:`reclaim.takedown.reupload.ReuploadCheck`). It may write through ``session`` and logs its
-    own events; the scan commits after it. An exception it raises is rolled back and becomes a scan
-    error under :attr:`label`; the scan still finishes and keeps its items (a rescan repeats the
-    check)."""
-
-    @property
-    def label(self) -> str:
-        """Where its failure is reported among the scan's errors (e.g. "re-upload check")."""
-        ...
-
-    def __call__(self, session: Session, scan_id: int) -> CheckCounts: ...
 
 
 @dataclass
@@ -365,7 +343,7 @@ def scan_paths(
 ) -> ScanReport:
     """Scan files, folders and Telegram exports into the workspace. ``forensics`` says which items get
     the forensic signals (see :data:`reclaim.forensics.passes.ForensicsMode`); findings are stored.
-    ``checks`` run in order after the items are written (see :class:`PostScanCheck`)."""
+    ``checks`` run in order after the items are written (see :class:`reclaim.scan.checks.PostScanCheck`)."""
     missing = [display_path(p) for p in paths if not p.exists()]
     if missing:
         raise UserError(f"no such file or directory: {', '.join(missing)}")

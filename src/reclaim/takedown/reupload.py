@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from reclaim.errors import UserError
 from reclaim.events import log_event
-from reclaim.scan.service import CheckCounts
+from reclaim.scan.checks import CheckCounts
 from reclaim.store.models import Item, Match, Notice, Sighting
 from reclaim.takedown.platforms import Platform, all_platforms
 from reclaim.takedown.service import LangChoice, draft_notices, reupload_of
@@ -154,7 +154,7 @@ def flag_reuploads(session: Session, scan_id: int, *, draft: bool = True) -> Reu
 
 
 class ReuploadCheck:
-    """:func:`flag_reuploads` as a scan's post-scan check (:class:`reclaim.scan.service.PostScanCheck`):
+    """:func:`flag_reuploads` as a scan's post-scan check (:class:`reclaim.scan.checks.PostScanCheck`):
     ``scan_paths(ws, paths, checks=[ReuploadCheck()])`` flags the scan's re-uploads, drafts the
     follow-ups and counts both in the scan's report."""
 
