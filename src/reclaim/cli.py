@@ -291,8 +291,9 @@ def scan(
     Example:
         reclaim scan ~/Downloads/Telegram\\ Desktop/ChatExport_2026-11-20 ./screenshots --json
     """
+    from reclaim.forensics.passes import FORENSICS_MODES
     from reclaim.scan.service import scan_paths
-    from reclaim.signals.forensic import FORENSICS_MODES
+    from reclaim.takedown.reupload import ReuploadCheck
 
     if forensics not in FORENSICS_MODES:
         raise _fail(UserError(f"--forensics must be one of {', '.join(FORENSICS_MODES)}"))
@@ -322,6 +323,7 @@ def scan(
                     forensics=forensics,  # checked above
                     workers=workers,
                     progress=progress,
+                    checks=[ReuploadCheck()],
                 )
             d = report.to_dict()
             d["errors"] = [{"path": e.path, "error": e.error} for e in report.errors]

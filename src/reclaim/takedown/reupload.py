@@ -17,6 +17,8 @@ Rules:
   are the cited notice's. A flagged sighting on no platform (a plain file, a personal chat) is routed to
   the platform of the notice it re-uploads (``route`` in its flag), and its follow-up goes there.
 * Nothing is sent. Flagging twice is harmless: a flagged sighting is not flagged again.
+* A scan runs the check when its caller passes :class:`ReuploadCheck` (the CLI, the team server and the
+  demo do); the scan itself does not know takedown.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from reclaim.errors import UserError
 from reclaim.events import log_event
+from reclaim.scan.checks import CheckCounts
 from reclaim.store.models import Item, Match, Notice, Sighting
 from reclaim.takedown.drafting import LangChoice, draft_notices, reupload_of
 from reclaim.takedown.platforms import Platform, all_platforms
@@ -148,6 +151,18 @@ def flag_reuploads(session: Session, scan_id: int, *, draft: bool = True) -> Reu
     if draft:
         _draft_follow_ups(session, result, notices)
     return result
+
+
+class ReuploadCheck:
+    """:func:`flag_reuploads` as a scan's post-scan check (:class:`reclaim.scan.checks.PostScanCheck`):
+    ``scan_paths(ws, paths, checks=[ReuploadCheck()])`` flags the scan's re-uploads, drafts the
+    follow-ups and counts both in the scan's report."""
+
+    label = "re-upload check"
+
+    def __call__(self, session: Session, scan_id: int) -> CheckCounts:
+        result = flag_reuploads(session, scan_id)
+        return {"reuploads": len(result.flagged), "follow_ups": len(result.follow_ups)}
 
 
 def _draft_follow_ups(session: Session, result: ReuploadResult, notices: dict[str, list[Notice]]) -> None:
