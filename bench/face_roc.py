@@ -991,7 +991,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _log(f"warning: {len(errors)} probes failed to decode, e.g. {errors[0].error}")
     scored = score(specs, results, identities)
     chosen = choose_threshold(impostor_values(scored))
-    from reclaim.scan.analyze import WORK_SIDE
+    from reclaim.media import WORK_SIDE
 
     scene_sides: dict[str, tuple[int, int]] = {}
     for name in PASTE_SCENES:

@@ -47,8 +47,8 @@ from PIL import Image, ImageOps
 
 from reclaim.demo import paste_face
 from reclaim.matching.service import PERCEPTUAL, KnownHashIndex, PdqRef
-from reclaim.media import MediaLimits, decode_media
-from reclaim.scan.analyze import WORK_SIDE, analyze_bytes
+from reclaim.media import WORK_SIDE, MediaLimits, decode_media
+from reclaim.scan.analyze import analyze_bytes
 from reclaim.signals.pdq import (
     MATCH_THRESHOLD,
     MIN_QUALITY,

@@ -50,8 +50,8 @@ from PIL import Image
 from sqlalchemy import distinct, func, select
 
 from reclaim.demo import paste_face
-from reclaim.media import MediaLimits, decode_media
-from reclaim.scan.analyze import WORK_SIDE, analyze_bytes
+from reclaim.media import WORK_SIDE, MediaLimits, decode_media
+from reclaim.scan.analyze import analyze_bytes
 from reclaim.scan.service import scan_paths
 from reclaim.signals import PdqSignal, get_face_model
 from reclaim.signals.face import DlibResNetFace

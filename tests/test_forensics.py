@@ -17,14 +17,16 @@ from typer.testing import CliRunner
 from reclaim.cli import app
 from reclaim.demo import SampleExport, build_sample_export, jpeg
 from reclaim.demo import sample_picture as _sk
+from reclaim.forensics import passes as forensic_mod
 from reclaim.forensics.base import ForensicResult
 from reclaim.forensics.orientation import box_to_stored, to_stored
+from reclaim.forensics.passes import FORENSIC_SIGNALS
+from reclaim.forensics.passes import FORENSIC_SIGNALS_BY_NAME as SIGNALS_BY_NAME
 from reclaim.forensics.service import NO_INDICATORS, explain_item, refresh_item, statements
 from reclaim.media.decode import _TRANSPOSE_FOR_ORIENTATION
 from reclaim.persons.service import add_person, forget_person
 from reclaim.scan.service import scan_paths
-from reclaim.signals import FORENSIC_SIGNALS, SIGNAL_TYPES, SIGNALS_BY_NAME
-from reclaim.signals import forensic as forensic_mod
+from reclaim.signals import SIGNAL_TYPES
 from reclaim.store.models import Finding, Item, Match, ReferencePhoto
 from reclaim.workspace import Workspace
 

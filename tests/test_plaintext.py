@@ -21,10 +21,10 @@ from PIL import Image
 from sqlalchemy import select
 
 from reclaim.demo import SampleExport, build_sample_export, paste_face
-from reclaim.matching.service import decrypt_vector
 from reclaim.persons.service import _template_from_photo, add_person
 from reclaim.scan.analyze import analyze_bytes
 from reclaim.scan.service import ScanReport, scan_paths
+from reclaim.store.crypto import decrypt_vector
 from reclaim.store.models import Face, FaceTemplate, Item, ReferencePhoto
 from reclaim.workspace import VAULT_DIR, Workspace
 

@@ -16,8 +16,8 @@ from reclaim.persons.service import add_person
 from reclaim.review import review_match
 from reclaim.scan.service import scan_paths
 from reclaim.store.models import Event, Item, Match, Notice, Sighting
-from reclaim.takedown.reupload import flag_reuploads
-from reclaim.takedown.service import draft_notices
+from reclaim.takedown.drafting import draft_notices
+from reclaim.takedown.reupload import ReuploadCheck, flag_reuploads
 from reclaim.workspace import Workspace
 
 from .conftest import PASSPHRASE
@@ -60,7 +60,7 @@ def test_reupload_flagged_and_followed_up(tmp_path: Path) -> None:
         with ws.session() as s:
             person = add_person(s, ws.key, name="Client 07", photos=sample.enrol_photos, consent="test")
         pid = person.person_id
-        first = scan_paths(ws, [sample.root], workers=1)
+        first = scan_paths(ws, [sample.root], workers=1, checks=[ReuploadCheck()])
         assert first.reuploads == 0 and first.follow_ups == 0
 
         # Confirm the face match of photo_1 (posted in Room A, a group, and forwarded to Room B, a channel).
@@ -88,7 +88,7 @@ def test_reupload_flagged_and_followed_up(tmp_path: Path) -> None:
         grad = Image.linear_gradient("L").resize((400, 300)).convert("RGB")  # no face, far from the cluster
         unrelated = channel_export(tmp_path / "Unrelated", {"gradient.jpg": jpeg(grad, 85)}, chat_id=5005)
         for path in (unrelated, sample.root):
-            report = scan_paths(ws, [path], workers=1)
+            report = scan_paths(ws, [path], workers=1, checks=[ReuploadCheck()])
             assert report.reuploads == 0 and report.follow_ups == 0
             assert report.to_dict()["reuploads"] == 0
 
@@ -98,7 +98,7 @@ def test_reupload_flagged_and_followed_up(tmp_path: Path) -> None:
             tmp_path / "Repost",
             {"recompressed.jpg": jpeg(src, 50), "mirrored.jpg": jpeg(ImageOps.mirror(src), 85)},
         )
-        report = scan_paths(ws, [repost], workers=1)
+        report = scan_paths(ws, [repost], workers=1, checks=[ReuploadCheck()])
         assert report.new_sightings == 2
         assert report.reuploads == 2 and report.follow_ups == 1
         assert report.to_dict()["reuploads"] == 2
@@ -162,7 +162,7 @@ def test_reupload_in_a_plain_folder_follows_up_on_the_cited_platform(tmp_path: P
     try:
         with ws.session() as s:
             pid = add_person(s, ws.key, name="P", photos=sample.enrol_photos, consent="test").person_id
-        scan_paths(ws, [sample.root], workers=1)
+        scan_paths(ws, [sample.root], workers=1, checks=[ReuploadCheck()])
         with ws.session() as s:
             item = s.scalars(
                 select(Item)
@@ -184,7 +184,7 @@ def test_reupload_in_a_plain_folder_follows_up_on_the_cited_platform(tmp_path: P
         src = Image.open(original).convert("RGB")
         (folder / "copy_q45.jpg").write_bytes(jpeg(src, 45))
         (folder / "copy_flipped.jpg").write_bytes(jpeg(ImageOps.mirror(src), 80))
-        report = scan_paths(ws, [folder], workers=1)
+        report = scan_paths(ws, [folder], workers=1, checks=[ReuploadCheck()])
         assert report.reuploads == 2 and report.follow_ups == 1
 
         with ws.session() as s:

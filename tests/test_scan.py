@@ -12,11 +12,14 @@ import numpy as np
 import pytest
 from PIL import Image
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from reclaim.demo import SampleExport, build_sample_export, paste_face
+from reclaim.events import log_event
 from reclaim.persons.service import add_person, forget_person
+from reclaim.scan.checks import CheckCounts
 from reclaim.scan.service import scan_paths
-from reclaim.store.models import Event, Face, FaceTemplate, Item, Match, Sighting
+from reclaim.store.models import Event, Face, FaceTemplate, Item, Match, Scan, Sighting
 from reclaim.workspace import Workspace
 
 
@@ -251,3 +254,39 @@ def test_enrolling_a_minor_purges_media_already_stored(workspace: Workspace, sam
         assert item.stored == (item.id not in matched)
         assert workspace.vault.has(item.sha256) == item.stored
     assert len(purged) == len(matched)
+
+
+def test_post_scan_checks_run_after_the_items_and_a_failing_one_is_a_scan_error(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """Checks passed by the caller see the scan's items; one that raises is rolled back and reported as
+    an error under its label, the others still count, and the scan finishes with its items kept."""
+    folder = tmp_path / "material"
+    folder.mkdir()
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(folder / "a.png")
+    seen: list[int] = []
+
+    class Counting:
+        label = "counting check"
+
+        def __call__(self, session: Session, scan_id: int) -> CheckCounts:
+            seen.append(len(session.scalars(select(Sighting).where(Sighting.scan_id == scan_id)).all()))
+            return {"reuploads": 2, "follow_ups": 1}
+
+    class Failing:
+        label = "failing check"
+
+        def __call__(self, session: Session, scan_id: int) -> CheckCounts:
+            log_event(session, "never.kept", subject="test")
+            raise RuntimeError("boom")
+
+    report = scan_paths(
+        workspace, [folder], workers=1, faces=False, forensics="none", checks=[Failing(), Counting()]
+    )
+    assert seen == [1]
+    assert [(e.path, e.error) for e in report.errors] == [("failing check", "RuntimeError: boom")]
+    assert (report.new_items, report.reuploads, report.follow_ups) == (1, 2, 1)
+    with workspace.session() as s:
+        scan = s.get(Scan, report.scan_id)
+        assert scan is not None and scan.status == "finished"
+        assert s.scalar(select(func.count()).select_from(Event).where(Event.kind == "never.kept")) == 0

@@ -26,17 +26,18 @@ from reclaim.persons.service import add_person
 from reclaim.review import review_match
 from reclaim.scan.service import scan_paths
 from reclaim.store.models import Event, Item, Match, Notice, Person, Sighting
-from reclaim.takedown.platforms import NOT_STATED, Field, Platform, all_platforms, get_platform, register
-from reclaim.takedown.service import (
-    SmtpSettings,
-    draft_notices,
-    missing_fields,
-    platform_stats,
-    refresh_overdue,
-    send_notice,
-    set_status,
-    smtp_settings,
+from reclaim.takedown.drafting import draft_notices
+from reclaim.takedown.platforms import (
+    NOT_STATED,
+    PLATFORMS,
+    Field,
+    Platform,
+    all_platforms,
+    get_platform,
+    platforms_by_name,
 )
+from reclaim.takedown.sending import SmtpSettings, send_notice, smtp_settings
+from reclaim.takedown.status import missing_fields, platform_stats, refresh_overdue, set_status
 from reclaim.takedown.templates import LABELS, TEXT
 from reclaim.workspace import Workspace
 
@@ -217,7 +218,7 @@ def test_registry_names_fields_times_and_languages() -> None:
         fields = (Field("description"),)
 
     with pytest.raises(ValueError, match="already registered"):
-        register(Dup)
+        platforms_by_name((*PLATFORMS, Dup))
     with pytest.raises(UserError, match="no platform"):
         get_platform("myspace")
 
@@ -530,7 +531,7 @@ def test_smtp_settings_from_env_and_file(tmp_path: Path) -> None:
     assert "pw" not in repr(got)
     with pytest.raises(UserError, match="tls"):
         smtp_settings(tmp_path, env={"RECLAIM_SMTP_TLS": "maybe"})
-    from reclaim.takedown.service import _deliver
+    from reclaim.takedown.sending import deliver as _deliver
 
     remote = SmtpSettings(host="mail.example", port=25, sender="a@b", user="u", password="p", tls="none")
     with pytest.raises(UserError, match="without TLS"):

@@ -15,8 +15,9 @@ from fastapi import FastAPI
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from reclaim.server.app import CSRF_HEADER, create_app
+from reclaim.server.app import create_app
 from reclaim.server.auth import create_token, create_user
+from reclaim.server.deps import CSRF_HEADER
 from reclaim.server.settings import ServerSettings
 from reclaim.workspace import Workspace
 

@@ -12,10 +12,11 @@ import pytest
 from sqlalchemy import select
 
 from reclaim.demo import SampleExport, build_sample_export
-from reclaim.server.app import CSRF_FIELD
 from reclaim.server.cases import review_case_match
+from reclaim.server.deps import CSRF_FIELD
 from reclaim.store.models import Match, Notice
-from reclaim.takedown.service import TRANSITIONS, draft_notices
+from reclaim.takedown.drafting import draft_notices
+from reclaim.takedown.status import TRANSITIONS
 
 from .conftest import BACKENDS
 from .test_api import World, as_, client_for, events, world_for

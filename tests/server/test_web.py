@@ -19,10 +19,11 @@ from sqlalchemy import select
 
 from reclaim.demo import jpeg, paste_face
 from reclaim.demo import sample_picture as _sk
+from reclaim.lang import LANGS
 from reclaim.server import web
-from reclaim.server.app import CSRF_FIELD, CSRF_HEADER
 from reclaim.server.auth import assign
-from reclaim.server.i18n import KEY_PATTERN, LANGS, MESSAGES, placeholders, translate
+from reclaim.server.deps import CSRF_FIELD, CSRF_HEADER
+from reclaim.server.i18n import KEY_PATTERN, MESSAGES, placeholders, translate
 from reclaim.server.jobs import install_jobs, jobs_for
 from reclaim.store.models import Case, Cluster, Consent, Event, Item, Match, Person, Sighting, User
 from reclaim.workspace import Workspace

@@ -84,6 +84,7 @@ def run_demo(ws: Workspace, export: SampleExport, *, say: Say) -> dict[str, Any]
     from reclaim.matching.queries import list_matches
     from reclaim.persons.service import add_person
     from reclaim.scan.service import scan_paths
+    from reclaim.takedown.reupload import ReuploadCheck
 
     with ws.session() as session:
         person = add_person(
@@ -102,7 +103,7 @@ def run_demo(ws: Workspace, export: SampleExport, *, say: Say) -> dict[str, Any]
         f"{person.known_images} known image; {person.kept_photos} photos kept encrypted "
         "(--keep-photos) to show where a face was copied from"
     )
-    report = scan_paths(ws, [export.root])
+    report = scan_paths(ws, [export.root], checks=[ReuploadCheck()])
     say(
         f"[bold]3. Scanned[/]: {report.items} items ({report.new_items} new), {report.sightings} "
         f"sightings, {report.face_matches} face matches, {report.hash_matches} hash matches"

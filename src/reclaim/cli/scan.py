@@ -64,15 +64,17 @@ def scan(
     Example:
         reclaim scan ~/Downloads/Telegram\\ Desktop/ChatExport_2026-11-20 ./screenshots --json
     """
+    from reclaim.forensics.passes import FORENSICS_MODES
     from reclaim.scan.service import scan_paths
-    from reclaim.signals.forensic import FORENSICS_MODES
+    from reclaim.takedown.reupload import ReuploadCheck
 
     if forensics not in FORENSICS_MODES:
         raise UserError(f"--forensics must be one of {', '.join(FORENSICS_MODES)}")
     with open_workspace() as ws, progress_bar(show=err_console.is_terminal and not as_json) as progress:
         report = scan_paths(
-            ws, paths, hash_only=hash_only, forensics=forensics, workers=workers, progress=progress
-        )
+            ws, paths, hash_only=hash_only, forensics=forensics, workers=workers, progress=progress,
+            checks=[ReuploadCheck()],
+        )  # fmt: skip
     result = report.to_dict()
     result["errors"] = [{"path": e.path, "error": e.error} for e in report.errors]
     emit(result, as_json, _render_scan)

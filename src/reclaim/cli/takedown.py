@@ -97,7 +97,8 @@ def takedown_draft(
     Example:
         reclaim takedown draft --person 3f9a0c1d2e4b5a69 --lang both --contact advocate@example.org
     """
-    from reclaim.takedown.service import LangChoice, draft_notices, notice_dict
+    from reclaim.takedown.drafting import LangChoice, draft_notices
+    from reclaim.takedown.status import notice_dict
 
     if lang not in ("en", "ko", "both"):
         raise UserError("--lang must be en, ko or both")
@@ -146,7 +147,7 @@ def takedown_list(
     Example:
         reclaim takedown list --person 3f9a0c1d2e4b5a69 --json
     """
-    from reclaim.takedown.service import list_notices, notice_dict
+    from reclaim.takedown.status import list_notices, notice_dict
 
     with open_session() as session:
         rows = [
@@ -169,7 +170,7 @@ def takedown_status(
     Example:
         reclaim takedown status --overdue
     """
-    from reclaim.takedown.service import OPEN, list_notices, notice_dict, refresh_overdue
+    from reclaim.takedown.status import OPEN, list_notices, notice_dict, refresh_overdue
 
     with open_session() as session:
         flipped = [n.id for n in refresh_overdue(session)]
@@ -198,7 +199,7 @@ def takedown_show(
     Example:
         reclaim takedown show 5d1e0a9c3b7f2e64 --json
     """
-    from reclaim.takedown.service import get_notice, notice_dict
+    from reclaim.takedown.status import get_notice, notice_dict
 
     with open_session() as session:
         result = notice_dict(get_notice(session, notice_id), text=True)
@@ -225,7 +226,7 @@ def takedown_mark(
     Example:
         reclaim takedown mark 5d1e0a9c3b7f2e64 --status removed --at 2026-11-21T10:00:00+09:00
     """
-    from reclaim.takedown.service import notice_dict, set_status
+    from reclaim.takedown.status import notice_dict, set_status
 
     when = _parse_at(at)
     with open_session() as session:
@@ -248,7 +249,8 @@ def takedown_send(
     Example:
         RECLAIM_SMTP_HOST=smtp.example.org RECLAIM_SMTP_FROM=me@example.org reclaim takedown send 5d1e0a9c
     """
-    from reclaim.takedown.service import notice_dict, send_failed, send_notice, smtp_settings
+    from reclaim.takedown.sending import send_failed, send_notice, smtp_settings
+    from reclaim.takedown.status import notice_dict
 
     with open_workspace() as ws, ws.session() as session:
         r = send_notice(session, notice_id=notice_id, settings=smtp_settings(ws.root), recipient=to)
@@ -267,7 +269,7 @@ def takedown_stats(as_json: JsonOption = False) -> None:
     Example:
         reclaim takedown stats --json
     """
-    from reclaim.takedown.service import platform_stats
+    from reclaim.takedown.status import platform_stats
 
     with open_session() as session:
         rows = platform_stats(session)

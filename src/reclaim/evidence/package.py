@@ -32,7 +32,7 @@ import os
 import secrets
 import zipfile
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -62,6 +62,7 @@ from reclaim.evidence.verify import (
     custody_record,
     dump_custody,
 )
+from reclaim.forensics.pictures import pixel_pictures, source_photo_picture
 from reclaim.forensics.service import face_boxes, item_findings, statements
 from reclaim.matching.queries import _sighting_dict
 from reclaim.store.models import Event, Finding, Item, Match, Person, Sighting, Signal, utcnow
@@ -104,6 +105,28 @@ class ExportResult:
     event_id: int
     manifest_sha256: str
     warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ExportRecord:
+    """One export of a person's package, as its custody event records it."""
+
+    event_id: int
+    manifest_sha256: str
+
+
+def latest_export(session: Session, *, person_id: str) -> ExportRecord | None:
+    """The person's latest exported evidence package (its ``evidence.exported`` event), or None."""
+    events = session.scalars(
+        select(Event)
+        .where(Event.kind == EXPORT_EVENT, Event.subject == f"person:{person_id}")
+        .order_by(Event.id.desc())
+    )
+    for event in events:
+        sha = (event.detail or {}).get("manifest_sha256")
+        if isinstance(sha, str) and len(sha) == 64:
+            return ExportRecord(event_id=event.id, manifest_sha256=sha)
+    return None
 
 
 def extension_for(mime: str | None) -> str:
@@ -158,8 +181,6 @@ def _forensic_pictures(
 ) -> dict[str, bytes]:
     """PNG pictures behind the statements in ``codes``: the face crops side by side ("face_copied"),
     the indicator maps and the ELA picture ("editing_indicator")."""
-    from reclaim.forensics.pictures import pixel_pictures, source_photo_picture
-
     out: dict[str, bytes] = {}
     copied = session.scalar(
         select(Finding).where(
@@ -178,6 +199,272 @@ def _forensic_pictures(
     return out
 
 
+# --- collect: the rows the package states -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Case:
+    """The person's rows for the package, read with one query per table whatever the number of items."""
+
+    person: Person
+    statuses: tuple[str, ...]
+    matches: Sequence[Match]
+    items: Sequence[Item]
+    events: Sequence[Event]
+    """The whole custody log, oldest first (custody.json holds it all)."""
+    matches_of: Mapping[int, list[Match]]
+    signals_of: Mapping[int, dict[str, list[str]]]
+    sightings_of: Mapping[int, list[Sighting]]
+    added_event: Mapping[str, Event]
+    purged_event: Mapping[str, Event]
+
+    @property
+    def head(self) -> tuple[int, str]:
+        """The id and hash of the last event before the export (0 and GENESIS for an empty log)."""
+        return (self.events[-1].id, self.events[-1].hash or GENESIS) if self.events else (0, GENESIS)
+
+
+def _collect(session: Session, *, person_id: str, confirmed_only: bool) -> _Case:
+    """Read what the package states (NotFound for an unknown person, UserError without matches)."""
+    person = session.get(Person, person_id)
+    if person is None:
+        raise NotFound(f"no person with id {person_id!r} (see 'reclaim person list')")
+    statuses = ("confirmed",) if confirmed_only else ("candidate", "confirmed")
+    where = (Match.person_id == person_id, Match.status.in_(statuses))
+    matches = session.scalars(
+        select(Match).where(*where).order_by(Match.kind, Match.distance, Match.id)
+    ).all()
+    if not matches:
+        what = "confirmed matches" if confirmed_only else "matches (candidate or confirmed)"
+        raise UserError(f"{person.name} ({person_id}) has no {what}: there is nothing to export")
+    item_ids = select(Match.item_id).where(*where)
+    items = session.scalars(select(Item).where(Item.id.in_(item_ids)).order_by(Item.sha256)).all()
+    signal_rows = session.scalars(
+        select(Signal)
+        .where(Signal.item_id.in_(item_ids), Signal.frame_index == 0, Signal.signal_type.in_(_SIGNALS))
+        .order_by(Signal.item_id, Signal.signal_type, Signal.variant)
+    ).all()
+    sighting_rows = session.scalars(select(Sighting).where(Sighting.item_id.in_(item_ids))).all()
+    events = session.scalars(select(Event).order_by(Event.id)).all()
+
+    matches_of: dict[int, list[Match]] = defaultdict(list)
+    for m in matches:
+        matches_of[m.item_id].append(m)
+    signals_of: dict[int, dict[str, list[str]]] = defaultdict(lambda: {name: [] for name in _SIGNALS})
+    for sig in signal_rows:
+        signals_of[sig.item_id][sig.signal_type].append(sig.value)
+    sightings_of: dict[int, list[Sighting]] = defaultdict(list)
+    for sg in sighting_rows:
+        sightings_of[sg.item_id or 0].append(sg)
+    added_event: dict[str, Event] = {}
+    purged_event: dict[str, Event] = {}
+    for ev in events:
+        if ev.kind == "item.added" and ev.subject:
+            added_event.setdefault(ev.subject, ev)
+        elif ev.kind == "item.media_purged" and ev.subject:
+            purged_event[ev.subject] = ev
+    return _Case(
+        person,
+        statuses,
+        matches,
+        items,
+        events,
+        matches_of,
+        signals_of,
+        sightings_of,
+        added_event,
+        purged_event,
+    )
+
+
+# --- write members: originals, pictures, report, timestamps, key ------------------------------------------
+
+
+class _Members:
+    """The ZIP being written: every member gets the same time and mode; a listed member's SHA-256 goes into
+    ``files`` (the manifest's list of members)."""
+
+    def __init__(self, zf: zipfile.ZipFile, when: datetime) -> None:
+        self.zf = zf
+        self.when = when
+        self.files: dict[str, str] = {}
+
+    def add(self, name: str, data: bytes, *, compress: bool, listed: bool = True) -> None:
+        self.zf.writestr(_zip_info(name, self.when, compress=compress), data)
+        if listed:
+            self.files[name] = hashlib.sha256(data).hexdigest()
+
+
+def _item_entry(
+    ws: Workspace, session: Session, case: _Case, item: Item, members: _Members, warnings: list[str]
+) -> dict[str, Any]:
+    """The item's manifest entry; writes its original (stored, uncompressed) when the vault has it."""
+    member: str | None = None
+    reason: str | None = None
+    subject = f"item:{item.sha256}"
+    forensics = _forensics(session, item, case.person)
+    if item.stored:
+        try:
+            data = ws.vault.get(item.sha256)  # decrypts and checks the SHA-256
+        except (OSError, ValueError) as exc:
+            reason = f"the vault copy could not be read ({exc})"
+            warnings.append(f"item {item.sha256}: {reason}")
+        else:
+            member = f"{ORIGINALS_DIR}{item.sha256}{extension_for(item.mime)}"
+            members.add(member, data, compress=False)
+            del data
+    else:
+        reason = _withheld_reason(case.person, case.added_event.get(subject), case.purged_event.get(subject))
+    sightings = sorted(
+        case.sightings_of.get(item.id, []),
+        key=lambda sg: (sg.posted_at is None, sg.posted_at.isoformat() if sg.posted_at else "", sg.id),
+    )
+    return {
+        "sha256": item.sha256,
+        "md5": item.md5,
+        "size": item.size,
+        "mime": item.mime,
+        "kind": item.kind,
+        "width": item.width,
+        "height": item.height,
+        "frame_count": item.frame_count,
+        "signals": case.signals_of.get(item.id) or {name: [] for name in _SIGNALS},
+        "original": member,
+        "original_sha256": members.files[member] if member else None,
+        "original_reason": reason,
+        "matches": [
+            {
+                "match_id": m.id,
+                "kind": m.kind,
+                "status": m.status,
+                "distance": round(m.distance, 4),
+                "detail": m.detail,
+            }
+            for m in case.matches_of[item.id]
+        ],
+        "sightings": [_sighting_dict(sg) for sg in sightings],
+        "forensics": forensics,
+    }
+
+
+def _add_pictures(
+    ws: Workspace, session: Session, case: _Case, entries: list[dict[str, Any]], members: _Members
+) -> dict[str, bytes]:
+    """Pictures behind the findings, after the originals (which stay first, in order): the two face crops
+    for "face copied", the indicator maps and ELA for "indicators of editing" (not for weak indicators,
+    which are not evidence). Returns the ones the report shows, by member name."""
+    pictures: dict[str, bytes] = {}
+    for item, entry in zip(case.items, entries, strict=True):
+        fx = entry["forensics"]
+        codes = {st["code"] for st in fx["statements"]} & set(PICTURED)
+        if not entry["original"] or not codes:
+            continue
+        try:
+            data = ws.vault.get(item.sha256)
+        except (OSError, ValueError):
+            continue  # already reported, when the original could not be read
+        for name, picture in sorted(_forensic_pictures(ws, session, item, data, case.person, codes).items()):
+            rel = f"{FORENSICS_DIR}{item.sha256}-{name}.png"
+            members.add(rel, picture, compress=False)
+            fx["pictures"][name] = rel
+            if name != "ela":  # the report shows the small pictures; ELA stays in the package
+                pictures[rel] = picture
+        del data
+    return pictures
+
+
+def _add_report(
+    ws: Workspace,
+    report: ReportBuilder,
+    manifest: Mapping[str, Any],
+    pictures: Mapping[str, bytes],
+    members: _Members,
+) -> None:
+    """The members the ``report`` hook builds from the draft manifest, under ``report/``."""
+    sha_of = {it["original"]: it["sha256"] for it in manifest["items"] if it["original"]}
+
+    def read_original(rel: str) -> bytes | None:
+        if rel in pictures:
+            return pictures[rel]
+        sha = sha_of.get(rel)
+        return ws.vault.get(sha) if sha else None
+
+    for name, data in sorted(report(manifest, read_original).items()):
+        if not name.startswith(REPORT_DIR) or name.endswith("/") or ".." in name.split("/"):
+            raise ValueError(f"report members go under {REPORT_DIR}, not {name!r}")
+        members.add(name, data, compress=True)
+
+
+def _add_timestamps_and_key(ws: Workspace, members: _Members) -> None:
+    """The RFC 3161 tokens of custody heads (reclaim timestamp), each tied to its event; the public key."""
+    for _event_id, token_path in list_tokens(ws):
+        members.add(f"{TIMESTAMPS_DIR}{token_path.name}", token_path.read_bytes(), compress=True)
+    members.add(PUBLIC_KEY, ws.signer.public_hex.encode(), compress=True)
+
+
+def _draft_manifest(
+    ws: Workspace, case: _Case, entries: list[dict[str, Any]], *, confirmed_only: bool, created_at: datetime
+) -> dict[str, Any]:
+    """The manifest but its ``files`` (what the report hook sees)."""
+    head_id, head_hash = case.head
+    return {
+        "format": FORMAT,
+        "created_at": created_at.isoformat(timespec="microseconds"),
+        "person": {"person_id": case.person.id, "name": case.person.name},
+        "confirmed_only": confirmed_only,
+        "statuses": list(case.statuses),
+        "workspace_public_key": ws.signer.public_hex,
+        "items": entries,
+        "custody": {
+            "first_event_id": 1,
+            "last_event_id": head_id + 1,
+            "start_hash": GENESIS,
+            "export_prev_hash": head_hash,
+            "note": "custody.json is the whole log from GENESIS; its last event is this export",
+        },
+    }
+
+
+# --- seal: the export event, custody.json, the manifest and its signature ---------------------------------
+
+_RACE = "the custody log changed during the export (another reclaim process is writing): run the export again"
+
+
+@dataclass(frozen=True)
+class _Seal:
+    event_id: int
+    events: int
+    manifest_sha256: str
+
+
+def _seal(ws: Workspace, session: Session, case: _Case, manifest: dict[str, Any], members: _Members) -> _Seal:
+    """List the members in the manifest, log the export event naming its SHA-256 (not committed), then
+    write custody.json (ending with that event), manifest.json and manifest.sig."""
+    manifest["files"] = dict(sorted(members.files.items()))
+    manifest_bytes = _json_bytes(manifest)
+    manifest_sha = hashlib.sha256(manifest_bytes).hexdigest()
+    export_event = log_event(
+        session,
+        EXPORT_EVENT,
+        subject=f"person:{case.person.id}",
+        detail={
+            "person_id": case.person.id,
+            "items": len(manifest["items"]),
+            "matches": len(case.matches),
+            "manifest_sha256": manifest_sha,
+            "confirmed_only": manifest["confirmed_only"],
+        },
+    )
+    head_id, head_hash = case.head
+    if export_event.id != head_id + 1 or export_event.prev_hash != head_hash:
+        raise UserError(_RACE)
+    custody = [custody_record(ev) for ev in [*case.events, export_event]]
+    members.add(CUSTODY, dump_custody(custody), compress=True, listed=False)
+    members.add(MANIFEST, manifest_bytes, compress=True, listed=False)
+    members.add(SIGNATURE, ws.signer.sign(manifest_sha).encode(), compress=True, listed=False)
+    return _Seal(export_event.id, len(custody), manifest_sha)
+
+
 def export_package(
     ws: Workspace,
     *,
@@ -194,222 +481,46 @@ def export_package(
         raise UserError(f"{out} is a directory: give the path of the .zip file to write")
     if not out.parent.is_dir():
         raise UserError(f"cannot write {out}: the directory {out.parent} does not exist")
-    statuses = ("confirmed",) if confirmed_only else ("candidate", "confirmed")
     warnings: list[str] = []
 
     with ws.session() as s:
-        person = s.get(Person, person_id)
-        if person is None:
-            raise NotFound(f"no person with id {person_id!r} (see 'reclaim person list')")
-        where = (Match.person_id == person_id, Match.status.in_(statuses))
-        matches = s.scalars(select(Match).where(*where).order_by(Match.kind, Match.distance, Match.id)).all()
-        if not matches:
-            what = "confirmed matches" if confirmed_only else "matches (candidate or confirmed)"
-            raise UserError(f"{person.name} ({person_id}) has no {what}: there is nothing to export")
-        # One query per table, whatever the number of items.
-        item_ids = select(Match.item_id).where(*where)
-        items = s.scalars(select(Item).where(Item.id.in_(item_ids)).order_by(Item.sha256)).all()
-        signal_rows = s.scalars(
-            select(Signal)
-            .where(Signal.item_id.in_(item_ids), Signal.frame_index == 0, Signal.signal_type.in_(_SIGNALS))
-            .order_by(Signal.item_id, Signal.signal_type, Signal.variant)
-        ).all()
-        sighting_rows = s.scalars(select(Sighting).where(Sighting.item_id.in_(item_ids))).all()
-        events = s.scalars(select(Event).order_by(Event.id)).all()
-
-        matches_of: dict[int, list[Match]] = defaultdict(list)
-        for m in matches:
-            matches_of[m.item_id].append(m)
-        signals_of: dict[int, dict[str, list[str]]] = defaultdict(lambda: {name: [] for name in _SIGNALS})
-        for sig in signal_rows:
-            signals_of[sig.item_id][sig.signal_type].append(sig.value)
-        sightings_of: dict[int, list[Sighting]] = defaultdict(list)
-        for sg in sighting_rows:
-            sightings_of[sg.item_id or 0].append(sg)
-        added_event: dict[str, Event] = {}
-        purged_event: dict[str, Event] = {}
-        for ev in events:
-            if ev.kind == "item.added" and ev.subject:
-                added_event.setdefault(ev.subject, ev)
-            elif ev.kind == "item.media_purged" and ev.subject:
-                purged_event[ev.subject] = ev
-
-        head_id, head_hash = (events[-1].id, events[-1].hash or GENESIS) if events else (0, GENESIS)
+        case = _collect(s, person_id=person_id, confirmed_only=confirmed_only)
         created_at = utcnow()
         tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.tmp")
         try:
             with zipfile.ZipFile(tmp, "w", allowZip64=True) as zf:
-                files: dict[str, str] = {}
-                pictures: dict[str, bytes] = {}
-                manifest_items: list[dict[str, Any]] = []
-                for item in items:
-                    member: str | None = None
-                    reason: str | None = None
-                    subject = f"item:{item.sha256}"
-                    forensics = _forensics(s, item, person)
-                    if item.stored:
-                        try:
-                            data = ws.vault.get(item.sha256)  # decrypts and checks the SHA-256
-                        except (OSError, ValueError) as exc:
-                            reason = f"the vault copy could not be read ({exc})"
-                            warnings.append(f"item {item.sha256}: {reason}")
-                        else:
-                            member = f"{ORIGINALS_DIR}{item.sha256}{extension_for(item.mime)}"
-                            zf.writestr(_zip_info(member, created_at, compress=False), data)
-                            files[member] = hashlib.sha256(data).hexdigest()
-                            del data
-                    else:
-                        reason = _withheld_reason(person, added_event.get(subject), purged_event.get(subject))
-                    sightings = sorted(
-                        sightings_of.get(item.id, []),
-                        key=lambda sg: (
-                            sg.posted_at is None,
-                            sg.posted_at.isoformat() if sg.posted_at else "",
-                            sg.id,
-                        ),
-                    )
-                    manifest_items.append(
-                        {
-                            "sha256": item.sha256,
-                            "md5": item.md5,
-                            "size": item.size,
-                            "mime": item.mime,
-                            "kind": item.kind,
-                            "width": item.width,
-                            "height": item.height,
-                            "frame_count": item.frame_count,
-                            "signals": signals_of.get(item.id) or {name: [] for name in _SIGNALS},
-                            "original": member,
-                            "original_sha256": files[member] if member else None,
-                            "original_reason": reason,
-                            "matches": [
-                                {
-                                    "match_id": m.id,
-                                    "kind": m.kind,
-                                    "status": m.status,
-                                    "distance": round(m.distance, 4),
-                                    "detail": m.detail,
-                                }
-                                for m in matches_of[item.id]
-                            ],
-                            "sightings": [_sighting_dict(sg) for sg in sightings],
-                            "forensics": forensics,
-                        }
-                    )
-
-                # Pictures behind the findings, after the originals (which stay first, in order): the
-                # two face crops for "face copied", the indicator maps and ELA for "indicators of editing"
-                # (not for weak indicators, which are not evidence).
-                for item, entry in zip(items, manifest_items, strict=True):
-                    fx = entry["forensics"]
-                    codes = {st["code"] for st in fx["statements"]} & set(PICTURED)
-                    if not entry["original"] or not codes:
-                        continue
-                    try:
-                        data = ws.vault.get(item.sha256)
-                    except (OSError, ValueError):
-                        continue  # already reported above, when the original could not be read
-                    for name, picture in sorted(_forensic_pictures(ws, s, item, data, person, codes).items()):
-                        rel = f"{FORENSICS_DIR}{item.sha256}-{name}.png"
-                        zf.writestr(_zip_info(rel, created_at, compress=False), picture)
-                        files[rel] = hashlib.sha256(picture).hexdigest()
-                        fx["pictures"][name] = rel
-                        if name != "ela":  # the report shows the small pictures; ELA stays in the package
-                            pictures[rel] = picture
-                    del data
-
-                manifest: dict[str, Any] = {
-                    "format": FORMAT,
-                    "created_at": created_at.isoformat(timespec="microseconds"),
-                    "person": {"person_id": person.id, "name": person.name},
-                    "confirmed_only": confirmed_only,
-                    "statuses": list(statuses),
-                    "workspace_public_key": ws.signer.public_hex,
-                    "items": manifest_items,
-                    "custody": {
-                        "first_event_id": 1,
-                        "last_event_id": head_id + 1,
-                        "start_hash": GENESIS,
-                        "export_prev_hash": head_hash,
-                        "note": "custody.json is the whole log from GENESIS; its last event is this export",
-                    },
-                }
+                members = _Members(zf, created_at)
+                entries = [_item_entry(ws, s, case, item, members, warnings) for item in case.items]
+                pictures = _add_pictures(ws, s, case, entries, members)
+                manifest = _draft_manifest(
+                    ws, case, entries, confirmed_only=confirmed_only, created_at=created_at
+                )
                 if report is not None:
-                    sha_of = {it["original"]: it["sha256"] for it in manifest_items if it["original"]}
-
-                    def read_original(rel: str) -> bytes | None:
-                        if rel in pictures:
-                            return pictures[rel]
-                        sha = sha_of.get(rel)
-                        return ws.vault.get(sha) if sha else None
-
-                    for name, data in sorted(report(manifest, read_original).items()):
-                        if not name.startswith(REPORT_DIR) or name.endswith("/") or ".." in name.split("/"):
-                            raise ValueError(f"report members go under {REPORT_DIR}, not {name!r}")
-                        zf.writestr(_zip_info(name, created_at, compress=True), data)
-                        files[name] = hashlib.sha256(data).hexdigest()
-                # RFC 3161 tokens of custody heads (reclaim timestamp), each tied to its event.
-                for _event_id, token_path in list_tokens(ws):
-                    name = f"{TIMESTAMPS_DIR}{token_path.name}"
-                    data = token_path.read_bytes()
-                    zf.writestr(_zip_info(name, created_at, compress=True), data)
-                    files[name] = hashlib.sha256(data).hexdigest()
-                key_bytes = ws.signer.public_hex.encode()
-                zf.writestr(_zip_info(PUBLIC_KEY, created_at, compress=True), key_bytes)
-                files[PUBLIC_KEY] = hashlib.sha256(key_bytes).hexdigest()
-                manifest["files"] = dict(sorted(files.items()))
-
-                manifest_bytes = _json_bytes(manifest)
-                manifest_sha = hashlib.sha256(manifest_bytes).hexdigest()
-                export_event = log_event(
-                    s,
-                    EXPORT_EVENT,
-                    subject=f"person:{person.id}",
-                    detail={
-                        "person_id": person.id,
-                        "items": len(manifest_items),
-                        "matches": len(matches),
-                        "manifest_sha256": manifest_sha,
-                        "confirmed_only": confirmed_only,
-                    },
-                )
-                event_id = export_event.id
-                if event_id != head_id + 1 or export_event.prev_hash != head_hash:
-                    raise UserError(
-                        "the custody log changed during the export (another reclaim process is writing): "
-                        "run the export again"
-                    )
-                custody = [custody_record(ev) for ev in [*events, export_event]]
-                zf.writestr(_zip_info(CUSTODY, created_at, compress=True), dump_custody(custody))
-                zf.writestr(_zip_info(MANIFEST, created_at, compress=True), manifest_bytes)
-                zf.writestr(
-                    _zip_info(SIGNATURE, created_at, compress=True), ws.signer.sign(manifest_sha).encode()
-                )
+                    _add_report(ws, report, manifest, pictures, members)
+                _add_timestamps_and_key(ws, members)
+                sealed = _seal(ws, s, case, manifest, members)
             with open(tmp, "rb") as fh:
                 os.fsync(fh.fileno())
             try:
                 s.commit()
             except IntegrityError as exc:
-                raise UserError(
-                    "the custody log changed during the export (another reclaim process is writing): "
-                    "run the export again"
-                ) from exc
+                raise UserError(_RACE) from exc
             os.replace(tmp, out)
         except OSError as exc:
             raise UserError(f"cannot write the evidence package {out}: {exc}") from exc
         finally:
             tmp.unlink(missing_ok=True)
 
-    withheld = sum(1 for it in manifest_items if it["original"] is None)
+    withheld = sum(1 for it in entries if it["original"] is None)
     return ExportResult(
         path=out,
         person_id=person_id,
-        items=len(manifest_items),
-        matches=len(matches),
-        originals=len(manifest_items) - withheld,
+        items=len(entries),
+        matches=len(case.matches),
+        originals=len(entries) - withheld,
         withheld=withheld,
-        events=len(custody),
-        event_id=event_id,
-        manifest_sha256=manifest_sha,
+        events=sealed.events,
+        event_id=sealed.event_id,
+        manifest_sha256=sealed.manifest_sha256,
         warnings=warnings,
     )

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
@@ -30,8 +30,7 @@ from PIL import Image, ImageFilter, ImageOps
 
 from reclaim.errors import DependencyError
 from reclaim.forensics.service import STATEMENT_KO
-
-Lang = Literal["en", "ko"]
+from reclaim.lang import Lang, parse_lang
 
 FONT_DIRS: tuple[Path, ...] = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"))
 """Where fonts are searched (recursively)."""
@@ -465,11 +464,9 @@ class _PDF(FPDF):
 class _Report:
     def __init__(self, manifest: Mapping[str, Any], originals: Callable[[str], bytes | None], lang: Lang,
                  blur: bool) -> None:  # fmt: skip
-        if lang not in ("en", "ko"):
-            raise ValueError(f"unsupported report language {lang!r} (use 'en' or 'ko')")
         self.m = manifest
         self.originals = originals
-        self.lang: Lang = lang
+        self.lang = parse_lang(lang, option="the report language")
         self.blur = blur
         self.fonts = find_fonts(lang)
         pdf = _PDF(orientation="P", unit="mm", format="A4")
@@ -818,7 +815,7 @@ def render_report(
 
 
 def pdf_report(
-    lang: Literal["en", "ko"] = "en", *, blur: bool = True
+    lang: Lang = "en", *, blur: bool = True
 ) -> Callable[[Mapping[str, Any], Callable[[str], bytes | None]], dict[str, bytes]]:
     """The ``report`` hook of :func:`reclaim.evidence.package.export_package`: report/report.pdf."""
 

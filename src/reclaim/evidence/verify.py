@@ -36,7 +36,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from reclaim.custody import GENESIS, ChainEvent, canonical_json, timestamp, verify_chain
-from reclaim.errors import ReclaimError
+from reclaim.errors import ReclaimError, UserError
 
 FORMAT = "reclaim-evidence/1"
 MANIFEST = "manifest.json"
@@ -83,6 +83,33 @@ def custody_record(ev: ChainEvent) -> dict[str, Any]:
 def dump_custody(records: list[dict[str, Any]]) -> bytes:
     """The one serialisation of custody.json: one canonical JSON event per line."""
     return ("[\n" + ",\n".join(canonical_json(r) for r in records) + "\n]\n").encode("utf-8")
+
+
+@dataclass(frozen=True)
+class ManifestFacts:
+    """What a package's manifest says about itself, read without checking the package (see
+    :func:`verify_package` for that): the SHA-256 of its manifest bytes, which the export event and
+    takedown notices cite, and whose package it is."""
+
+    manifest_sha256: str
+    person_id: str
+
+
+def manifest_facts(path: Path) -> ManifestFacts:
+    """The :class:`ManifestFacts` of the package at ``path``; UserError when it is not a package."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            data = zf.read(MANIFEST)
+    except (OSError, KeyError, zipfile.BadZipFile) as exc:
+        raise UserError(f"{path}: not an evidence package ({exc})") from None
+    try:
+        manifest = json.loads(data)
+        owner = manifest["person"]["person_id"]
+    except (ValueError, KeyError, TypeError):
+        owner = None
+    if not isinstance(owner, str):
+        raise UserError(f"{path}: {MANIFEST} names no person")
+    return ManifestFacts(manifest_sha256=hashlib.sha256(data).hexdigest(), person_id=owner)
 
 
 @dataclass

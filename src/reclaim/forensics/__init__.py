@@ -2,5 +2,5 @@
 invisible AI watermarks, a face copied from a kept reference photo, and pixel indicators of editing.
 
 Each reader returns a :class:`reclaim.forensics.base.ForensicResult` (what it saw, how strong, its known
-false-positive causes); the signal types that run them are registered in ``reclaim.signals.forensic``.
+false-positive causes); the signal types that run them are registered in ``reclaim.forensics.passes``.
 """

@@ -16,8 +16,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from reclaim.errors import MediaError
-from reclaim.forensics.orientation import to_stored
-from reclaim.media import MediaLimits, decode_media
+from reclaim.forensics.orientation import load_stored
+from reclaim.forensics.pixels import ela_image, indicator_maps
+from reclaim.forensics.service import SourcePhotoChecker
+from reclaim.forensics.source_photo import compare, side_by_side
+from reclaim.media import pillow_warnings_ignored
 from reclaim.store.crypto import DataKey
 from reclaim.store.models import Face, Item, Match, Person
 from reclaim.store.vault import Vault
@@ -82,33 +85,19 @@ def maps_picture(
     return png(canvas)
 
 
-def _stored_image(data: bytes) -> tuple[np.ndarray, int] | None:
-    from reclaim.signals.forensic import PIXEL_MAX_PIXELS, _orientation
-
-    try:
-        media = decode_media(data, limits=MediaLimits(max_pixels=PIXEL_MAX_PIXELS, max_frames=1))
-    except MediaError:
-        return None
-    if media.kind != "image":
-        return None
-    orientation = _orientation(data)
-    return to_stored(media.frames[0].image, orientation), orientation
-
-
 def pixel_pictures(data: bytes, faces: list[tuple[int, int, int, int]]) -> dict[str, bytes]:
     """{"maps": PNG of the jpeg-dq and noise maps, "ela": PNG of the ELA picture} for a still image
     ({} when it cannot be decoded). ``faces`` are boxes in displayed coordinates."""
-    from reclaim.forensics.orientation import box_to_stored
-    from reclaim.forensics.pixels import ela_image, indicator_maps
-    from reclaim.media.decode import _pillow_warnings_ignored
-
-    with _pillow_warnings_ignored():
-        decoded = _stored_image(data)
-        if decoded is None:
+    with pillow_warnings_ignored():
+        try:
+            stored = load_stored(data)
+        except MediaError:
             return {}
-        image, orientation = decoded
+        if stored.kind != "image":
+            return {}
+        image = stored.image
         h, w = image.shape[:2]
-        boxes = [box_to_stored(b, orientation, w, h) for b in faces]
+        boxes = stored.boxes(faces)
         out: dict[str, bytes] = {}
         maps = {k: v for k, v in indicator_maps(data, image).items() if v.size}
         if maps:
@@ -122,9 +111,6 @@ def source_photo_picture(
 ) -> bytes | None:
     """The item's matched face beside the kept photo it was copied from, with the numbers (PNG), or
     None when there is no such finding to show."""
-    from reclaim.forensics.service import SourcePhotoChecker
-    from reclaim.forensics.source_photo import compare, side_by_side
-
     checker = SourcePhotoChecker(vault, key)
     match = session.scalar(
         select(Match).where(Match.item_id == item.id, Match.person_id == person.id, Match.kind == "face")

@@ -4,21 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from reclaim.errors import MediaError
+from reclaim.errors import MediaError, NotFound, UserError
 from reclaim.forensics.base import ForensicResult
-from reclaim.media import MediaLimits, decode_media
-from reclaim.scan.analyze import WORK_SIDE
-from reclaim.store.crypto import DataKey
+from reclaim.forensics.passes import PIXEL_PASSES, ForensicInput, run_file_forensics
+from reclaim.forensics.source_photo import (
+    FaceSample,
+    compare,
+    face_samples,
+    sample_for_box,
+    source_photo_result,
+)
+from reclaim.media import WORK_SIDE, MediaLimits, decode_media
+from reclaim.store.crypto import DataKey, decrypt_vector
 from reclaim.store.models import Face, Finding, Item, Match, Person
 from reclaim.store.vault import Vault
-
-if TYPE_CHECKING:
-    from reclaim.forensics.source_photo import FaceSample
 
 REFERENCE_SIDE = 1600
 """Kept photos are decoded as enrolment decodes them."""
@@ -183,8 +187,6 @@ def statements(results: Sequence[ForensicResult]) -> list[Statement]:
 
 def resolve_item(session: Session, ref: str) -> Item:
     """An item by match id, SHA-256 (or a prefix of at least 8 hex digits), or item number."""
-    from reclaim.errors import NotFound, UserError
-
     ref = ref.strip().lower()
     match = session.get(Match, ref)
     if match is not None:
@@ -270,8 +272,6 @@ class SourcePhotoChecker:
 
     def references(self, person: Person) -> list[tuple[str, str, FaceSample]]:
         """(label, sha256, sample) for every face in the person's kept photos."""
-        from reclaim.forensics.source_photo import face_samples
-
         if person.id not in self._refs:
             out: list[tuple[str, str, FaceSample]] = []
             counters = {"reference": 0, "known": 0}
@@ -288,9 +288,8 @@ class SourcePhotoChecker:
         return self._refs[person.id]
 
     def item_sample(self, item: Item, data: bytes, face: Face) -> FaceSample | None:
-        from reclaim.forensics.source_photo import sample_for_box
-        from reclaim.matching.service import decrypt_vector
-
+        """The matched ``face`` of a still image as a sample to compare with kept photos, or None when
+        it cannot be taken (not a still image, undecodable, face not found again)."""
         if item.kind != "image" or face.frame_index != 0:
             return None
         try:
@@ -312,8 +311,6 @@ class SourcePhotoChecker:
     def check(self, session: Session, item: Item, data: bytes, match: Match) -> ForensicResult | None:
         """The source-photo finding for a face match (stored), or None when it cannot apply (no kept
         photos, not a still image, face not found again)."""
-        from reclaim.forensics.source_photo import compare, source_photo_result
-
         person = match.person
         if not person.reference_photos:
             return None
@@ -370,8 +367,6 @@ def face_boxes(item: Item) -> list[tuple[int, int, int, int]]:
 
 def pixel_findings(session: Session, item: Item, data: bytes) -> list[ForensicResult]:
     """Run and store the pixel passes (SD watermark, jpeg-dq, noise) for one item."""
-    from reclaim.signals.forensic import PIXEL_PASSES, ForensicInput, run_file_forensics
-
     inp = ForensicInput(
         data=data, mime=item.mime or "", kind=item.kind or "image", face_boxes=face_boxes(item)
     )
@@ -402,9 +397,6 @@ def refresh_item(
 ) -> list[ForensicResult]:
     """Recompute every forensic signal of a stored item from its media (the faces stored by the scan
     are reused)."""
-    from reclaim.errors import UserError
-    from reclaim.signals.forensic import ForensicInput, run_file_forensics
-
     if not item.stored:
         raise UserError(
             f"item {item.sha256[:12]}…: its media are not stored (hash-only scan, or it matched a minor), "

@@ -19,7 +19,7 @@ from reclaim.events import log_event
 from reclaim.sharing.service import BankIndex, record_bank_hits
 from reclaim.signals.face import DEFAULT_FACE_MODEL, FACE_MODELS
 from reclaim.signals.pdq import MATCH_THRESHOLD, MIN_QUALITY, PERCEPTUAL_SIGNALS, PdqIndex
-from reclaim.store.crypto import DataKey
+from reclaim.store.crypto import DataKey, decrypt_vector
 from reclaim.store.models import Cluster, Face, Item, KnownImage, Match, Person, Signal
 
 
@@ -27,18 +27,6 @@ def face_threshold(model: str = DEFAULT_FACE_MODEL) -> float:
     """The face-match threshold: ``RECLAIM_FACE_THRESHOLD`` or the model's calibrated default."""
     env = os.environ.get("RECLAIM_FACE_THRESHOLD")
     return float(env) if env else FACE_MODELS[model].default_threshold
-
-
-def template_aad(kind: str, owner: str) -> bytes:
-    return f"reclaim-face:{kind}:{owner}".encode()
-
-
-def encrypt_vector(key: DataKey, vector: bytes, *, kind: str, owner: str) -> bytes:
-    return key.encrypt(vector, aad=template_aad(kind, owner))
-
-
-def decrypt_vector(key: DataKey, blob: bytes, *, kind: str, owner: str) -> np.ndarray:
-    return np.frombuffer(key.decrypt(blob, aad=template_aad(kind, owner)), dtype=np.float32)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,26 @@
 
 from __future__ import annotations
 
-from reclaim.media.decode import DecodedMedia, Frame, MediaLimits, decode_media, is_media_name, sniff_mime
+from reclaim.media.decode import (
+    WORK_SIDE,
+    DecodedMedia,
+    Frame,
+    MediaLimits,
+    decode_media,
+    exif_orientation,
+    is_media_name,
+    pillow_warnings_ignored,
+    sniff_mime,
+)
 
-__all__ = ["DecodedMedia", "Frame", "MediaLimits", "decode_media", "is_media_name", "sniff_mime"]
+__all__ = [
+    "WORK_SIDE",
+    "DecodedMedia",
+    "Frame",
+    "MediaLimits",
+    "decode_media",
+    "exif_orientation",
+    "is_media_name",
+    "pillow_warnings_ignored",
+    "sniff_mime",
+]

@@ -52,17 +52,23 @@ from PIL import (
 from reclaim.errors import LimitExceeded, MediaError
 
 __all__ = [
+    "WORK_SIDE",
     "DecodedMedia",
     "Frame",
     "MediaLimits",
     "decode_media",
+    "exif_orientation",
     "is_media_name",
+    "pillow_warnings_ignored",
     "sniff_mime",
 ]
 
 logging.getLogger("libav").addHandler(logging.NullHandler())
 
 MediaKind = Literal["image", "animation", "video"]
+
+WORK_SIDE = 1280
+"""Frames are decoded at most this large: enough for the face encoder, cheap to decode (JPEG draft)."""
 
 
 @dataclass(frozen=True)
@@ -407,7 +413,7 @@ def _pillow_allows(pixels: int) -> Iterator[None]:
 
 
 @contextmanager
-def _pillow_warnings_ignored() -> Iterator[None]:
+def pillow_warnings_ignored() -> Iterator[None]:
     """Hostile files make Pillow warn (corrupt EXIF, bad TIFF tags, invalid APNG chunks, ...). A warning
     is not a decode failure: it must neither reach the terminal nor, under warnings-as-errors, turn a
     decodable image into an error. Only warnings attributed to Pillow or to this module are ignored.
@@ -508,6 +514,16 @@ def _exif_orientation(im: Image.Image) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
+def exif_orientation(data: bytes) -> int:
+    """The EXIF orientation (1-8) that :func:`decode_media` applies to ``data``; 1 when there is none or
+    the header cannot be read. Reads the header only."""
+    try:
+        with pillow_warnings_ignored(), Image.open(io.BytesIO(data)) as im:
+            return _exif_orientation(im)
+    except Exception:
+        return 1
+
+
 def _to_rgb(im: Image.Image) -> Image.Image:
     """Convert any Pillow mode to 8-bit RGB; transparent pixels are composited onto white."""
     mode = im.mode
@@ -567,7 +583,7 @@ def _decode_image(data: bytes, mime: str, limits: MediaLimits) -> DecodedMedia:
             _check_frame_pixels("image", size[0], size[1], limits)
             header_pixels = size[0] * size[1]
     try:
-        with _pillow_warnings_ignored(), _pillow_allows(header_pixels), _open_pillow(data, mime) as im:
+        with pillow_warnings_ignored(), _pillow_allows(header_pixels), _open_pillow(data, mime) as im:
             width, height = im.size
             _check_frame_pixels("image", width, height, limits)
             with _pillow_allows(width * height):

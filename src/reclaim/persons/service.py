@@ -14,13 +14,13 @@ from sqlalchemy.orm import Session
 from reclaim.custody import ERASED, erased
 from reclaim.errors import MediaError, NotFound, UserError
 from reclaim.events import current_actor, log_event
-from reclaim.matching.service import encrypt_vector, match_person_against_items
-from reclaim.media import MediaLimits, decode_media
-from reclaim.scan.analyze import WORK_SIDE
+from reclaim.forensics.service import complete_forensics, delete_person_findings, source_photo_for_person
+from reclaim.matching.service import match_person_against_items
+from reclaim.media import WORK_SIDE, MediaLimits, decode_media
 from reclaim.signals import Pdq64Signal, PdqSignal, get_face_model
 from reclaim.signals.face import DEFAULT_FACE_MODEL
 from reclaim.sources import display_path
-from reclaim.store.crypto import DataKey
+from reclaim.store.crypto import DataKey, encrypt_vector
 from reclaim.store.models import (
     Consent,
     Event,
@@ -172,8 +172,6 @@ def add_person(
     session.refresh(person)
     created = match_person_against_items(session, key, person)
     if created and vault is not None:
-        from reclaim.forensics.service import complete_forensics
-
         matched = session.scalars(
             select(Item).join(Match, Match.item_id == Item.id).where(Match.person_id == person.id)
         )
@@ -181,8 +179,6 @@ def add_person(
     if minor and vault is not None:
         _purge_media_of(session, vault, person)
     if kept and vault is not None:
-        from reclaim.forensics.service import source_photo_for_person
-
         source_photo_for_person(session, vault, key, person)
     session.commit()
     return PersonSummary(person.id, person.name, len(vectors), len(known), minor, created, len(kept))
@@ -246,8 +242,6 @@ def forget_person(session: Session, person_id: str, vault: Vault | None = None) 
     depend on them, consents, matches and the person record. In the custody log their free-text values
     (review notes) are replaced by hashes, which keeps the signed chain valid, and the erasure itself is
     logged under the opaque id."""
-    from reclaim.forensics.service import delete_person_findings
-
     person = get_person(session, person_id)
     kept = [r.sha256 for r in person.reference_photos]
     if kept and vault is None:

@@ -11,24 +11,22 @@ import numpy as np
 
 from reclaim.errors import MediaError
 from reclaim.forensics.base import ForensicResult
-from reclaim.media import DecodedMedia, MediaLimits, decode_media
-from reclaim.signals import SignalValue, get_face_model
-from reclaim.signals.face import DEFAULT_FACE_MODEL
-from reclaim.signals.forensic import (
+from reclaim.forensics.passes import (
     CHEAP_PASSES,
     FILE_PASSES,
     ForensicInput,
     ForensicsMode,
     run_file_forensics,
 )
+from reclaim.media import WORK_SIDE, DecodedMedia, MediaLimits, decode_media
+from reclaim.signals import SignalValue, get_face_model
+from reclaim.signals.face import DEFAULT_FACE_MODEL
 from reclaim.signals.pdq import hash_perceptual
 
 _CRASH_ON = os.environ.get("RECLAIM_FAULT_CRASH_SHA256", "")
 """Testing only: a worker analysing the file with this SHA-256 exits abruptly, as a crashing decoder
 would, so the scan's recovery can be tested for real."""
 
-WORK_SIDE = 1280
-"""Frames are decoded at most this large: enough for the face encoder, cheap to decode (JPEG draft)."""
 MAX_FACE_FRAMES = 8
 
 
@@ -136,7 +134,7 @@ def analyze_bytes(
         )
         first = media.frames[0].image if media.frames else None
         if media.kind == "image" and first is not None and first.shape[:2] == (media.height, media.width):
-            inp.displayed = first  # decoded at full size already
+            inp.decoded = media  # decoded at full size already
         # "matched": the pixel passes wait for a match (the writer runs them; see scan.service)
         passes = CHEAP_PASSES if forensics == "matched" else FILE_PASSES
         analysis.forensics, analysis.forensic_seconds = run_file_forensics(inp, passes)

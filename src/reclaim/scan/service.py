@@ -7,6 +7,9 @@ Design notes
   transaction per item, so an interrupted scan leaves only whole items behind and a rerun resumes
   where it stopped with the same outcome as an uninterrupted run.
 - One bad file or message becomes an entry in ``errors``; the scan goes on.
+- Checks over what the scan added that belong to layers above it (takedown's re-upload check) are
+  passed in by the caller (:class:`reclaim.scan.checks.PostScanCheck`); scan does not know them. A
+  failing check is a scan error, never an unfinished scan.
 """
 
 from __future__ import annotations
@@ -30,19 +33,20 @@ from sqlalchemy.orm import Session
 
 from reclaim.errors import UserError
 from reclaim.events import log_event
+from reclaim.forensics.passes import ForensicsMode
 from reclaim.forensics.service import (
     SourcePhotoChecker,
     pixel_findings,
     source_photo_findings,
     store_findings,
 )
-from reclaim.matching.service import PERCEPTUAL, Matcher, PdqRef, encrypt_vector
+from reclaim.matching.service import PERCEPTUAL, Matcher, PdqRef
 from reclaim.media import MediaLimits
 from reclaim.scan.analyze import Analysis, AnalyzeOptions, analyze_job
-from reclaim.signals.forensic import ForensicsMode
+from reclaim.scan.checks import PostScanCheck
 from reclaim.sources import Entry, EntryError, SightingInfo, display_path, source_for
+from reclaim.store.crypto import encrypt_vector
 from reclaim.store.models import Face, Item, Match, Scan, Sighting, Signal, utcnow
-from reclaim.takedown.reupload import flag_reuploads
 from reclaim.workspace import Workspace
 
 ProgressFn = Callable[[int, int, str], None]
@@ -127,6 +131,17 @@ def _watch_parent(parent_pid: int) -> None:
 
 
 WORKER_CRASHED = "analysing this file crashed its worker process (a decoder or model failure); skipped"
+
+
+def _submit(pool: Executor, job: tuple[bytes, AnalyzeOptions]) -> Future[Analysis | str]:
+    """``pool.submit(analyze_job, job)``; when a worker died before the scan noticed, the pool refuses new
+    jobs: the job then fails like the ones in flight, and is rerun alone when its turn comes."""
+    try:
+        return pool.submit(analyze_job, job)
+    except BrokenProcessPool as exc:
+        refused: Future[Analysis | str] = Future()
+        refused.set_exception(exc)
+        return refused
 
 
 def _analyze_isolated(job: tuple[bytes, AnalyzeOptions]) -> Analysis | str:
@@ -324,9 +339,11 @@ def scan_paths(
     forensics: ForensicsMode = "matched",
     workers: int | None = None,
     progress: ProgressFn | None = None,
+    checks: Sequence[PostScanCheck] = (),
 ) -> ScanReport:
     """Scan files, folders and Telegram exports into the workspace. ``forensics`` says which items get
-    the forensic signals (see :data:`reclaim.signals.forensic.ForensicsMode`); findings are stored."""
+    the forensic signals (see :data:`reclaim.forensics.passes.ForensicsMode`); findings are stored.
+    ``checks`` run in order after the items are written (see :class:`reclaim.scan.checks.PostScanCheck`)."""
     missing = [display_path(p) for p in paths if not p.exists()]
     if missing:
         raise UserError(f"no such file or directory: {', '.join(missing)}")
@@ -337,7 +354,15 @@ def scan_paths(
             forensics=forensics,
             c2pa_trust_pem=ws.c2pa_trust_pem() if forensics != "none" else None,
         )
-        return _scan(ws, paths, hash_only=hash_only, options=options, workers=workers, progress=progress)
+        return _scan(
+            ws,
+            paths,
+            hash_only=hash_only,
+            options=options,
+            workers=workers,
+            progress=progress,
+            checks=checks,
+        )
 
 
 def _scan(
@@ -348,6 +373,7 @@ def _scan(
     options: AnalyzeOptions,
     workers: int,
     progress: ProgressFn | None,
+    checks: Sequence[PostScanCheck],
 ) -> ScanReport:
     limits = MediaLimits()
     with ws.session() as session:
@@ -365,24 +391,30 @@ def _scan(
         if progress:
             progress(0, total, "")
         pool = _make_pool(workers) if workers > 1 else None
-        inflight: deque[tuple[_Pending, Future[Analysis | str] | Analysis | str]] = deque()
+        # Each job in flight with the generation of the pool it went to (bumped when a broken pool is
+        # replaced).
+        inflight: deque[tuple[_Pending, Future[Analysis | str] | Analysis | str, int]] = deque()
+        generation = 0
         by_sha: dict[str, _Pending] = {}
         # In-process analysis commits each item at once; a pool keeps a few files in flight per worker.
         window = 4 * workers if pool is not None else 0
         done = 0
 
         def drain(limit: int) -> None:
-            nonlocal done, pool
+            nonlocal done, pool, generation
             while len(inflight) > limit:
-                pending, fut = inflight.popleft()
+                pending, fut, submitted_to = inflight.popleft()
                 try:
                     result = fut.result() if isinstance(fut, Future) else fut
                 except BrokenProcessPool:
                     # A worker died (a decoder crash, the OOM killer). Every job in flight failed with
                     # it: rerun each alone to find the file that did it; the others go on normally.
-                    if pool is not None:
-                        pool.shutdown(wait=False, cancel_futures=True)
-                    pool = _make_pool(workers)
+                    # The first of them replaces the pool; jobs already sent to its replacement stay.
+                    if submitted_to == generation:
+                        if pool is not None:
+                            pool.shutdown(wait=False, cancel_futures=True)
+                        pool = _make_pool(workers)
+                        generation += 1
                     result = _analyze_isolated((pending.data, options))
                 del by_sha[pending.sha256]
                 writer.finish_item(pending, result)
@@ -422,7 +454,7 @@ def _scan(
                 pending = _Pending(sha, data, [(label, entry)])
                 by_sha[sha] = pending
                 job = (data, options)
-                inflight.append((pending, pool.submit(analyze_job, job) if pool else analyze_job(job)))
+                inflight.append((pending, _submit(pool, job) if pool else analyze_job(job), generation))
                 drain(window)
             drain(0)
         except BaseException:
@@ -449,14 +481,16 @@ def _scan(
             session.scalar(select(func.count()).select_from(Match).where(Match.created_at >= scan.started_at))
             or 0
         )
-        try:
-            reuploads = flag_reuploads(session, scan.id)
-            session.commit()
-        except Exception as exc:  # the scanned items are kept; the check can be repeated by a rescan
-            session.rollback()
-            report.errors.append(ScanError("re-upload check", f"{type(exc).__name__}: {exc}"))
-        else:
-            report.reuploads, report.follow_ups = len(reuploads.flagged), len(reuploads.follow_ups)
+        for check in checks:
+            try:
+                added = check(session, scan.id)
+                session.commit()
+            except Exception as exc:  # the scanned items are kept; the check can be repeated by a rescan
+                session.rollback()
+                report.errors.append(ScanError(check.label, f"{type(exc).__name__}: {exc}"))
+            else:
+                report.reuploads += added.get("reuploads", 0)
+                report.follow_ups += added.get("follow_ups", 0)
         scan.status = "finished"
         scan.finished_at = utcnow()
         summary = report.to_dict()

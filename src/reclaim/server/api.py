@@ -18,7 +18,6 @@ from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from reclaim.errors import NotFound
 from reclaim.server import cases, jobs
-from reclaim.server.app import DB, CurrentPrincipal, csrf_token, get_workspace, require
 from reclaim.server.auth import CASE_ROLES, WRITE_ROLES, Principal, Role, authenticate, create_token
 from reclaim.server.cases import (
     CaseDetail,
@@ -29,9 +28,9 @@ from reclaim.server.cases import (
     ReviewOut,
     UserOut,
 )
+from reclaim.server.deps import DB, WS, CurrentPrincipal, csrf_token, require
 from reclaim.server.jobs import JobOut
 from reclaim.store.models import User
-from reclaim.workspace import Workspace
 
 router = APIRouter(prefix="/api", tags=["api"])
 
@@ -57,7 +56,6 @@ CaseReader = Annotated[Principal, Depends(require(*CASE_ROLES))]
 CaseWriter = Annotated[Principal, Depends(require(*WRITE_ROLES))]
 """admin or advocate."""
 Admin = Annotated[Principal, Depends(require("admin"))]
-WS = Annotated[Workspace, Depends(get_workspace)]
 
 
 # --- sign-in ----------------------------------------------------------------------------------------------

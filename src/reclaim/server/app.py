@@ -1,39 +1,28 @@
-"""The FastAPI app factory and the dependencies every router shares (session, principal, CSRF).
+"""The FastAPI app factory: settings, the session middleware, the error handlers and the routers.
 
 Routers: ``api`` (REST for cases, matches, review, uploads, jobs), ``hashapi`` (the platforms' hash API,
-``/h`` and ``/m``), ``web`` (the server-rendered UI). Each stays thin and calls the library's services.
+``/h`` and ``/m``), ``web`` (the server-rendered UI), ``takedown_api`` and ``takedown_web`` (notices).
+Each stays thin and calls the library's services; the dependencies they share are in
+:mod:`reclaim.server.deps`.
 """
 
 from __future__ import annotations
 
-import importlib
-import secrets
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.orm import Session
 from starlette.middleware.sessions import SessionMiddleware
 
 from reclaim.errors import NotFound, ReclaimError, UserError
-from reclaim.server.auth import (
-    AuthError,
-    Forbidden,
-    LoginLimiter,
-    Principal,
-    RateLimited,
-    principal_for_token,
-    principal_for_user_id,
-)
+from reclaim.server import api, hashapi, takedown_api, takedown_web, web
+from reclaim.server.auth import AuthError, Forbidden, LoginLimiter, RateLimited
 from reclaim.server.settings import ServerSettings
 from reclaim.workspace import WORKSPACE_FILE, Workspace
 
 SESSION_COOKIE = "reclaim_session"
-CSRF_HEADER = "X-CSRF-Token"
-CSRF_FIELD = "csrf_token"
-UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def open_workspace(settings: ServerSettings) -> Workspace:
@@ -76,13 +65,9 @@ def create_app(settings: ServerSettings, *, workspace: Workspace | None = None) 
         https_only=settings.secure_cookies,
     )
     _error_handlers(app)
-    for name in ROUTER_MODULES:
-        importlib.import_module(f"reclaim.server.{name}").include(app)
+    for router in (api, hashapi, web, takedown_api, takedown_web):
+        router.include(app)
     return app
-
-
-ROUTER_MODULES = ("api", "hashapi", "web", "takedown_api", "takedown_web")
-"""Each module has ``include(app)`` adding its routes."""
 
 
 def _error_handlers(app: FastAPI) -> None:
@@ -99,93 +84,3 @@ def _error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RateLimited, handler(429))
     app.add_exception_handler(UserError, handler(422))
     app.add_exception_handler(ReclaimError, handler(422))
-
-
-# --- dependencies ---------------------------------------------------------------------------------------
-
-
-def get_workspace(request: Request) -> Workspace:
-    ws: Workspace = request.app.state.workspace
-    return ws
-
-
-def get_db(request: Request) -> Iterator[Session]:
-    """One database session per request; custody events are attributed to the signed-in user."""
-    ws = get_workspace(request)
-    with ws.session() as session:
-        yield session
-
-
-DB = Annotated[Session, Depends(get_db)]
-
-
-def csrf_token(request: Request) -> str:
-    """The session's CSRF token (made on first use); forms and HTMX send it back."""
-    token = request.session.get("csrf")
-    if not isinstance(token, str):
-        token = secrets.token_urlsafe(32)
-        request.session["csrf"] = token
-    return token
-
-
-async def _check_csrf(request: Request) -> None:
-    if request.method not in UNSAFE:
-        return
-    expected = request.session.get("csrf")
-    sent = request.headers.get(CSRF_HEADER)
-    if sent is None and request.headers.get("content-type", "").startswith(
-        ("application/x-www-form-urlencoded", "multipart/form-data")
-    ):
-        form = await request.form()
-        value = form.get(CSRF_FIELD)
-        sent = value if isinstance(value, str) else None
-    if not isinstance(expected, str) or not sent or not secrets.compare_digest(expected, sent):
-        raise Forbidden("missing or wrong CSRF token")
-
-
-async def optional_principal(request: Request, session: DB) -> Principal | None:
-    """Who is calling: an API token (``Authorization: Bearer rct_...``) or the UI session cookie. Cookie
-    requests that change state must carry the CSRF token."""
-    auth = request.headers.get("authorization", "")
-    if auth:
-        scheme, _, token = auth.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise AuthError("use 'Authorization: Bearer <token>'")
-        principal = principal_for_token(session, token.strip())
-        session.commit()  # last_used_at
-    else:
-        user_id = request.session.get("user_id")
-        if not isinstance(user_id, int):
-            return None
-        try:
-            principal = principal_for_user_id(session, user_id)
-        except AuthError:
-            request.session.clear()
-            raise
-        await _check_csrf(request)
-    session.info["actor"] = f"user:{principal.username}"
-    return principal
-
-
-async def current_principal(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
-    if principal is None:
-        raise AuthError("log in, or send an API token")
-    return principal
-
-
-CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
-
-
-def require(*roles: str) -> Callable[[Principal], Principal]:
-    """A dependency that lets only ``roles`` through (403 for the others)."""
-
-    def check(principal: CurrentPrincipal) -> Principal:
-        if principal.role not in roles:
-            raise Forbidden(f"a {principal.role} account cannot do this")
-        return principal
-
-    return check
-
-
-def http_error(status: int, detail: str) -> HTTPException:
-    return HTTPException(status_code=status, detail=detail)

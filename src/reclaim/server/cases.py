@@ -33,7 +33,15 @@ from reclaim.forensics.service import explain_item
 from reclaim.matching.queries import list_matches
 from reclaim.persons.service import add_person
 from reclaim.review.service import ReviewDecision, review_match
-from reclaim.server.auth import CASE_ROLES, Forbidden, Principal, assign, case_for, visible_cases
+from reclaim.server.auth import (
+    CASE_ROLES,
+    Forbidden,
+    Principal,
+    assign,
+    case_for,
+    create_user,
+    visible_cases,
+)
 from reclaim.server.jobs import safe_filename
 from reclaim.store.models import Case, CaseMember, Consent, Item, Match, Person, Sighting, User
 from reclaim.workspace import Workspace
@@ -649,8 +657,6 @@ def list_users(session: Session, principal: Principal) -> list[UserOut]:
 
 def add_user(session: Session, principal: Principal, *, username: str, password: str, role: str) -> UserOut:
     """Create a user (admin only). Logs ``user.created``. Commits."""
-    from reclaim.server.auth import create_user
-
     _require_admin(principal)
     user = create_user(session, username=username, password=password, role=role)
     session.commit()

@@ -26,11 +26,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from reclaim.errors import MediaError
-from reclaim.media import MediaLimits, decode_media
-from reclaim.scan.analyze import WORK_SIDE
-from reclaim.server.app import current_principal, http_error, optional_principal
+from reclaim.media import WORK_SIDE, MediaLimits, decode_media
 from reclaim.server.auth import Forbidden, Principal, principal_for_token
 from reclaim.server.bank import VALIDATORS, BankMatch, BankSignalType, HashBank
+from reclaim.server.deps import current_principal, http_error, optional_principal
 from reclaim.signals.pdq import PdqSignal
 from reclaim.workspace import Workspace
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 import string
-from typing import Final, Literal, get_args
+from typing import Final
 
-Lang = Literal["en", "ko"]
-LANGS: Final[tuple[str, ...]] = get_args(Lang)
+from reclaim.lang import Lang
+
 DEFAULT_LANG: Final = "en"
 
 MESSAGES: Final[dict[str, dict[str, str]]] = {

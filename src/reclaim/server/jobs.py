@@ -43,6 +43,7 @@ from reclaim.events import log_event
 from reclaim.scan.service import scan_paths
 from reclaim.server.auth import Principal, case_for, principal_for_user_id
 from reclaim.store.models import Job, utcnow
+from reclaim.takedown.reupload import ReuploadCheck
 from reclaim.workspace import Workspace
 
 UPLOADS_DIR = "uploads"
@@ -320,7 +321,9 @@ class JobRunner:
                 last[0] = now
                 self._set(job_id, done=done, total=total)
 
-        report = scan_paths(self.ws, [material], workers=self.workers, progress=progress)
+        report = scan_paths(
+            self.ws, [material], workers=self.workers, progress=progress, checks=[ReuploadCheck()]
+        )
         return report.to_dict()
 
 

@@ -1,7 +1,7 @@
 """REST API for takedown notices: list a case's notices (or only the overdue ones), draft notices for the
 case's person, read one notice (its text, form fields and the fields still missing), change its status.
 
-Thin: every change goes through :mod:`reclaim.takedown.service`, which writes the custody events
+Thin: every change goes through :mod:`reclaim.takedown` (drafting, status), which writes the custody events
 (``takedown.drafted``, ``takedown.status_changed``). There is no API for sending a notice by e-mail: sending
 goes through the SMTP server the user configured and stays a CLI command (``reclaim takedown send``); a
 notice filed by hand (web form, in-app report) is marked "sent" here.
@@ -21,13 +21,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from reclaim.errors import NotFound, UserError
+from reclaim.lang import Lang
 from reclaim.server.api import ID_PATTERN, CaseId, Text
-from reclaim.server.app import DB, require
 from reclaim.server.auth import CASE_ROLES, WRITE_ROLES, Principal, case_for
+from reclaim.server.deps import DB, require
 from reclaim.store.models import Case, Notice
-from reclaim.takedown import service
+from reclaim.takedown.drafting import LangChoice, draft_notices
 from reclaim.takedown.platforms import get_platform
-from reclaim.takedown.templates import PLATFORM_TITLES_KO
+from reclaim.takedown.status import list_notices, notice_dict, set_status
+from reclaim.takedown.templates import platform_title as title_in
 
 router = APIRouter(prefix="/api", tags=["takedown"])
 
@@ -77,22 +79,14 @@ def visible_notice(session: Session, principal: Principal, notice_id: str, *, wr
 def case_notices(
     session: Session, principal: Principal, case_id: str, *, overdue: bool = False
 ) -> list[dict[str, Any]]:
-    """The case person's notices as :func:`reclaim.takedown.service.notice_dict` (oldest first); with
+    """The case person's notices as :func:`reclaim.takedown.status.notice_dict` (oldest first); with
     ``overdue`` only those past their platform's stated time (or marked overdue)."""
     person_id = case_person(session, principal, case_id)
-    rows = [service.notice_dict(n) for n in service.list_notices(session, person_id=person_id)]
-    if overdue:
-        rows = [r for r in rows if is_overdue(r)]
-    return rows
+    return [notice_dict(n) for n in list_notices(session, person_id=person_id, overdue_only=overdue)]
 
 
-def is_overdue(row: dict[str, Any]) -> bool:
-    return row["status"] == "overdue" or row["overdue_by_hours"] is not None
-
-
-def platform_title(name: str, lang: str = "en") -> str:
-    p = get_platform(name)
-    return PLATFORM_TITLES_KO.get(p.name, p.title) if lang == "ko" else p.title
+def platform_title(name: str, lang: Lang = "en") -> str:
+    return title_in(get_platform(name), lang)
 
 
 # --- models -----------------------------------------------------------------------------------------------
@@ -135,7 +129,7 @@ class NoticeDetail(NoticeOut):
 class DraftIn(BaseModel):
     platform: Annotated[str | None, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")] = None
     """A platform name; none: every platform a confirmed sighting was found on."""
-    lang: Literal["en", "ko", "both"] = "both"
+    lang: LangChoice = "both"
     name_visible: bool = False
     """Show the person's name; by default a pseudonym ("Case 3f9a0c1d")."""
 
@@ -157,12 +151,12 @@ class StatusIn(BaseModel):
 
 
 def notice_out(notice: Notice) -> NoticeOut:
-    row = service.notice_dict(notice)
+    row = notice_dict(notice)
     return NoticeOut(**row, platform_title=platform_title(notice.platform))
 
 
 def notice_detail(notice: Notice) -> NoticeDetail:
-    row = service.notice_dict(notice, text=True)
+    row = notice_dict(notice, text=True)
     return NoticeDetail(**row, platform_title=platform_title(notice.platform))
 
 
@@ -186,7 +180,7 @@ def draft_case_notices(case_id: CaseId, body: DraftIn, session: DB, principal: C
     """Draft notices for the case person's confirmed sightings (one per platform; sightings already in a
     notice are not drafted again). Nothing is sent."""
     person_id = case_person(session, principal, case_id, write=True)
-    result = service.draft_notices(
+    result = draft_notices(
         session, person_id=person_id, platform=body.platform, lang=body.lang, name_visible=body.name_visible
     )
     session.commit()
@@ -208,7 +202,7 @@ def get_notice(notice_id: NoticeId, session: DB, principal: CaseReader) -> Notic
 def set_notice_status(notice_id: NoticeId, body: StatusIn, session: DB, principal: CaseWriter) -> NoticeOut:
     """Change a notice's status (e.g. "sent" once filed by hand; then acknowledged, removed, refused)."""
     visible_notice(session, principal, notice_id, write=True)
-    notice = service.set_status(session, notice_id=notice_id, status=body.status, at=body.at, note=body.note)
+    notice = set_status(session, notice_id=notice_id, status=body.status, at=body.at, note=body.note)
     session.commit()
     return notice_out(notice)
 

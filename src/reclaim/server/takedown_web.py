@@ -3,7 +3,7 @@ status and due time (the overdue ones first, in their own list), drafts new ones
 shows each notice's text and form fields, each with a copy button, to file it by hand. Status changes
 (sent, acknowledged, removed, refused) are POST forms with the CSRF field.
 
-Every change goes through :mod:`reclaim.takedown.service` (custody events ``takedown.*``). Sending by e-mail
+Every change goes through :mod:`reclaim.takedown` (custody events ``takedown.*``). Sending by e-mail
 is not offered here: it stays a CLI command (``reclaim takedown send``).
 """
 
@@ -17,21 +17,23 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from reclaim.errors import UserError
+from reclaim.lang import LANGS
 from reclaim.server import cases as case_service
-from reclaim.server.app import DB
 from reclaim.server.auth import Principal
-from reclaim.server.takedown_api import case_notices, case_person, is_overdue, notice_of_case, platform_title
-from reclaim.server.web import WebRoute, WebUser, _lang, _writer, render
-from reclaim.store.models import Notice
-from reclaim.takedown import service
+from reclaim.server.deps import DB, request_lang, require_writer
+from reclaim.server.takedown_api import case_notices, case_person, notice_of_case, platform_title
+from reclaim.server.web import WebRoute, WebUser, render
+from reclaim.store.models import Notice, utcnow
+from reclaim.takedown.drafting import LangChoice, draft_notices
 from reclaim.takedown.platforms import all_platforms, get_platform
+from reclaim.takedown.status import TRANSITIONS, is_overdue, list_notices, set_status
 from reclaim.takedown.templates import LABELS
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
 UI_STATUSES = ("sent", "acknowledged", "removed", "refused")
 """The status buttons the page offers (those the notice's current status may become)."""
-LANG_CHOICES = ("both", "en", "ko")
+LANG_CHOICES: tuple[LangChoice, ...] = ("both", *LANGS)
 
 
 def _fields(notice: Notice) -> list[dict[str, Any]]:
@@ -58,19 +60,20 @@ def _page(
     **extra: Any,
 ) -> Response:
     case = case_service.get_case(session, principal, case_id)
-    lang = _lang(request)
+    lang = request_lang(request)
     notices = []
     if case.person is not None:
         rows = case_notices(session, principal, case_id)
-        by_id = {n.id: n for n in service.list_notices(session, person_id=case.person.person_id)}
+        by_id = {n.id: n for n in list_notices(session, person_id=case.person.person_id)}
+        now = utcnow()
         for row in rows:
             notice = by_id[row["notice_id"]]
-            allowed = service.TRANSITIONS.get(row["status"], ())
+            allowed = TRANSITIONS.get(row["status"], ())
             notices.append(
                 {
                     **row,
                     "title": platform_title(row["platform"], lang),
-                    "overdue": is_overdue(row),
+                    "overdue": is_overdue(notice, now),
                     "text": notice.text,
                     "fields": _fields(notice),
                     "next": [s for s in UI_STATUSES if s in allowed],
@@ -113,17 +116,12 @@ def takedown_draft(
     lang: Annotated[str, Form(max_length=4)] = "both",
     name_visible: Annotated[bool, Form()] = False,
 ) -> Response:
-    _writer(principal)
+    require_writer(principal)
     person_id = case_person(session, principal, case_id, write=True)
-    if lang not in LANG_CHOICES:
-        lang = "both"
+    choice = next((c for c in LANG_CHOICES if c == lang), LANG_CHOICES[0])  # unknown: "both"
     try:
-        result = service.draft_notices(
-            session,
-            person_id=person_id,
-            platform=platform or None,
-            lang=lang,  # type: ignore[arg-type]
-            name_visible=name_visible,
+        result = draft_notices(
+            session, person_id=person_id, platform=platform or None, lang=choice, name_visible=name_visible
         )
     except UserError:
         session.rollback()
@@ -142,11 +140,11 @@ def takedown_status(
     status: Annotated[str, Form(max_length=20)],
     note: Annotated[str | None, Form(max_length=2000)] = None,
 ) -> Response:
-    _writer(principal)
+    require_writer(principal)
     notice = notice_of_case(session, principal, case_id, notice_id, write=True)
     if status not in UI_STATUSES:
         raise UserError(f"status must be one of {', '.join(UI_STATUSES)}")
-    service.set_status(session, notice_id=notice.id, status=status, note=note or None)
+    set_status(session, notice_id=notice.id, status=status, note=note or None)
     session.commit()
     return RedirectResponse(f"/cases/{quote(case_id)}/takedown#n-{notice.id}", status_code=303)
 

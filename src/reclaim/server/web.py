@@ -37,9 +37,9 @@ from starlette.datastructures import UploadFile
 from reclaim.errors import NotFound, UserError
 from reclaim.events import log_event
 from reclaim.evidence.report import thumbnail
+from reclaim.lang import LANGS
 from reclaim.server import cases as case_service
 from reclaim.server import jobs as job_service
-from reclaim.server.app import CSRF_FIELD, DB, csrf_token, get_workspace, optional_principal
 from reclaim.server.auth import (
     CASE_ROLES,
     AuthError,
@@ -49,9 +49,18 @@ from reclaim.server.auth import (
     authenticate,
     case_for,
 )
-from reclaim.server.i18n import LANGS, MESSAGES, Translator, normalise_lang
+from reclaim.server.deps import (
+    CSRF_FIELD,
+    DB,
+    WS,
+    check_form_csrf,
+    csrf_token,
+    optional_principal,
+    request_lang,
+    require_writer,
+)
+from reclaim.server.i18n import MESSAGES, Translator, normalise_lang
 from reclaim.store.models import User
-from reclaim.workspace import Workspace
 
 HERE = Path(__file__).parent
 TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
@@ -84,12 +93,8 @@ class LoginRequired(Exception):
 # --- the route class: HTML pages for errors ----------------------------------------------------------------
 
 
-def _lang(request: Request) -> str:
-    return normalise_lang(request.session.get("lang"))
-
-
 def _error_page(request: Request, status: int) -> HTMLResponse:
-    t = Translator(_lang(request))
+    t = Translator(request_lang(request))
     return TEMPLATES.TemplateResponse(
         request,
         "error.html",
@@ -141,21 +146,6 @@ async def web_principal(principal: Annotated[Principal | None, Depends(optional_
 
 
 WebUser = Annotated[Principal, Depends(web_principal)]
-Ws = Annotated[Workspace, Depends(get_workspace)]
-
-
-def _writer(principal: Principal) -> None:
-    if not principal.can_write:
-        raise Forbidden("this account is read-only")
-
-
-def _check_form_csrf(request: Request, sent: str | None) -> None:
-    """CSRF for forms posted without a session (sign-in, language on the sign-in page)."""
-    import secrets
-
-    expected = request.session.get("csrf")
-    if not isinstance(expected, str) or not sent or not secrets.compare_digest(expected, sent):
-        raise Forbidden("missing or wrong CSRF token")
 
 
 def _local(next_url: str | None, default: str = "/") -> str:
@@ -195,7 +185,7 @@ def _value(t: Translator, prefix: str, value: object) -> str:
 def render(
     request: Request, name: str, principal: Principal | None, *, status_code: int = 200, **context: Any
 ) -> HTMLResponse:
-    t = Translator(_lang(request))
+    t = Translator(request_lang(request))
     base = {
         "t": t,
         "lang": t.lang,
@@ -235,19 +225,19 @@ def login_submit(
     csrf: Annotated[str | None, Form(alias=CSRF_FIELD)] = None,
     next: Annotated[str | None, Form()] = None,
 ) -> Response:
-    _check_form_csrf(request, csrf)
+    check_form_csrf(request, csrf)
     client = request.client.host if request.client else "unknown"
     try:
         principal = authenticate(
             session, username=username, password=password, client=client, limiter=request.app.state.limiter
         )
     except RateLimited as exc:
-        error = Translator(_lang(request))("login.limited", seconds=exc.retry_after)
+        error = Translator(request_lang(request))("login.limited", seconds=exc.retry_after)
         response = render(request, "login.html", None, status_code=429, next=_local(next), error=error)
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
     except AuthError:
-        error = Translator(_lang(request))("login.failed")
+        error = Translator(request_lang(request))("login.failed")
         return render(request, "login.html", None, status_code=401, next=_local(next), error=error)
     chosen = request.session.get("lang")
     user = session.get(User, principal.user_id)
@@ -263,7 +253,7 @@ def login_submit(
 
 @router.post("/logout")
 def logout(request: Request, principal: Annotated[Principal | None, Depends(optional_principal)]) -> Response:
-    lang = _lang(request)
+    lang = request_lang(request)
     request.session.clear()
     request.session["lang"] = lang
     return RedirectResponse("/login?out=1", status_code=303)
@@ -286,7 +276,7 @@ async def set_language(
     if principal is None:  # signed-in posts were checked by optional_principal already
         form = await request.form()
         value = form.get(CSRF_FIELD)
-        _check_form_csrf(request, value if isinstance(value, str) else None)
+        check_form_csrf(request, value if isinstance(value, str) else None)
     chosen = normalise_lang(lang)
     request.session["lang"] = chosen
     if principal is not None:
@@ -378,7 +368,7 @@ def review_page(
     clusters = case_service.case_matches(
         session, principal, case_id, status=None if status == "all" else status
     )
-    t = Translator(_lang(request))
+    t = Translator(request_lang(request))
     cards = []
     for cluster in clusters:
         for m in cluster.matches:
@@ -403,7 +393,7 @@ def review_submit(
     status: Annotated[str, Form()] = "candidate",
     after: Annotated[str | None, Form(max_length=64)] = None,
 ) -> Response:
-    _writer(principal)
+    require_writer(principal)
     if decision not in STATUSES[1:]:
         raise UserError("a review decides 'confirmed' or 'rejected'")
     result = case_service.review_case_match(
@@ -422,7 +412,7 @@ def review_submit(
 
 
 @router.get("/cases/{case_id}/items/{sha256}/preview")
-def preview(session: DB, ws: Ws, principal: WebUser, case_id: str, sha256: str) -> Response:
+def preview(session: DB, ws: WS, principal: WebUser, case_id: str, sha256: str) -> Response:
     """The blurred grayscale thumbnail (made here: the clear image never leaves for a preview)."""
     item = case_service.case_item(session, principal, case_id, sha256)
     if not item.stored or not ws.vault.has(item.sha256):
@@ -436,7 +426,7 @@ def preview(session: DB, ws: Ws, principal: WebUser, case_id: str, sha256: str) 
 
 
 @router.post("/cases/{case_id}/items/{sha256}/reveal")
-def reveal(session: DB, ws: Ws, principal: WebUser, case_id: str, sha256: str) -> Response:
+def reveal(session: DB, ws: WS, principal: WebUser, case_id: str, sha256: str) -> Response:
     """The image itself, after a deliberate click: the service logs ``media.revealed`` and commits first."""
     item = case_service.case_item(session, principal, case_id, sha256)
     mime = item.mime or ""
@@ -456,14 +446,14 @@ def reveal(session: DB, ws: Ws, principal: WebUser, case_id: str, sha256: str) -
 
 @router.get("/cases/{case_id}/upload")
 def upload_page(request: Request, session: DB, principal: WebUser, case_id: str) -> Response:
-    _writer(principal)
+    require_writer(principal)
     case = case_service.get_case(session, principal, case_id)
     return render(request, "upload.html", principal, case=case, error=None)
 
 
 @router.post("/cases/{case_id}/upload")
 async def upload_submit(request: Request, session: DB, principal: WebUser, case_id: str) -> Response:
-    _writer(principal)
+    require_writer(principal)
     case_for(session, principal, case_id, write=True)
     form = await request.form()
     files: list[job_service.Upload] = [
@@ -471,7 +461,7 @@ async def upload_submit(request: Request, session: DB, principal: WebUser, case_
         for value in form.getlist("files")
         if isinstance(value, UploadFile) and value.filename
     ]
-    t = Translator(_lang(request))
+    t = Translator(request_lang(request))
     error = None
     if not files:
         error = t("upload.none")
@@ -514,7 +504,7 @@ def _job_status(t: Translator, job: job_service.JobOut) -> str:
 def job_page(request: Request, session: DB, principal: WebUser, case_id: str, job_id: str) -> Response:
     job = _job(session, principal, case_id, job_id)
     case = case_service.get_case(session, principal, case_id)
-    t = Translator(_lang(request))
+    t = Translator(request_lang(request))
     return render(
         request,
         "job.html",
@@ -530,7 +520,7 @@ def job_page(request: Request, session: DB, principal: WebUser, case_id: str, jo
 def job_progress(request: Request, session: DB, principal: WebUser, case_id: str, job_id: str) -> Response:
     """What the job page polls every second (already translated)."""
     job = _job(session, principal, case_id, job_id)
-    t = Translator(_lang(request))
+    t = Translator(request_lang(request))
     body = {
         "status": job.status,
         "status_text": _job_status(t, job),

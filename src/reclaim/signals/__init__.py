@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from reclaim.signals.base import BytesHasher, FrameHasher, SignalType, SignalValue
 from reclaim.signals.face import FACE_MODELS, DetectedFace, FaceModel, get_face_model
-from reclaim.signals.forensic import FORENSIC_SIGNALS, ForensicSignal
 from reclaim.signals.hashes import Md5Signal, Sha256Signal
 from reclaim.signals.pdq import PERCEPTUAL_SIGNALS, Pdq64Signal, PdqIndex, PdqSignal
 
@@ -13,7 +12,6 @@ SIGNAL_TYPES: tuple[type[SignalType], ...] = (
     Md5Signal,
     PdqSignal,
     Pdq64Signal,
-    *FORENSIC_SIGNALS,
 )
 
 
@@ -28,14 +26,12 @@ SIGNALS_BY_NAME = _registry()
 
 __all__ = [
     "FACE_MODELS",
-    "FORENSIC_SIGNALS",
     "PERCEPTUAL_SIGNALS",
     "SIGNALS_BY_NAME",
     "SIGNAL_TYPES",
     "BytesHasher",
     "DetectedFace",
     "FaceModel",
-    "ForensicSignal",
     "FrameHasher",
     "Md5Signal",
     "Pdq64Signal",

@@ -389,17 +389,29 @@ def _onnx_model(path: Path) -> bytes:
         raise DependencyError(f"could not convert the dlib face model {path} to ONNX: {exc}") from exc
 
 
+def import_onnxruntime() -> Any:
+    """onnxruntime, imported with its telemetry off (imported on first use: it costs ≈ 0.2 s at start-up).
+
+    The uploader itself is kept from starting by the environment variables ``reclaim/__init__.py`` sets
+    before any import of onnxruntime; this also switches off the session events, the library's own switch.
+    """
+    try:
+        import onnxruntime as ort  # type: ignore[import-untyped, import-not-found, unused-ignore]
+    except ImportError as exc:
+        raise DependencyError(f"the ONNX face encoder needs the onnxruntime package: {exc}") from exc
+    ort.disable_telemetry_events()
+    return ort
+
+
 class OnnxResNetEncoder:
     """Encode 150x150 aligned RGB face chips with dlib's ResNet, run by onnxruntime."""
 
     def __init__(self, *, threads: int = 1) -> None:
         try:
             import onnx  # type: ignore[import-not-found, unused-ignore]  # noqa: F401  (the converter needs it)
-            import onnxruntime as ort  # type: ignore[import-untyped, import-not-found, unused-ignore]
         except ImportError as exc:
-            raise DependencyError(
-                f"the ONNX face encoder needs the onnx and onnxruntime packages: {exc}"
-            ) from exc
+            raise DependencyError(f"the ONNX face encoder needs the onnx package: {exc}") from exc
+        ort = import_onnxruntime()
         model = _onnx_model(model_path())
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads

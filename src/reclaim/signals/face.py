@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from reclaim.errors import DependencyError
+from reclaim.signals.dlib_onnx import OnnxResNetEncoder, import_onnxruntime
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ class DlibResNetFace(FaceModel):
         if self._use_onnx:
             # Checked now, built on first use: a model object loaded before a fork (the scan's worker
             # pool preloads it) must not hold an onnxruntime session.
-            import onnxruntime  # noqa: F401
+            import_onnxruntime()
         else:
             try:
                 self._encoder = dlib.face_recognition_model_v1(
@@ -164,8 +165,6 @@ class DlibResNetFace(FaceModel):
 
     def _onnx_encoder(self) -> Any:
         if self._onnx is None:
-            from reclaim.signals.dlib_onnx import OnnxResNetEncoder
-
             self._onnx = OnnxResNetEncoder()
         return self._onnx
 

@@ -16,6 +16,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
@@ -65,6 +66,23 @@ class DataKey:
         """A keyed hash (HMAC-SHA256) used to name stored blobs so the vault's file names do not reveal
         which well-known images it holds."""
         return hmac.new(self.key, f"{label}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def template_aad(kind: str, owner: str) -> bytes:
+    """The associated data that binds an encrypted face vector to what it belongs to (``kind`` "face"
+    with the item id, "template" with the template id): a vector copied to another row fails to decrypt."""
+    return f"reclaim-face:{kind}:{owner}".encode()
+
+
+def encrypt_vector(key: DataKey, vector: bytes, *, kind: str, owner: str) -> bytes:
+    """Encrypt a face vector (float32 bytes) for storage; see :func:`template_aad`."""
+    return key.encrypt(vector, aad=template_aad(kind, owner))
+
+
+def decrypt_vector(key: DataKey, blob: bytes, *, kind: str, owner: str) -> np.ndarray:
+    """The float32 face vector of an :func:`encrypt_vector` blob. Raises ValueError when it does not
+    authenticate."""
+    return np.frombuffer(key.decrypt(blob, aad=template_aad(kind, owner)), dtype=np.float32)
 
 
 def create_keyring(path: Path, passphrase: str, *, scrypt_n: int = 2**15) -> DataKey:

@@ -1,8 +1,9 @@
 """The platform registry: where a takedown notice goes, what its route asks for, how fast it answers.
 
-Each platform is a :class:`Platform` subclass registered by name (names are unique, checked at
-registration). Most are built from :data:`PLATFORM_TABLE`, a plain data table, by :func:`from_table`;
-a platform whose mapping needs code subclasses :class:`Platform` directly (Telegram maps by chat type).
+Each platform is a :class:`Platform` subclass listed in :data:`PLATFORMS` (in an explicit order) and
+found by name in :data:`PLATFORMS_BY_NAME` (names unique, checked when the module loads). Most are built
+from :data:`PLATFORM_TABLE`, a plain data table, by :func:`from_table`; a platform whose mapping needs
+code subclasses :class:`Platform` directly (Telegram maps by chat type).
 
 What is stated here comes from DESIGN.md ("Platforms' removal routes"). Where DESIGN.md states nothing
 (a route's address, a response time, the languages accepted) the value is ``None`` and is shown as
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
+from reclaim.errors import UserError
 from reclaim.store.models import Sighting
 
 RouteKind = Literal["web_form", "email", "hash_submission", "in_app"]
@@ -331,38 +333,51 @@ class TelegramPlatform(Platform):
 
 # --- the registry ---------------------------------------------------------------------------------------
 
-_REGISTRY: dict[str, type[Platform]] = {}
+_TABLE = {row["name"]: from_table(row) for row in PLATFORM_TABLE}
+
+PLATFORMS: tuple[type[Platform], ...] = (
+    _TABLE["x"],
+    _TABLE["google"],
+    _TABLE["meta"],
+    _TABLE["reddit"],
+    TelegramPlatform,
+    _TABLE["kcsc"],
+    _TABLE["adsc"],
+    _TABLE["stopncii"],
+    _TABLE["ncmec_take_it_down"],
+    _TABLE["email"],
+    _TABLE["web_form"],
+)
+"""Every platform, in the order drafts and listings use."""
 
 
-def register(cls: type[Platform]) -> type[Platform]:
-    """Add a platform; names must be unique (lowercase, no spaces)."""
-    name = cls.name
-    if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
-        raise ValueError(f"platform name {name!r}: lowercase letters, digits and _ only")
-    if name in _REGISTRY and _REGISTRY[name] is not cls:
-        raise ValueError(f"platform name {name!r} is already registered")
-    names = [f.name for f in cls.fields]
-    if len(names) != len(set(names)):
-        raise ValueError(f"platform {name!r} lists a field twice")
-    _REGISTRY[name] = cls
-    return cls
+def platforms_by_name(platforms: Iterable[type[Platform]]) -> dict[str, type[Platform]]:
+    """The platforms by name, checked: names unique (lowercase, digits and _), no field listed twice."""
+    out: dict[str, type[Platform]] = {}
+    for cls in platforms:
+        name = cls.name
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+            raise ValueError(f"platform name {name!r}: lowercase letters, digits and _ only")
+        if name in out:
+            raise ValueError(f"platform name {name!r} is already registered")
+        names = [f.name for f in cls.fields]
+        if len(names) != len(set(names)):
+            raise ValueError(f"platform {name!r} lists a field twice")
+        out[name] = cls
+    return out
+
+
+PLATFORMS_BY_NAME = platforms_by_name(PLATFORMS)
+if missing := [row["name"] for row in PLATFORM_TABLE if row["name"] not in PLATFORMS_BY_NAME]:
+    raise RuntimeError(f"rows of PLATFORM_TABLE missing from PLATFORMS: {missing}")
 
 
 def get_platform(name: str) -> type[Platform]:
-    from reclaim.errors import UserError
-
     try:
-        return _REGISTRY[name]
+        return PLATFORMS_BY_NAME[name]
     except KeyError:
-        raise UserError(f"no platform {name!r}; known: {', '.join(sorted(_REGISTRY))}") from None
+        raise UserError(f"no platform {name!r}; known: {', '.join(sorted(PLATFORMS_BY_NAME))}") from None
 
 
 def all_platforms() -> list[type[Platform]]:
-    return list(_REGISTRY.values())
-
-
-for _row in PLATFORM_TABLE[:4]:
-    register(from_table(_row))
-register(TelegramPlatform)
-for _row in PLATFORM_TABLE[4:]:
-    register(from_table(_row))
+    return list(PLATFORMS)

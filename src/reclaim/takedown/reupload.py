@@ -11,12 +11,14 @@ Rules:
   ``of_notice``; a second person in the same cluster goes to ``extra["reupload_others"]``) and logged as
   a custody event ``sighting.reupload``. ``of_notice`` is the person's latest notice to a platform the
   sighting is on, else the person's latest notice.
-* Then, per person, a follow-up notice is drafted (:func:`reclaim.takedown.service.draft_notices`) for
+* Then, per person, a follow-up notice is drafted (:func:`reclaim.takedown.drafting.draft_notices`) for
   each platform the flagged sightings are on; it cites the earlier notice to that platform, or the notice
   the re-upload was flagged against (``parent_id`` and a sentence in the text). Its language and contact
   are the cited notice's. A flagged sighting on no platform (a plain file, a personal chat) is routed to
   the platform of the notice it re-uploads (``route`` in its flag), and its follow-up goes there.
 * Nothing is sent. Flagging twice is harmless: a flagged sighting is not flagged again.
+* A scan runs the check when its caller passes :class:`ReuploadCheck` (the CLI, the team server and the
+  demo do); the scan itself does not know takedown.
 """
 
 from __future__ import annotations
@@ -30,9 +32,10 @@ from sqlalchemy.orm import Session
 
 from reclaim.errors import UserError
 from reclaim.events import log_event
+from reclaim.scan.checks import CheckCounts
 from reclaim.store.models import Item, Match, Notice, Sighting
+from reclaim.takedown.drafting import LangChoice, draft_notices, reupload_of
 from reclaim.takedown.platforms import Platform, all_platforms
-from reclaim.takedown.service import LangChoice, draft_notices, reupload_of
 
 FLAG = "reupload"
 OTHERS = "reupload_others"
@@ -148,6 +151,18 @@ def flag_reuploads(session: Session, scan_id: int, *, draft: bool = True) -> Reu
     if draft:
         _draft_follow_ups(session, result, notices)
     return result
+
+
+class ReuploadCheck:
+    """:func:`flag_reuploads` as a scan's post-scan check (:class:`reclaim.scan.checks.PostScanCheck`):
+    ``scan_paths(ws, paths, checks=[ReuploadCheck()])`` flags the scan's re-uploads, drafts the
+    follow-ups and counts both in the scan's report."""
+
+    label = "re-upload check"
+
+    def __call__(self, session: Session, scan_id: int) -> CheckCounts:
+        result = flag_reuploads(session, scan_id)
+        return {"reuploads": len(result.flagged), "follow_ups": len(result.follow_ups)}
 
 
 def _draft_follow_ups(session: Session, result: ReuploadResult, notices: dict[str, list[Notice]]) -> None:

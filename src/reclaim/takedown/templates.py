@@ -8,10 +8,8 @@ sentence exists in both languages; a Korean notice contains no English template 
 
 from __future__ import annotations
 
-from typing import Literal
-
-Lang = Literal["en", "ko"]
-LANGS: tuple[Lang, ...] = ("en", "ko")
+from reclaim.lang import Lang
+from reclaim.takedown.platforms import Platform
 
 LABELS: dict[str, dict[Lang, str]] = {
     "reporter_name": {
@@ -140,5 +138,23 @@ PLATFORM_TITLES_KO: dict[str, str] = {
 }
 
 
+FOLLOW_UP: dict[str, dict[Lang, str]] = {
+    "sent": {
+        "en": "This follows our earlier notice {ref} to {platform}, sent on {when}.",
+        "ko": "이 신고는 {when}에 {platform}에 보낸 이전 신고 {ref}에 이어지는 것입니다.",
+    },
+    "drafted": {
+        "en": "This follows our earlier notice {ref} to {platform}, drafted on {when}.",
+        "ko": "이 신고는 {when}에 {platform} 앞으로 작성한 이전 신고 {ref}에 이어지는 것입니다.",
+    },
+}
+"""The sentence citing an earlier notice, by whether it was sent or only drafted."""
+
+
 def t(key: str, lang: Lang, **values: object) -> str:
     return TEXT[key][lang].format(**values)
+
+
+def platform_title(platform: type[Platform], lang: Lang) -> str:
+    """The platform's name as a notice (or the web UI) shows it in ``lang``."""
+    return PLATFORM_TITLES_KO.get(platform.name, platform.title) if lang == "ko" else platform.title

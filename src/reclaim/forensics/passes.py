@@ -1,9 +1,10 @@
-"""The forensic signal types, registered with the other signal types (reclaim.signals.SIGNAL_TYPES).
+"""The forensic passes: the signal types that run the forensic readers, and their registry.
 
 File signals look at one file on its own and run inside the scan's workers: what the file declares
 (metadata, C2PA), invisible watermarks, and pixel indicators. The source-photo signal needs an enrolled
 person's kept photos, so it runs in the main process when a face match is made (see
-reclaim.forensics.service).
+reclaim.forensics.service). Their names share one namespace with the hash signal types
+(reclaim.signals.SIGNALS_BY_NAME); :data:`FORENSIC_SIGNALS_BY_NAME` checks that at import.
 """
 
 from __future__ import annotations
@@ -18,13 +19,13 @@ import numpy as np
 from reclaim.errors import MediaError
 from reclaim.forensics.base import ForensicResult
 from reclaim.forensics.c2pa import VERDICTS as C2PA_VERDICTS
-from reclaim.forensics.orientation import Box, box_to_stored, to_stored
-from reclaim.media import MediaLimits, decode_media
-from reclaim.media.decode import _pillow_warnings_ignored
-from reclaim.signals.base import SignalType
-
-PIXEL_MAX_PIXELS = 40_000_000
-"""Watermark and pixel indicators decode the image at full resolution; above this they do not run."""
+from reclaim.forensics.c2pa import C2paTrust, read_c2pa
+from reclaim.forensics.declarations import read_declarations
+from reclaim.forensics.orientation import Box, load_stored
+from reclaim.forensics.pixels import analyze_pixels
+from reclaim.forensics.watermark import detect_sd_watermark
+from reclaim.media import DecodedMedia, pillow_warnings_ignored
+from reclaim.signals import SIGNALS_BY_NAME, SignalType
 
 
 @dataclass
@@ -35,50 +36,25 @@ class ForensicInput:
     face_boxes: list[Box] = field(default_factory=list)
     """Faces found by the scan, in displayed (EXIF-oriented) full-resolution coordinates."""
     c2pa_trust_pem: str | None = None
-    displayed: np.ndarray | None = None
-    """The first frame at full resolution, EXIF-oriented, when the caller already decoded it (a scan
-    decodes small images at full size): saves a second decode."""
+    decoded: DecodedMedia | None = None
+    """The caller's decode of the file when its first frame is at full resolution (a scan decodes small
+    images at full size): saves a second decode."""
     _pixels: tuple[np.ndarray, list[Box]] | str | None = None
 
     def stored_pixels(self) -> tuple[np.ndarray, list[Box]]:
-        """The first frame at full resolution as the file stores it (EXIF orientation undone, so the
-        JPEG 8x8 grid is where the encoder put it), with the face boxes mapped to it. Decoded once.
-        Raises :class:`MediaError` when it cannot be decoded within the limits."""
+        """The first frame at full resolution as the file stores it (see
+        :func:`reclaim.forensics.orientation.load_stored`), with the face boxes mapped to it. Decoded
+        once. Raises :class:`MediaError` when it cannot be decoded within the limits."""
         if isinstance(self._pixels, str):
             raise MediaError(self._pixels)
         if self._pixels is None:
-            if self.displayed is not None:
-                image = self.displayed
-            else:
-                try:
-                    media = decode_media(
-                        self.data,
-                        limits=MediaLimits(max_pixels=PIXEL_MAX_PIXELS, max_frames=1, max_side=None),
-                    )
-                except MediaError as exc:
-                    self._pixels = f"not decoded at full resolution: {exc}"
-                    raise MediaError(self._pixels) from exc
-                image = media.frames[0].image
-            orientation = _orientation(self.data)
-            stored = to_stored(image, orientation)
-            h, w = stored.shape[:2]
-            boxes = [box_to_stored(b, orientation, w, h) for b in self.face_boxes]
-            self._pixels = (stored, boxes)
+            try:
+                stored = load_stored(self.data, decoded=self.decoded)
+            except MediaError as exc:
+                self._pixels = str(exc)
+                raise
+            self._pixels = (stored.image, stored.boxes(self.face_boxes))
         return self._pixels
-
-
-def _orientation(data: bytes) -> int:
-    import io
-
-    from PIL import Image
-
-    from reclaim.media.decode import _exif_orientation
-
-    try:
-        with _pillow_warnings_ignored(), Image.open(io.BytesIO(data)) as im:
-            return _exif_orientation(im)
-    except Exception:
-        return 1
 
 
 class ForensicSignal(SignalType):
@@ -135,8 +111,6 @@ class DeclarationsSignal(FileForensicSignal):
 
     @classmethod
     def analyze(cls, inp: ForensicInput) -> list[ForensicResult]:
-        from reclaim.forensics.declarations import read_declarations
-
         decl = read_declarations(inp.data)
         if decl.classification == "ai_composite":
             verdict, strength = "ai_composite_declared", "strong"
@@ -185,8 +159,6 @@ class C2paSignal(FileForensicSignal):
 
     @classmethod
     def analyze(cls, inp: ForensicInput) -> list[ForensicResult]:
-        from reclaim.forensics.c2pa import C2paTrust, read_c2pa
-
         trust = C2paTrust(anchors_pem=inp.c2pa_trust_pem) if inp.c2pa_trust_pem else None
         return [read_c2pa(inp.data, inp.mime, trust=trust)]
 
@@ -207,8 +179,6 @@ class SdWatermarkSignal(FileForensicSignal):
 
     @classmethod
     def analyze(cls, inp: ForensicInput) -> list[ForensicResult]:
-        from reclaim.forensics.watermark import detect_sd_watermark
-
         try:
             image, _ = inp.stored_pixels()
         except MediaError as exc:
@@ -245,8 +215,6 @@ class PixelIndicators(FileForensicSignal):
 
     @classmethod
     def analyze(cls, inp: ForensicInput) -> list[ForensicResult]:
-        from reclaim.forensics.pixels import analyze_pixels
-
         try:
             image, boxes = inp.stored_pixels()
         except MediaError as exc:
@@ -277,7 +245,21 @@ FORENSIC_SIGNALS: tuple[type[ForensicSignal], ...] = (
     NoiseSignal,
     SourcePhotoSignal,
 )
-"""Registered in reclaim.signals.SIGNAL_TYPES; each has a stable name stored with its findings."""
+"""Every forensic signal type; each has a stable name stored with its findings."""
+
+
+def _by_name() -> dict[str, type[ForensicSignal]]:
+    names = [s.name for s in FORENSIC_SIGNALS]
+    if len(set(names)) != len(names):
+        raise RuntimeError(f"duplicate forensic signal names: {names}")
+    taken = sorted(set(names) & set(SIGNALS_BY_NAME))
+    if taken:
+        raise RuntimeError(f"forensic signal names already used by signal types: {taken}")
+    return {s.name: s for s in FORENSIC_SIGNALS}
+
+
+FORENSIC_SIGNALS_BY_NAME = _by_name()
+"""The forensic signal types by name (names unique, and unused by reclaim.signals.SIGNAL_TYPES)."""
 
 CHEAP_PASSES: tuple[type[FileForensicSignal], ...] = (DeclarationsSignal, C2paSignal)
 """Header and metadata readers: about a millisecond per file; run on every item."""
@@ -306,7 +288,7 @@ def run_file_forensics(
         start = time.perf_counter()
         try:
             # Hostile files make Pillow warn (corrupt EXIF, ...): not a failure, and not for the terminal.
-            with _pillow_warnings_ignored():
+            with pillow_warnings_ignored():
                 results.extend(sig.analyze(inp))
         except MemoryError:
             results.extend(_error(n, "ran out of memory") for n in sig.produces or (sig.name,))

@@ -1,0 +1,130 @@
+"""The dependencies every router shares: the workspace and a database session per request, who is calling
+(API token or session cookie, with CSRF for cookie requests that change state), role checks, the UI
+language, and HTTP errors.
+
+Routers import these from here, never from :mod:`reclaim.server.app`, which imports the routers.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from sqlalchemy.orm import Session
+
+from reclaim.lang import Lang
+from reclaim.server.auth import AuthError, Forbidden, Principal, principal_for_token, principal_for_user_id
+from reclaim.server.i18n import normalise_lang
+from reclaim.workspace import Workspace
+
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def get_workspace(request: Request) -> Workspace:
+    ws: Workspace = request.app.state.workspace
+    return ws
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    """One database session per request; custody events are attributed to the signed-in user."""
+    ws = get_workspace(request)
+    with ws.session() as session:
+        yield session
+
+
+DB = Annotated[Session, Depends(get_db)]
+WS = Annotated[Workspace, Depends(get_workspace)]
+
+
+def csrf_token(request: Request) -> str:
+    """The session's CSRF token (made on first use); forms and HTMX send it back."""
+    token = request.session.get("csrf")
+    if not isinstance(token, str):
+        token = secrets.token_urlsafe(32)
+        request.session["csrf"] = token
+    return token
+
+
+def check_form_csrf(request: Request, sent: str | None) -> None:
+    """Forbidden unless ``sent`` is the session's CSRF token (also for forms posted without a sign-in:
+    the sign-in form, the language on the sign-in page)."""
+    expected = request.session.get("csrf")
+    if not isinstance(expected, str) or not sent or not secrets.compare_digest(expected, sent):
+        raise Forbidden("missing or wrong CSRF token")
+
+
+async def check_csrf(request: Request) -> None:
+    """A state-changing request must send the CSRF token in the header or the form field."""
+    if request.method not in UNSAFE:
+        return
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        form = await request.form()
+        value = form.get(CSRF_FIELD)
+        sent = value if isinstance(value, str) else None
+    check_form_csrf(request, sent)
+
+
+async def optional_principal(request: Request, session: DB) -> Principal | None:
+    """Who is calling: an API token (``Authorization: Bearer rct_...``) or the UI session cookie. Cookie
+    requests that change state must carry the CSRF token."""
+    auth = request.headers.get("authorization", "")
+    if auth:
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise AuthError("use 'Authorization: Bearer <token>'")
+        principal = principal_for_token(session, token.strip())
+        session.commit()  # last_used_at
+    else:
+        user_id = request.session.get("user_id")
+        if not isinstance(user_id, int):
+            return None
+        try:
+            principal = principal_for_user_id(session, user_id)
+        except AuthError:
+            request.session.clear()
+            raise
+        await check_csrf(request)
+    session.info["actor"] = f"user:{principal.username}"
+    return principal
+
+
+async def current_principal(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
+    if principal is None:
+        raise AuthError("log in, or send an API token")
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def require(*roles: str) -> Callable[[Principal], Principal]:
+    """A dependency that lets only ``roles`` through (403 for the others)."""
+
+    def check(principal: CurrentPrincipal) -> Principal:
+        if principal.role not in roles:
+            raise Forbidden(f"a {principal.role} account cannot do this")
+        return principal
+
+    return check
+
+
+def require_writer(principal: Principal) -> None:
+    """Forbidden for a read-only account (a viewer)."""
+    if not principal.can_write:
+        raise Forbidden("this account is read-only")
+
+
+def request_lang(request: Request) -> Lang:
+    """The UI language of the session (the default when none was chosen)."""
+    return normalise_lang(request.session.get("lang"))
+
+
+def http_error(status: int, detail: str) -> HTTPException:
+    return HTTPException(status_code=status, detail=detail)
