@@ -150,11 +150,10 @@ def takedown_list(
     from reclaim.takedown.status import list_notices, notice_dict
 
     with open_session() as session:
-        rows = [
-            notice_dict(n) for n in list_notices(session, person_id=person, status=status, platform=platform)
-        ]
-    if overdue:
-        rows = [r for r in rows if r["status"] == "overdue" or r["overdue_by_hours"]]
+        notices = list_notices(
+            session, person_id=person, status=status, platform=platform, overdue_only=overdue
+        )
+        rows = [notice_dict(n) for n in notices]
     emit(rows, as_json, _print_notices)
 
 
@@ -170,16 +169,15 @@ def takedown_status(
     Example:
         reclaim takedown status --overdue
     """
-    from reclaim.takedown.status import OPEN, list_notices, notice_dict, refresh_overdue
+    from reclaim.takedown.status import list_notices, notice_dict, refresh_overdue
 
     with open_session() as session:
         flipped = [n.id for n in refresh_overdue(session)]
         session.commit()
-        rows = [
-            notice_dict(n)
-            for n in list_notices(session, person_id=person)
-            if n.status in OPEN and (not overdue or n.status == "overdue")
-        ]
+        waiting = list_notices(
+            session, person_id=person, status="overdue" if overdue else None, open_only=True
+        )
+        rows = [notice_dict(n) for n in waiting]
     emit({"newly_overdue": flipped, "notices": rows}, as_json, _render_status)
 
 

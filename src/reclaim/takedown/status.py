@@ -142,9 +142,11 @@ def list_notices(
     status: str | None = None,
     platform: str | None = None,
     overdue_only: bool = False,
+    open_only: bool = False,
     now: datetime | None = None,
 ) -> list[Notice]:
-    """Notices, oldest first; ``overdue_only``: those :func:`is_overdue` at ``now`` (default: now)."""
+    """Notices, oldest first; ``overdue_only``: those :func:`is_overdue` at ``now`` (default: now);
+    ``open_only``: those still waiting for the platform (:data:`OPEN`)."""
     stmt = select(Notice).options(selectinload(Notice.sightings)).order_by(Notice.created_at, Notice.id)
     if person_id is not None:
         stmt = stmt.where(Notice.person_id == person_id)
@@ -152,6 +154,8 @@ def list_notices(
         stmt = stmt.where(Notice.status == status)
     if platform is not None:
         stmt = stmt.where(Notice.platform == platform)
+    if open_only:
+        stmt = stmt.where(Notice.status.in_(OPEN))
     notices = list(session.scalars(stmt))
     if overdue_only:
         at = now or utcnow()
