@@ -1131,7 +1131,7 @@ def hashes_check(
     Example:
         reclaim hashes check --bank partner-ngo
     """
-    from reclaim.sharing.service import check_items, list_hits
+    from reclaim.matching.banks import check_items, list_hits
 
     def go() -> dict[str, object]:
         with _open() as ws, ws.session() as session:
