@@ -22,8 +22,9 @@ from reclaim.forensics.service import NO_INDICATORS, explain_item, refresh_item,
 from reclaim.media.decode import _TRANSPOSE_FOR_ORIENTATION
 from reclaim.persons.service import add_person, forget_person
 from reclaim.scan.service import scan_paths
-from reclaim.signals import FORENSIC_SIGNALS, SIGNAL_TYPES, SIGNALS_BY_NAME
+from reclaim.signals import SIGNAL_TYPES, SIGNALS_BY_NAME
 from reclaim.signals import forensic as forensic_mod
+from reclaim.signals.forensic import FORENSIC_SIGNALS
 from reclaim.store.models import Finding, Item, Match, ReferencePhoto
 from reclaim.workspace import Workspace
 
