@@ -17,7 +17,7 @@ with its bank id at exactly that distance: "hits"), a few are banked hashes with
 (must not come back), the rest are fresh random hashes. 200 warm-up requests (the first one loads the
 database part of the bank) are not counted.
 
-``--compare-faiss`` also times the index alone: bank.MultiIndexHash against faiss
+``--compare-faiss`` also times the index alone: signals.index.MultiIndexHash against faiss
 ``IndexBinaryMultiHash(256, 16, 16)`` with ``nflip=1`` (both exact at radius 31), single-threaded.
 
     python bench/lookup_load.py                               # 1M hashes, 20,000 requests, ≤ 60 s
@@ -231,7 +231,7 @@ def compare_index(hashes: int, seed: int, n_queries: int = 2000) -> dict[str, fl
         print("--compare-faiss: faiss is not installed (pip install faiss-cpu); comparison skipped")
         return {}
 
-    from reclaim.server.bank import MultiIndexHash
+    from reclaim.signals.index import MultiIndexHash
 
     rows = np.random.default_rng(seed).integers(0, 256, (hashes, 32), dtype=np.uint8)
     queries = np.random.default_rng(seed + 2).integers(0, 256, (n_queries, 32), dtype=np.uint8)

@@ -6,11 +6,12 @@ Everything goes through the production code:
 
 - an original is hashed the way ``reclaim person add --known-image`` hashes it (``decode_media`` with
   the scan's working size, then variant 0 of every perceptual signal type), and put into a
-  ``KnownHashIndex`` (only hashes of quality ≥ ``MIN_QUALITY`` are matchable), as ``Matcher`` does;
+  ``MatchIndex`` of ``KNOWN_SIGNALS`` (only hashes of quality ≥ ``MIN_QUALITY`` are matchable), as
+  ``Matcher`` does;
 - a repost is analysed by the scan's ``analyze_bytes`` (production decoding, all 8 dihedral hashes);
 - it is *found* when any of its hashes of quality ≥ ``MIN_QUALITY`` is within ``MATCH_THRESHOLD`` bits
   of its original's hash of the same type — standard PDQ with exact dihedral variants, or the
-  scale-invariant ``pdq64`` (``KnownHashIndex``, exactly what ``Matcher.hash_hits`` uses). The
+  scale-invariant ``pdq64`` (``MatchIndex``, exactly what ``Matcher.hash_hits`` uses). The
   "median/p95/max" columns are standard-PDQ distances, for reference.
 
 False positives: every repost against every *other* original under the same rule. A face composite and
@@ -46,18 +47,13 @@ import pdqhash
 from PIL import Image, ImageOps
 
 from reclaim.demo import paste_face
-from reclaim.matching.service import PERCEPTUAL, KnownHashIndex, PdqRef
+from reclaim.matching.index import MatchIndex
+from reclaim.matching.service import KNOWN_SIGNALS
 from reclaim.media import WORK_SIDE, MediaLimits, decode_media
 from reclaim.scan.analyze import analyze_bytes
-from reclaim.signals.pdq import (
-    MATCH_THRESHOLD,
-    MIN_QUALITY,
-    PERCEPTUAL_SIGNALS,
-    PdqIndex,
-    PdqSignal,
-    bits_to_hex,
-    hex_to_bytes,
-)
+from reclaim.signals import PERCEPTUAL, PERCEPTUAL_SIGNALS, PdqSignal, SignalValue, first_values, hash_media
+from reclaim.signals.index import MATCH_THRESHOLD, LinearIndex, bits_to_hex, hex_to_bytes
+from reclaim.signals.pdq import MIN_QUALITY
 
 DEFAULT_SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 RECALL_BAR = 0.99
@@ -145,19 +141,15 @@ def known_frame(data: bytes) -> np.ndarray:
 
 def known_perceptual(data: bytes) -> dict[str, tuple[str, int | None]]:
     """Every perceptual hash ``add_person`` stores for a known image (variant 0 of each type)."""
-    frame = [(0, known_frame(data))]
-    return {sig.name: (sig.hash_frames(frame)[0].value, sig.hash_frames(frame)[0].quality)
-            for sig in PERCEPTUAL_SIGNALS}  # fmt: skip
+    media = decode_media(data, limits=KNOWN_IMAGE_LIMITS)
+    first = first_values(hash_media(data, media, signal_types=PERCEPTUAL_SIGNALS))
+    return {name: (v.value, v.quality) for name, v in first.items()}
 
 
-def repost_refs(data: bytes) -> list[PdqRef]:
+def repost_refs(data: bytes) -> list[SignalValue]:
     """All perceptual hashes (every type, 8 dihedral variants) of the first frame, as the scan stores."""
     analysis = analyze_bytes(data, faces=False)
-    return [
-        PdqRef(s.signal_type, s.value, s.frame_index, s.variant, s.quality)
-        for s in analysis.signals
-        if s.signal_type in PERCEPTUAL and s.frame_index == 0
-    ]
+    return [s for s in analysis.signals if s.signal_type in PERCEPTUAL and s.frame_index == 0]
 
 
 def hash_repost(data: bytes, preprocess: str) -> list[tuple[str, int]]:
@@ -319,14 +311,18 @@ def run(shared: Path | None, preprocess: str = "production") -> dict[str, Any]:
     started = time.monotonic()
     originals = load_originals(shared, preprocess)
     orig_bits = _packed([o.pdq for o in originals])
-    index = PdqIndex()  # the what-if rule: standard PDQ only
-    known = KnownHashIndex()  # production: what Matcher builds from the known images
+    index = LinearIndex()  # the what-if rule: standard PDQ only
+    known = MatchIndex(KNOWN_SIGNALS)  # production: what Matcher builds from the known images
     for i, o in enumerate(originals):
         if o.quality >= MIN_QUALITY:
             index.add(o.pdq, i)
         if preprocess == "production":
             digest = hashlib.sha256(o.data).hexdigest()
-            known.add(i, sha256=digest, md5=digest, perceptual=known_perceptual(o.data))
+            known.add(i, "sha256", digest)
+            known.add(i, "md5", digest)
+            for name, (value, quality) in known_perceptual(o.data).items():
+                if known.matchable(SignalValue(name, value, quality=quality)):
+                    known.add(i, name, value)
     results: list[VariantResult] = []
     for oi, o in enumerate(originals):
         img = Image.fromarray(o.pixels)
@@ -343,7 +339,8 @@ def run(shared: Path | None, preprocess: str = "production") -> dict[str, Any]:
             hits: dict[int, int] = {}  # Matcher.hash_hits, per known image instead of per person
             if preprocess == "production":
                 digest = hashlib.sha256(repost).hexdigest()
-                hits = {k: d for k, (d, _) in known.query(digest, digest, refs).items()}
+                exact = [SignalValue("sha256", digest), SignalValue("md5", digest)]
+                hits = {k: d for k, (d, _) in known.query([*exact, *refs]).items()}
             else:
                 for value, q in pdq:
                     if q < MIN_QUALITY:

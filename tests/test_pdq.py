@@ -15,15 +15,8 @@ from PIL import Image, ImageOps
 
 from reclaim.media import MediaLimits, decode_media
 from reclaim.scan.analyze import analyze_bytes
-from reclaim.signals.pdq import (
-    MATCH_THRESHOLD,
-    MIN_QUALITY,
-    PdqIndex,
-    PdqSignal,
-    bits_to_hex,
-    hamming,
-    hex_to_bytes,
-)
+from reclaim.signals.index import MATCH_THRESHOLD, LinearIndex, bits_to_hex, hamming, hex_to_bytes
+from reclaim.signals.pdq import MIN_QUALITY, PdqSignal
 
 # --- helpers -----------------------------------------------------------------------------------------
 
@@ -133,7 +126,7 @@ def test_index_radius_query_is_exact() -> None:
     # Near copies at distances around the threshold, so that the boundary is exercised.
     for d in (0, 1, 15, 30, 31, 32, 33, 40):
         stored.append(flip_bits(stored[d], d, rng))
-    index = PdqIndex()
+    index = LinearIndex()
     for ident, value in enumerate(stored):
         index.add(value, ident)
     assert len(index) == len(stored)
@@ -155,14 +148,14 @@ def test_index_radius_query_is_exact() -> None:
 def test_index_threshold_is_inclusive_and_defaults_to_match_threshold() -> None:
     rng = np.random.default_rng(4)
     base = random_hex(rng)
-    index = PdqIndex()
+    index = LinearIndex()
     index.add(flip_bits(base, MATCH_THRESHOLD, rng), 1)
     index.add(flip_bits(base, MATCH_THRESHOLD + 1, rng), 2)
     assert index.query(base) == [(1, MATCH_THRESHOLD)]
 
 
 def test_index_empty_and_incremental() -> None:
-    index = PdqIndex()
+    index = LinearIndex()
     assert index.query("0" * 64) == []
     index.add("0" * 64, 7)
     assert index.query("0" * 64) == [(7, 0)]
@@ -242,9 +235,10 @@ def test_flipped_fine_texture_matches() -> None:
 @pytest.mark.parametrize("name", ["astronaut", "brick", "coffee", "camera"])
 def test_dihedral_variants_equal_hashes_of_transformed_pixels(name: str) -> None:
     """Variant k is exactly the PDQ hash of the really transformed pixels (not a DCT-derived guess)."""
-    from reclaim.signals.pdq import _downscale, exact_dihedral
+    from reclaim.signals.base import working_copy
+    from reclaim.signals.pdq import exact_dihedral
 
-    img = _downscale(sk(name))
+    img = working_copy(sk(name))
     transforms = [
         lambda x: x,
         lambda x: np.rot90(x, 1),

@@ -18,11 +18,12 @@ from typer.testing import CliRunner
 
 from reclaim.cli import app
 from reclaim.errors import NotFound, UserError
+from reclaim.matching.banks import bank_hits, list_hits
 from reclaim.review.service import review_match
 from reclaim.scan.service import scan_paths
 from reclaim.sharing.export import select_hashes, te_pdq_from_bytes
 from reclaim.sharing.importer import parse_hash_list
-from reclaim.sharing.service import bank_hits, export_hashes, import_hashes, list_banks, list_hits
+from reclaim.sharing.service import export_hashes, import_hashes, list_banks
 from reclaim.store.models import BankHit, Consent, Event, Item, Match, Person, Signal
 from reclaim.workspace import Workspace
 

@@ -17,9 +17,9 @@ from reclaim.demo import jpeg, paste_face
 from reclaim.demo import sample_picture as _sk
 from reclaim.review.service import review_match
 from reclaim.scan.analyze import Analysis, analyze_bytes
-from reclaim.server.bank import HashBank, MultiIndexHash
+from reclaim.server.bank import HashBank
 from reclaim.server.hashapi import TokenCache
-from reclaim.signals.pdq import hamming
+from reclaim.signals.index import MultiIndexHash, hamming
 from reclaim.store.models import ApiToken, Item, Match, Person, Signal
 from reclaim.workspace import Workspace
 

@@ -125,7 +125,7 @@ def hashes_check(
     Example:
         reclaim hashes check --bank partner-ngo
     """
-    from reclaim.sharing.service import check_items, list_hits
+    from reclaim.matching.banks import check_items, list_hits
 
     with open_session() as session:
         new = len(check_items(session))

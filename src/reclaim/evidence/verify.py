@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from reclaim.custody import GENESIS, ChainEvent, canonical_json, timestamp, verify_chain
 from reclaim.errors import ReclaimError, UserError
+from reclaim.evidence.timestamp import TimestampError, verify_token
 
 FORMAT = "reclaim-evidence/1"
 MANIFEST = "manifest.json"
@@ -546,8 +547,6 @@ class _Checker:
 
     def check_timestamps(self, events: list[LoggedEvent]) -> None:
         """Each RFC 3161 token must be a valid token for the hash of the event its name gives."""
-        from reclaim.evidence.timestamp import TimestampError, verify_token
-
         by_id = {ev.id: ev for ev in events}
         count = 0
         for name, data in self.small.items():

@@ -1,4 +1,4 @@
-"""Matching: faces against enrolled persons, PDQ against known images, near-duplicate clusters.
+"""Matching: faces against enrolled persons, hashes against known images and imported banks, clusters.
 
 The :class:`Matcher` holds in-memory indexes built once per scan (templates are decrypted into memory
 only, never written out) and is fed one item at a time by the scan service.
@@ -9,16 +9,24 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from reclaim.events import log_event
-from reclaim.sharing.service import BankIndex, record_bank_hits
+from reclaim.matching.banks import load_bank_index, record_bank_hits
+from reclaim.matching.index import MatchIndex
+from reclaim.signals import (
+    PERCEPTUAL,
+    PERCEPTUAL_SIGNALS,
+    Md5Signal,
+    Sha256Signal,
+    SignalType,
+    SignalValue,
+)
 from reclaim.signals.face import DEFAULT_FACE_MODEL, FACE_MODELS
-from reclaim.signals.pdq import MATCH_THRESHOLD, MIN_QUALITY, PERCEPTUAL_SIGNALS, PdqIndex
+from reclaim.signals.pdq import MIN_QUALITY
 from reclaim.store.crypto import DataKey, decrypt_vector
 from reclaim.store.models import Cluster, Face, Item, KnownImage, Match, Person, Signal
 
@@ -29,50 +37,9 @@ def face_threshold(model: str = DEFAULT_FACE_MODEL) -> float:
     return float(env) if env else FACE_MODELS[model].default_threshold
 
 
-@dataclass(frozen=True)
-class PdqRef:
-    """One perceptual hash of an item: a signal type (pdq, pdq64), a frame and a dihedral variant."""
-
-    signal_type: str
-    value: str
-    frame_index: int
-    variant: int
-    quality: int | None
-
-
-PERCEPTUAL = tuple(s.name for s in PERCEPTUAL_SIGNALS)
-
-
-class KnownHashIndex:
-    """Known images by exact hash and by every perceptual signal type. An item matches a known image
-    when its SHA-256/MD5 is equal, or any of its dihedral variants of any perceptual type is within
-    MATCH_THRESHOLD bits of the known image's hash of that type."""
-
-    def __init__(self) -> None:
-        self._exact: dict[str, list[int]] = defaultdict(list)
-        self._perceptual: dict[str, PdqIndex] = {name: PdqIndex() for name in PERCEPTUAL}
-
-    def add(
-        self, ident: int, *, sha256: str, md5: str, perceptual: dict[str, tuple[str, int | None]]
-    ) -> None:
-        self._exact[sha256].append(ident)
-        self._exact[md5].append(ident)
-        for signal_type, (value, quality) in perceptual.items():
-            if (quality or 0) >= MIN_QUALITY:
-                self._perceptual[signal_type].add(value, ident)
-
-    def query(self, sha256: str, md5: str, refs: Iterable[PdqRef]) -> dict[int, tuple[int, str]]:
-        """Known image id → (smallest distance in bits, the signal that found it)."""
-        best: dict[int, tuple[int, str]] = {}
-        for ident in self._exact.get(sha256, []) + self._exact.get(md5, []):
-            best[ident] = (0, "sha256")
-        for ref in refs:
-            if (ref.quality or 0) < MIN_QUALITY or ref.signal_type not in self._perceptual:
-                continue
-            for ident, dist in self._perceptual[ref.signal_type].query(ref.value, MATCH_THRESHOLD):
-                if ident not in best or dist < best[ident][0]:
-                    best[ident] = (dist, ref.signal_type)
-        return best
+KNOWN_SIGNALS: tuple[type[SignalType], ...] = (Sha256Signal, Md5Signal, *PERCEPTUAL_SIGNALS)
+"""What an item matches a known image by: SHA-256/MD5 equal, or any dihedral variant of any perceptual
+type within MATCH_THRESHOLD bits of the known image's hash of that type."""
 
 
 def _upsert_match(
@@ -113,15 +80,19 @@ class Matcher:
                 self._template_owner.append(person.id)
         self._templates = np.vstack(vectors) if vectors else np.zeros((0, 128), dtype=np.float32)
         # Known images: exact and perceptual hashes.
-        self._known = KnownHashIndex()
+        self._known = MatchIndex(KNOWN_SIGNALS)
         self._known_owner: dict[int, str] = {}
         for known in session.scalars(select(KnownImage).join(Person).where(Person.consents.any())):
-            self._known.add(known.id, sha256=known.sha256, md5=known.md5, perceptual=known.perceptual())
+            self._known.add(known.id, Sha256Signal.name, known.sha256)
+            self._known.add(known.id, Md5Signal.name, known.md5)
+            for signal_type, (value, quality) in known.perceptual().items():
+                if self._known.matchable(SignalValue(signal_type, value, quality=quality)):
+                    self._known.add(known.id, signal_type, value)
             self._known_owner[known.id] = known.person_id
         # Imported hash banks ('reclaim hashes import'): a hit is recorded per item (BankHit), not a match.
-        self.banks = BankIndex.load(session)
+        self.banks = load_bank_index(session)
         # Items' perceptual hashes (variant 0 of every frame) for clustering.
-        self._items_pdq: dict[str, PdqIndex] = {name: PdqIndex() for name in PERCEPTUAL}
+        self._items = MatchIndex(PERCEPTUAL_SIGNALS)
         self._item_cluster: dict[int, int | None] = {}
         rows = session.execute(
             select(Signal.item_id, Signal.signal_type, Signal.value, Item.cluster_id)
@@ -129,7 +100,7 @@ class Matcher:
             .where(Signal.signal_type.in_(PERCEPTUAL), Signal.variant == 0, Signal.quality >= MIN_QUALITY)
         )
         for item_id, signal_type, value, cluster_id in rows:
-            self._items_pdq[signal_type].add(value, item_id)
+            self._items.add(item_id, signal_type, value)
             self._item_cluster[item_id] = cluster_id
 
     # --- faces -------------------------------------------------------------------------------------
@@ -148,7 +119,11 @@ class Matcher:
 
     # --- the per-item step -------------------------------------------------------------------------
     def process_item(
-        self, session: Session, item: Item, pdq: Sequence[PdqRef], faces: Sequence[tuple[Face, np.ndarray]]
+        self,
+        session: Session,
+        item: Item,
+        pdq: Sequence[SignalValue],
+        faces: Sequence[tuple[Face, np.ndarray]],
     ) -> list[Match]:
         """Assign ``item`` to a cluster and create its matches. Call inside the item's transaction."""
         self.assign_cluster(session, item, pdq)
@@ -179,23 +154,18 @@ class Matcher:
                 created.append(m)
         return created
 
-    def hash_hits(self, sha256: str, md5: str, pdq: Iterable[PdqRef]) -> dict[str, tuple[int, int, str]]:
+    def hash_hits(self, sha256: str, md5: str, pdq: Iterable[SignalValue]) -> dict[str, tuple[int, int, str]]:
         """Per person: (distance in bits, known image id, how) for the closest known image."""
         best: dict[str, tuple[int, int, str]] = {}
-        for known_id, (dist, how) in self._known.query(sha256, md5, pdq).items():
+        exact = [SignalValue(Sha256Signal.name, sha256), SignalValue(Md5Signal.name, md5)]
+        for known_id, (dist, how) in self._known.query([*exact, *pdq]).items():
             person_id = self._known_owner[known_id]
             if person_id not in best or dist < best[person_id][0]:
                 best[person_id] = (dist, known_id, how)
         return best
 
-    def assign_cluster(self, session: Session, item: Item, pdq: Sequence[PdqRef]) -> None:
-        near: set[int] = set()
-        for ref in pdq:
-            if (ref.quality or 0) < MIN_QUALITY:
-                continue
-            for other_id, _ in self._items_pdq[ref.signal_type].query(ref.value, MATCH_THRESHOLD):
-                if other_id != item.id:
-                    near.add(other_id)
+    def assign_cluster(self, session: Session, item: Item, pdq: Sequence[SignalValue]) -> None:
+        near = set(self._items.query(pdq)) - {item.id}
         clusters = sorted({c for i in near if (c := self._item_cluster.get(i)) is not None})
         if clusters:
             target = clusters[0]
@@ -212,8 +182,8 @@ class Matcher:
             target = cluster.id
         item.cluster_id = target
         for ref in pdq:
-            if ref.variant == 0 and (ref.quality or 0) >= MIN_QUALITY:
-                self._items_pdq[ref.signal_type].add(ref.value, item.id)
+            if ref.variant == 0 and self._items.matchable(ref):
+                self._items.add(item.id, ref.signal_type, ref.value)
         self._item_cluster[item.id] = target
 
 
@@ -237,10 +207,10 @@ def match_person_against_items(session: Session, key: DataKey, person: Person) -
                 session, person_id=person.id, item_id=item_id, kind="face", distance=d, detail=detail
             ):
                 created += 1
-    pdq_by_item: dict[int, list[PdqRef]] = defaultdict(list)
+    pdq_by_item: dict[int, list[SignalValue]] = defaultdict(list)
     for sig in session.scalars(select(Signal).where(Signal.signal_type.in_(PERCEPTUAL))):
         pdq_by_item[sig.item_id].append(
-            PdqRef(sig.signal_type, sig.value, sig.frame_index, sig.variant, sig.quality)
+            SignalValue(sig.signal_type, sig.value, sig.frame_index, sig.variant, sig.quality)
         )
     for item in session.scalars(select(Item)):
         hash_hits = matcher.hash_hits(item.sha256, item.md5, pdq_by_item.get(item.id, []))

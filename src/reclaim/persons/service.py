@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ from reclaim.events import current_actor, log_event
 from reclaim.forensics.service import complete_forensics, delete_person_findings, source_photo_for_person
 from reclaim.matching.service import match_person_against_items
 from reclaim.media import WORK_SIDE, MediaLimits, decode_media
-from reclaim.signals import Pdq64Signal, PdqSignal, get_face_model
+from reclaim.signals import first_values, get_face_model, hash_media
 from reclaim.signals.face import DEFAULT_FACE_MODEL
 from reclaim.sources import display_path
 from reclaim.store.crypto import DataKey, encrypt_vector
@@ -124,13 +123,13 @@ def add_person(
             media = decode_media(data, limits=MediaLimits(max_side=WORK_SIDE, max_frames=1))
         except MediaError as exc:
             raise UserError(f"{display_path(path)}: {exc}") from exc
-        frame = [(0, media.frames[0].image)]
-        pdq, pdq64 = PdqSignal.hash_frames(frame)[0], Pdq64Signal.hash_frames(frame)[0]
+        hashes = first_values(hash_media(data, media))
+        pdq, pdq64 = hashes["pdq"], hashes["pdq64"]
         known.append(
             KnownImage(
                 label=display_path(path.name),
-                sha256=hashlib.sha256(data).hexdigest(),
-                md5=hashlib.md5(data, usedforsecurity=False).hexdigest(),
+                sha256=hashes["sha256"].value,
+                md5=hashes["md5"].value,
                 pdq=pdq.value,
                 pdq_quality=pdq.quality,
                 pdq64=pdq64.value,

@@ -19,9 +19,8 @@ from reclaim.forensics.passes import (
     run_file_forensics,
 )
 from reclaim.media import WORK_SIDE, DecodedMedia, MediaLimits, decode_media
-from reclaim.signals import SignalValue, get_face_model
+from reclaim.signals import PERCEPTUAL, SignalValue, first_values, get_face_model, hash_media
 from reclaim.signals.face import DEFAULT_FACE_MODEL
-from reclaim.signals.pdq import hash_perceptual
 
 _CRASH_ON = os.environ.get("RECLAIM_FAULT_CRASH_SHA256", "")
 """Testing only: a worker analysing the file with this SHA-256 exits abruptly, as a crashing decoder
@@ -92,9 +91,11 @@ def analyze_bytes(
     start = time.monotonic()
     limits = limits or MediaLimits(max_side=WORK_SIDE)
     media = decode_media(data, limits=limits)
+    hashes = hash_media(data, media)
+    exact = first_values(hashes)
     analysis = Analysis(
-        sha256=hashlib.sha256(data).hexdigest(),
-        md5=hashlib.md5(data, usedforsecurity=False).hexdigest(),
+        sha256=exact["sha256"].value,
+        md5=exact["md5"].value,
         size=len(data),
         mime=media.mime,
         kind=media.kind,
@@ -103,8 +104,7 @@ def analyze_bytes(
         frame_count=media.frame_count,
         face_model=face_model,
     )
-    frames = [(f.index, f.image) for f in media.frames]
-    analysis.signals = hash_perceptual(frames)
+    analysis.signals = [v for v in hashes if v.signal_type in PERCEPTUAL]
     if faces:
         model = get_face_model(face_model)
         chosen = _face_frames(media)

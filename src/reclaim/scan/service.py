@@ -40,7 +40,7 @@ from reclaim.forensics.service import (
     source_photo_findings,
     store_findings,
 )
-from reclaim.matching.service import PERCEPTUAL, Matcher, PdqRef
+from reclaim.matching.service import Matcher
 from reclaim.media import MediaLimits
 from reclaim.scan.analyze import Analysis, AnalyzeOptions, analyze_job
 from reclaim.scan.checks import PostScanCheck
@@ -249,11 +249,7 @@ class _Writer:
                     for sig in analysis.signals
                 ],
             )
-        refs = [
-            PdqRef(sig.signal_type, sig.value, sig.frame_index, sig.variant, sig.quality)
-            for sig in analysis.signals
-            if sig.signal_type in PERCEPTUAL
-        ]
+        refs = analysis.signals  # the perceptual hashes
         faces: list[tuple[Face, np.ndarray]] = []
         for fr in analysis.faces:
             face = Face(

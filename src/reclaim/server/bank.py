@@ -1,4 +1,4 @@
-"""The confirmed hash bank the platforms' hash API (``/m``) matches against, and its PDQ index.
+"""The confirmed hash bank the platforms' hash API (``/m``) matches against: segments and their refresh.
 
 What is in the bank: the hashes of every item with at least one *confirmed* match (a reviewer said "this
 is the person"): per item its SHA-256 (also its ``bank_id``: it names content, not a person), MD5 and
@@ -14,19 +14,13 @@ Freshness: the bank is built lazily on the first lookup and then re-checked at m
 indexed query) and rebuilds only when that set changed. :meth:`HashBank.invalidate` forces the next
 lookup to check. Lookups never wait for a rebuild once a bank exists: they use the previous snapshot.
 
-The index (:class:`MultiIndexHash`) is multi-index hashing: the 256 bits are cut into 16 words of 16
-bits; two hashes within 31 bits differ in at most 1 bit in at least one word (pigeonhole: 16 words with
-≥ 2 differing bits each are ≥ 32 bits apart), so probing each word's bucket and its 16 one-bit
-neighbours and checking the candidates' full distances is *exact* at radius ≤ 31. It is the scheme of
-faiss's ``IndexBinaryMultiHash(256, 16, 16)`` with ``nflip=1``, in numpy over sorted arrays: measured at
-1M hashes ≈ 0.15 ms per query against faiss's 1.7 ms, and 100 MB against ≈ 300 MB
-(``bench/lookup_load.py --compare-faiss`` measures both).
+The PDQ index of each segment is a :class:`~reclaim.signals.index.MultiIndexHash` (exact within 31 bits,
+≈ 0.15 ms per query at 1M hashes).
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -38,98 +32,13 @@ import numpy as np
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from reclaim.signals.pdq import MATCH_THRESHOLD, MIN_QUALITY, PdqSignal
+from reclaim.signals.hashes import Md5Signal
+from reclaim.signals.index import MATCH_THRESHOLD, MultiIndexHash, hex_rows
+from reclaim.signals.pdq import MIN_QUALITY, PdqSignal
 from reclaim.store.models import Item, Match, Signal
 
 BankSignalType = Literal["pdq", "md5"]
-BANK_SIGNAL_TYPES: tuple[BankSignalType, ...] = ("pdq", "md5")
 REFRESH_S = 5.0
-
-_WORDS = 16
-_BUCKETS = 1 << 16
-_MD5 = re.compile(r"^[0-9a-f]{32}$")
-
-
-def validate_pdq(value: str) -> str:
-    """The normalised (lower-case) PDQ hex. Raises ValueError for anything but 64 hex digits."""
-    return PdqSignal.validate(value)
-
-
-def validate_md5(value: str) -> str:
-    v = value.strip().lower()
-    if not _MD5.match(v):
-        raise ValueError("an MD5 hash is 32 hex digits")
-    return v
-
-
-VALIDATORS: dict[BankSignalType, Callable[[str], str]] = {"pdq": validate_pdq, "md5": validate_md5}
-
-
-def pdq_bytes(values: Sequence[str]) -> np.ndarray:
-    """``(n, 32)`` uint8 rows of PDQ hex strings (validated)."""
-    if not values:
-        return np.zeros((0, 32), dtype=np.uint8)
-    raw = b"".join(bytes.fromhex(validate_pdq(v)) for v in values)
-    return np.frombuffer(raw, dtype=np.uint8).reshape(len(values), 32).copy()
-
-
-class MultiIndexHash:
-    """Exact Hamming radius search (radius ≤ 31) over 256-bit hashes; immutable once built."""
-
-    MAX_RADIUS = 2 * _WORDS - 1
-
-    def __init__(self, hashes: np.ndarray) -> None:
-        if hashes.ndim != 2 or hashes.shape[1] != 32:
-            raise ValueError("hashes must be an (n, 32) uint8 array")
-        self.hashes = np.ascontiguousarray(hashes, dtype=np.uint8)
-        n = len(self.hashes)
-        self._words64 = self.hashes.view(np.uint64)  # (n, 4)
-        words = self.hashes.view(">u2")  # (n, 16): word j holds bits 16j..16j+15
-        self._order = np.empty(_WORDS * n, dtype=np.int32)  # per word: the rows sorted by that word
-        self._starts = np.empty(_WORDS * (_BUCKETS + 1), dtype=np.int64)  # per word: bucket start offsets
-        for j in range(_WORDS):
-            col = words[:, j].astype(np.intp)
-            self._order[j * n : (j + 1) * n] = np.argsort(col, kind="stable")
-            counts = np.bincount(col, minlength=_BUCKETS)
-            seg = self._starts[j * (_BUCKETS + 1) : (j + 1) * (_BUCKETS + 1)]
-            seg[0] = j * n
-            np.cumsum(counts, out=seg[1:])
-            seg[1:] += j * n
-        # bucket b of word j starts at _starts[j * 65537 + b] in _order
-        self._table = (np.arange(_WORDS, dtype=np.intp) * (_BUCKETS + 1))[:, None]
-        self._flips = np.concatenate([[0], 1 << np.arange(16)]).astype(np.intp)[None, :]
-
-    def __len__(self) -> int:
-        return len(self.hashes)
-
-    @property
-    def nbytes(self) -> int:
-        return int(self.hashes.nbytes + self._order.nbytes + self._starts.nbytes)
-
-    def search(self, query: np.ndarray, radius: int = MATCH_THRESHOLD) -> tuple[np.ndarray, np.ndarray]:
-        """``(rows, distances)`` of every hash within ``radius`` bits of ``query`` ((32,) uint8)."""
-        if not 0 <= radius <= self.MAX_RADIUS:
-            raise ValueError(f"radius must be 0 to {self.MAX_RADIUS}")
-        empty = np.zeros(0, dtype=np.intp)
-        if not len(self.hashes):
-            return empty, empty
-        q = np.ascontiguousarray(query, dtype=np.uint8)
-        keys = q.view(">u2").astype(np.intp)[:, None] ^ self._flips  # (16, 17) buckets to probe
-        slots = (self._table + keys).ravel()
-        starts = self._starts[slots]
-        lengths = self._starts[slots + 1] - starts
-        total = int(lengths.sum())
-        if not total:
-            return empty, empty
-        ends = np.cumsum(lengths)
-        positions = np.arange(total) + np.repeat(starts - (ends - lengths), lengths)
-        candidates = np.take(self._order, positions)
-        # np.take and four 64-bit popcounts added up: ≈ 3x faster than fancy indexing and a byte-wise sum
-        counts = np.bitwise_count(np.take(self._words64, candidates, axis=0) ^ q.view(np.uint64))
-        distances = counts[:, 0].astype(np.intp) + counts[:, 1] + counts[:, 2] + counts[:, 3]
-        near = distances <= radius
-        rows, first = np.unique(candidates[near], return_index=True)
-        return rows.astype(np.intp), distances[near][first]
 
 
 @dataclass(frozen=True)
@@ -301,14 +210,14 @@ class HashBank:
     ) -> None:
         """Add hashes from another source (not from this workspace's cases): ``pdq`` is ``(n, 32)``
         uint8 or n hex strings. Rebuilds the added segment (≈ 2 s per million)."""
-        rows = pdq if isinstance(pdq, np.ndarray) else pdq_bytes(pdq)
+        rows = pdq if isinstance(pdq, np.ndarray) else hex_rows([PdqSignal.validate(v) for v in pdq])
         if rows.shape != (len(bank_ids), 32) or rows.dtype != np.uint8:
             raise ValueError("need one (32,) uint8 PDQ row per bank id")
         if md5 is not None and len(md5) != len(bank_ids):
             raise ValueError("need one MD5 (or None) per bank id")
         md5s: list[str | None] = [None] * len(rows)
         if md5 is not None:
-            md5s = [None if m is None else validate_md5(m) for m in md5]
+            md5s = [None if m is None else Md5Signal.validate(m) for m in md5]
         qualities = (
             np.full(len(rows), -1, dtype=np.int16) if quality is None else np.asarray(quality, np.int16)
         )
@@ -393,12 +302,9 @@ class HashBank:
 
 
 __all__ = [
-    "BANK_SIGNAL_TYPES",
-    "VALIDATORS",
     "BankMatch",
     "BankRow",
     "BankSignalType",
     "HashBank",
-    "MultiIndexHash",
     "load_confirmed",
 ]

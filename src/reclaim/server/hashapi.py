@@ -28,9 +28,9 @@ from starlette.datastructures import UploadFile
 from reclaim.errors import MediaError
 from reclaim.media import WORK_SIDE, MediaLimits, decode_media
 from reclaim.server.auth import Forbidden, Principal, principal_for_token
-from reclaim.server.bank import VALIDATORS, BankMatch, BankSignalType, HashBank
+from reclaim.server.bank import BankMatch, BankSignalType, HashBank
 from reclaim.server.deps import current_principal, http_error, optional_principal
-from reclaim.signals.pdq import PdqSignal
+from reclaim.signals import SIGNALS_BY_NAME, Md5Signal, PdqSignal, Sha256Signal, first_values, hash_media
 from reclaim.workspace import Workspace
 
 HASH_MAX_BYTES = 64 * 2**20
@@ -131,7 +131,7 @@ class LookupIn(BaseModel):
 
     @model_validator(mode="after")
     def _valid(self) -> LookupIn:
-        self.signal = VALIDATORS[self.signal_type](self.signal)
+        self.signal = SIGNALS_BY_NAME[self.signal_type].validate(self.signal)
         return self
 
 
@@ -186,19 +186,19 @@ Bank = Annotated[HashBank, Depends(fresh_bank)]
 # --- /h ---------------------------------------------------------------------------------------------------
 
 
+_HASHED = (Sha256Signal, Md5Signal, PdqSignal)
+"""What ``/h/hash`` answers: the byte hashes and standard PDQ (never reclaim's own pdq64)."""
+
+
 def _hash_bytes(data: bytes, limit: int) -> HashOut:
     media = decode_media(data, limits=MediaLimits(max_bytes=limit, max_side=WORK_SIDE, max_frames=1))
-    pdq: str | None = None
-    quality: int | None = None
-    if media.frames:
-        frame = media.frames[0]
-        standard = next(v for v in PdqSignal.hash_frames([(frame.index, frame.image)]) if v.variant == 0)
-        pdq, quality = standard.value, standard.quality
+    first = first_values(hash_media(data, media, signal_types=_HASHED))
+    pdq = first.get(PdqSignal.name)
     return HashOut(
-        sha256=hashlib.sha256(data).hexdigest(),
-        md5=hashlib.md5(data, usedforsecurity=False).hexdigest(),
-        pdq=pdq,
-        pdq_quality=quality,
+        sha256=first[Sha256Signal.name].value,
+        md5=first[Md5Signal.name].value,
+        pdq=None if pdq is None else pdq.value,
+        pdq_quality=None if pdq is None else pdq.quality,
     )
 
 

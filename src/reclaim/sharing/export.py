@@ -35,7 +35,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from reclaim.errors import NotFound, UserError
-from reclaim.signals.pdq import MIN_QUALITY, bits_to_hex
+from reclaim.signals.index import bits_to_hex
+from reclaim.signals.pdq import MIN_QUALITY
 from reclaim.store.models import Item, Match, Person, Signal
 from reclaim.store.vault import Vault
 

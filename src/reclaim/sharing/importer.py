@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reclaim.errors import UserError
-from reclaim.server.bank import validate_md5, validate_pdq
 from reclaim.sharing.export import HashType
+from reclaim.signals import Md5Signal, PdqSignal
 
 MAX_LIST_BYTES = 256 * 1024 * 1024
 """Hash lists larger than this are refused (a million PDQ lines are ≈ 70 MB)."""
@@ -29,7 +29,7 @@ MAX_LIST_BYTES = 256 * 1024 * 1024
 _TE_TYPES: dict[str, HashType] = {"pdq": "pdq", "video_md5": "md5", "md5": "md5"}
 _STOPNCII_TYPES: dict[str, HashType] = {"ImagePDQ": "pdq", "VideoMD5": "md5"}
 _NCMEC_TYPES: dict[str, HashType] = {"PDQ": "pdq", "MD5": "md5"}
-_VALIDATE = {"pdq": validate_pdq, "md5": validate_md5}
+_VALIDATE = {"pdq": PdqSignal.validate, "md5": Md5Signal.validate}
 
 
 @dataclass

@@ -5,40 +5,38 @@ from __future__ import annotations
 from reclaim.signals.base import BytesHasher, FrameHasher, SignalType, SignalValue
 from reclaim.signals.face import FACE_MODELS, DetectedFace, FaceModel, get_face_model
 from reclaim.signals.hashes import Md5Signal, Sha256Signal
-from reclaim.signals.pdq import PERCEPTUAL_SIGNALS, Pdq64Signal, PdqIndex, PdqSignal
-
-SIGNAL_TYPES: tuple[type[SignalType], ...] = (
-    Sha256Signal,
-    Md5Signal,
-    PdqSignal,
-    Pdq64Signal,
+from reclaim.signals.hashing import (
+    PERCEPTUAL,
+    PERCEPTUAL_SIGNALS,
+    SIGNAL_TYPES,
+    SIGNALS_BY_NAME,
+    first_values,
+    hash_media,
 )
-
-
-def _registry() -> dict[str, type[SignalType]]:
-    names = [s.name for s in SIGNAL_TYPES]
-    if len(set(names)) != len(names):
-        raise RuntimeError(f"duplicate signal type names: {names}")
-    return {s.name: s for s in SIGNAL_TYPES}
-
-
-SIGNALS_BY_NAME = _registry()
+from reclaim.signals.index import ExactIndex, HashIndex, LinearIndex, MultiIndexHash
+from reclaim.signals.pdq import Pdq64Signal, PdqSignal
 
 __all__ = [
     "FACE_MODELS",
+    "PERCEPTUAL",
     "PERCEPTUAL_SIGNALS",
     "SIGNALS_BY_NAME",
     "SIGNAL_TYPES",
     "BytesHasher",
     "DetectedFace",
+    "ExactIndex",
     "FaceModel",
     "FrameHasher",
+    "HashIndex",
+    "LinearIndex",
     "Md5Signal",
+    "MultiIndexHash",
     "Pdq64Signal",
-    "PdqIndex",
     "PdqSignal",
     "Sha256Signal",
     "SignalType",
     "SignalValue",
+    "first_values",
     "get_face_model",
+    "hash_media",
 ]

@@ -1,4 +1,4 @@
-"""Cryptographic hashes: exact-copy identity."""
+"""Cryptographic hashes of the file bytes: exact-copy identity, matched by equality."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import re
 from typing import ClassVar
 
 from reclaim.signals.base import BytesHasher, SignalValue
+from reclaim.signals.index import ExactIndex, HashIndex
 
 
 class Sha256Signal(BytesHasher):
@@ -14,6 +15,7 @@ class Sha256Signal(BytesHasher):
     description: ClassVar[str] = (
         "SHA-256 of the file bytes: identifies this exact file; any re-encoding changes it."
     )
+    index: ClassVar[type[HashIndex]] = ExactIndex
     _re = re.compile(r"^[0-9a-f]{64}$")
 
     @classmethod
@@ -34,13 +36,14 @@ class Md5Signal(BytesHasher):
         "MD5 of the file bytes: for exchange with hash lists that still use it (StopNCII-era, NCMEC); "
         "weak against deliberate collisions, so never the only identity."
     )
+    index: ClassVar[type[HashIndex]] = ExactIndex
     _re = re.compile(r"^[0-9a-f]{32}$")
 
     @classmethod
     def validate(cls, value: str) -> str:
         v = value.strip().lower()
         if not cls._re.match(v):
-            raise ValueError("an MD5 is 32 hex digits")
+            raise ValueError("an MD5 hash is 32 hex digits")
         return v
 
     @classmethod

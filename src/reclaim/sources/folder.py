@@ -9,15 +9,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
+from reclaim.media import is_media_name, sniff_mime
 from reclaim.sources.base import Entry, EntryError, SightingInfo, Source, display_path
+from reclaim.sources.telegram import TelegramExportSource
 
 # Read enough of a file to recognise media whose name does not say so (wrong or missing extension).
 _SNIFF_BYTES = 16
 
 
 def _looks_like_media(path: Path) -> bool:
-    from reclaim.media import is_media_name, sniff_mime
-
     if is_media_name(path.name):
         return True
     try:
@@ -46,8 +46,6 @@ class FolderSource(Source):
         return path.is_dir() or path.is_file()
 
     def entries(self, path: Path) -> Iterator[Entry | EntryError]:
-        from reclaim.sources.telegram import TelegramExportSource
-
         if path.is_file():
             root = path.parent
             yield from self._file_entry(root, path, explicit=True)

@@ -1,0 +1,142 @@
+"""Matching items against imported hash banks ('reclaim hashes import').
+
+The bank index (:func:`load_bank_index`) holds every imported hash: standard PDQ by Hamming radius, MD5
+by equality. The scan's :class:`~reclaim.matching.service.Matcher` loads one per scan and calls
+:func:`record_bank_hits` for each new item; :func:`check_items` runs the banks over items already in the
+workspace (after an import). A hit is a :class:`~reclaim.store.models.BankHit` plus a ``bank.hit``
+custody event, not a match to a person.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from reclaim.errors import NotFound
+from reclaim.events import log_event
+from reclaim.matching.index import MatchIndex
+from reclaim.signals import Md5Signal, PdqSignal, SignalValue
+from reclaim.store.models import BankHit, ImportedBank, ImportedHash, Item, Signal
+
+BANK_SIGNALS = (PdqSignal, Md5Signal)
+"""What banks are matched by: standard PDQ (any frame, any dihedral variant of the item; reclaim's pdq64
+is not comparable with others' lists) and MD5."""
+
+
+def _bank_names(session: Session) -> dict[int, str]:
+    return {bank_id: name for bank_id, name in session.execute(select(ImportedBank.id, ImportedBank.name))}
+
+
+def load_bank_index(session: Session) -> MatchIndex:
+    """Every imported hash, by bank id."""
+    index = MatchIndex(BANK_SIGNALS)
+    for bank_id, signal_type, value in session.execute(
+        select(ImportedHash.bank_id, ImportedHash.signal_type, ImportedHash.value)
+    ):
+        index.add(bank_id, signal_type, value)
+    return index
+
+
+def _query(index: MatchIndex, item: Item, refs: Sequence[SignalValue]) -> dict[int, tuple[int, str]]:
+    """Bank id → (smallest distance in bits, "pdq" or "md5")."""
+    return index.query([SignalValue(Md5Signal.name, item.md5), *refs])
+
+
+def record_bank_hits(
+    session: Session, index: MatchIndex, item: Item, refs: Sequence[SignalValue], *, actor: str | None = None
+) -> list[BankHit]:
+    """Record (once per item and bank) that ``item`` is on an imported bank; one ``bank.hit`` event each.
+    Call in the item's transaction. Returns the hits created."""
+    if not len(index):
+        return []
+    found = _query(index, item, refs)
+    if not found:
+        return []
+    known = set(session.scalars(select(BankHit.bank_id).where(BankHit.item_id == item.id)))
+    names = _bank_names(session)
+    created: list[BankHit] = []
+    for bank_id, (distance, how) in sorted(found.items()):
+        if bank_id in known:
+            continue
+        hit = BankHit(item_id=item.id, bank_id=bank_id, signal_type=how, distance=distance)
+        session.add(hit)
+        created.append(hit)
+        log_event(
+            session,
+            "bank.hit",
+            subject=f"item:{item.sha256}",
+            detail={"bank": names.get(bank_id), "by": how, "distance": distance},
+            actor=actor,
+        )
+    if created:
+        session.flush()
+    return created
+
+
+def _stored_refs(session: Session, item_ids: Sequence[int] | None = None) -> dict[int, list[SignalValue]]:
+    query = select(Signal.item_id, Signal.value, Signal.frame_index, Signal.variant, Signal.quality).where(
+        Signal.signal_type == PdqSignal.name
+    )
+    if item_ids is not None:
+        query = query.where(Signal.item_id.in_(item_ids))
+    refs: dict[int, list[SignalValue]] = defaultdict(list)
+    for item_id, value, frame_index, variant, quality in session.execute(query):
+        refs[item_id].append(SignalValue(PdqSignal.name, value, frame_index, variant, quality))
+    return refs
+
+
+def bank_hits(session: Session, item: Item, index: MatchIndex | None = None) -> dict[str, tuple[int, str]]:
+    """Which imported banks ``item`` is on, from its stored hashes: bank name → (distance, how).
+    Records nothing."""
+    index = index if index is not None else load_bank_index(session)
+    names = _bank_names(session)
+    found = _query(index, item, _stored_refs(session, [item.id]).get(item.id, []))
+    return {names[bank_id]: hit for bank_id, hit in found.items()}
+
+
+def check_items(session: Session, *, actor: str | None = None) -> list[BankHit]:
+    """Run the imported banks over every item in the workspace and record new hits (no commit)."""
+    index = load_bank_index(session)
+    if not len(index):
+        return []
+    refs = _stored_refs(session)
+    created: list[BankHit] = []
+    for item in session.scalars(select(Item).order_by(Item.id)):
+        created += record_bank_hits(session, index, item, refs.get(item.id, []), actor=actor)
+    return created
+
+
+@dataclass(frozen=True)
+class HitRow:
+    item_sha256: str
+    kind: str | None
+    bank: str
+    by: str
+    distance: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "item_sha256": self.item_sha256,
+            "kind": self.kind,
+            "bank": self.bank,
+            "by": self.by,
+            "distance": self.distance,
+        }
+
+
+def list_hits(session: Session, *, bank: str | None = None) -> list[HitRow]:
+    query = (
+        select(Item.sha256, Item.kind, ImportedBank.name, BankHit.signal_type, BankHit.distance)
+        .join(Item, Item.id == BankHit.item_id)
+        .join(ImportedBank, ImportedBank.id == BankHit.bank_id)
+        .order_by(ImportedBank.name, BankHit.distance, Item.sha256)
+    )
+    if bank is not None:
+        if session.scalar(select(ImportedBank.id).where(ImportedBank.name == bank)) is None:
+            raise NotFound(f"no imported bank named {bank!r} (see 'reclaim hashes banks')")
+        query = query.where(ImportedBank.name == bank)
+    return [HitRow(sha, kind, name, by, dist) for sha, kind, name, by, dist in session.execute(query)]

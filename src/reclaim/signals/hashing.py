@@ -1,0 +1,56 @@
+"""The hash signal types' registry and :func:`hash_media`, the one way a media file is hashed (scan,
+enrolment of known images, the hash API's ``/h/hash``), so hashes computed anywhere are comparable."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from reclaim.media import DecodedMedia
+from reclaim.signals.base import BytesHasher, FrameHasher, SignalType, SignalValue, working_copy
+from reclaim.signals.hashes import Md5Signal, Sha256Signal
+from reclaim.signals.pdq import Pdq64Signal, PdqSignal
+
+SIGNAL_TYPES: tuple[type[SignalType], ...] = (Sha256Signal, Md5Signal, PdqSignal, Pdq64Signal)
+"""Every hash signal type, in the order :func:`hash_media` computes them."""
+
+
+def _by_name(types: Sequence[type[SignalType]]) -> dict[str, type[SignalType]]:
+    names = [s.name for s in types]
+    if len(set(names)) != len(names):
+        raise RuntimeError(f"duplicate signal type names: {names}")
+    return {s.name: s for s in types}
+
+
+SIGNALS_BY_NAME = _by_name(SIGNAL_TYPES)
+
+PERCEPTUAL_SIGNALS: tuple[type[FrameHasher], ...] = tuple(
+    s for s in SIGNAL_TYPES if issubclass(s, FrameHasher)
+)
+"""The perceptual hashes every frame gets; matching accepts a hit by any of them."""
+PERCEPTUAL: tuple[str, ...] = tuple(s.name for s in PERCEPTUAL_SIGNALS)
+"""Their names: the signal types a scan stores per item (the byte hashes are the item's columns)."""
+
+
+def hash_media(
+    data: bytes, media: DecodedMedia, *, signal_types: Sequence[type[SignalType]] = SIGNAL_TYPES
+) -> list[SignalValue]:
+    """The hashes of one media file (``data``, decoded as ``media``) by each of ``signal_types``: first
+    the byte hashes, then per frame the frame hashes (each frame downscaled once for all of them)."""
+    out = [s.hash_bytes(data) for s in signal_types if issubclass(s, BytesHasher)]
+    frame_types = [s for s in signal_types if issubclass(s, FrameHasher)]
+    if frame_types:
+        for frame in media.frames:
+            small = working_copy(frame.image)
+            for signal in frame_types:
+                out += signal.hash_working(frame.index, small)
+    return out
+
+
+def first_values(values: Sequence[SignalValue]) -> dict[str, SignalValue]:
+    """Per signal type its first value as it is (variant 0): the byte hashes and the first frame's
+    hashes (a frame hash is missing for media without frames)."""
+    out: dict[str, SignalValue] = {}
+    for v in values:
+        if v.variant == 0:
+            out.setdefault(v.signal_type, v)
+    return out

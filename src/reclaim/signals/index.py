@@ -1,0 +1,201 @@
+"""Signal type indexes (python-threatexchange's ``SignalTypeIndex``): ``add(value, ident)``,
+``query(value, radius) -> [(ident, distance)]`` nearest first, ``len``.
+
+- :class:`ExactIndex`: equality (SHA-256, MD5); the distance is always 0.
+- :class:`LinearIndex`: 256-bit hashes (PDQ, pdq64) by a numpy popcount over every row. Exact at any
+  radius; fine up to a few hundred thousand hashes and cheap to grow one hash at a time (known images,
+  the in-scan clusters, imported banks).
+- :class:`MultiIndexHash`: 256-bit hashes by multi-index hashing, exact at radius ≤ 31: the 1M-hash bank
+  of the hash API. Built in one go; an ``add`` rebuilds it at the next query (≈ 2 s per million).
+
+Multi-index hashing: the 256 bits are cut into 16 words of 16 bits; two hashes within 31 bits differ in
+at most 1 bit in at least one word (pigeonhole: 16 words with ≥ 2 differing bits each are ≥ 32 bits
+apart), so probing each word's bucket and its 16 one-bit neighbours and checking the candidates' full
+distances is *exact* at radius ≤ 31. It is the scheme of faiss's ``IndexBinaryMultiHash(256, 16, 16)``
+with ``nflip=1``, in numpy over sorted arrays: measured at 1M hashes ≈ 0.15 ms per query against faiss's
+1.7 ms, and 100 MB against ≈ 300 MB (``bench/lookup_load.py --compare-faiss`` measures both).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import defaultdict
+from collections.abc import Sequence
+
+import numpy as np
+
+MATCH_THRESHOLD = 31
+"""Hamming distance (of 256 bits) at or below which two PDQ hashes are the same image (ThreatExchange);
+the default radius of the 256-bit indexes and the largest :class:`MultiIndexHash` answers exactly."""
+
+_WORDS = 16
+_BUCKETS = 1 << 16
+
+
+def bits_to_hex(bits: np.ndarray) -> str:
+    return bytes(np.packbits(bits.astype(np.uint8))).hex()
+
+
+def hex_to_bytes(value: str) -> np.ndarray:
+    return np.frombuffer(bytes.fromhex(value), dtype=np.uint8)
+
+
+def hex_rows(values: Sequence[str]) -> np.ndarray:
+    """``(n, 32)`` uint8 rows of 256-bit hashes given as (already validated) hex strings."""
+    if not values:
+        return np.zeros((0, 32), dtype=np.uint8)
+    raw = b"".join(bytes.fromhex(v) for v in values)
+    return np.frombuffer(raw, dtype=np.uint8).reshape(len(values), 32).copy()
+
+
+def hamming(a: str, b: str) -> int:
+    return int(np.bitwise_count(np.bitwise_xor(hex_to_bytes(a), hex_to_bytes(b))).sum())
+
+
+class HashIndex(ABC):
+    """Radius search over the hashes of one signal type, each stored with an integer ident (several
+    hashes may share one)."""
+
+    @abstractmethod
+    def add(self, value: str, ident: int) -> None: ...
+
+    @abstractmethod
+    def query(self, value: str, radius: int = MATCH_THRESHOLD) -> list[tuple[int, int]]:
+        """Every ``(ident, distance)`` within ``radius`` (inclusive), nearest first, then by ident."""
+
+    @abstractmethod
+    def __len__(self) -> int: ...
+
+
+class ExactIndex(HashIndex):
+    """Equality only (cryptographic hashes): any radius finds the equal values, at distance 0, in the
+    order they were added."""
+
+    def __init__(self) -> None:
+        self._ids: dict[str, list[int]] = defaultdict(list)
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def add(self, value: str, ident: int) -> None:
+        self._ids[value].append(ident)
+        self._count += 1
+
+    def query(self, value: str, radius: int = MATCH_THRESHOLD) -> list[tuple[int, int]]:
+        return [(ident, 0) for ident in self._ids.get(value, ())]
+
+
+class LinearIndex(HashIndex):
+    """Exact radius search over 256-bit hashes by numpy popcount over all of them."""
+
+    def __init__(self) -> None:
+        self._hashes = np.zeros((0, 32), dtype=np.uint8)
+        self._ids: list[int] = []
+        self._pending: list[np.ndarray] = []
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def add(self, value: str, ident: int) -> None:
+        self._pending.append(hex_to_bytes(value))
+        self._ids.append(ident)
+
+    def _compact(self) -> None:
+        if self._pending:
+            self._hashes = np.vstack([self._hashes, *self._pending])
+            self._pending = []
+
+    def query(self, value: str, radius: int = MATCH_THRESHOLD) -> list[tuple[int, int]]:
+        self._compact()
+        if not self._ids:
+            return []
+        dist = np.bitwise_count(np.bitwise_xor(self._hashes, hex_to_bytes(value))).sum(axis=1)
+        hits = np.nonzero(dist <= radius)[0]
+        return sorted(((self._ids[i], int(dist[i])) for i in hits), key=lambda t: (t[1], t[0]))
+
+
+class MultiIndexHash(HashIndex):
+    """Exact Hamming radius search (radius ≤ 31) over 256-bit hashes, built from ``(n, 32)`` uint8 rows
+    (row ``i`` has ident ``i`` unless ``idents`` are given). :meth:`search` is the array-level query the
+    hash bank uses."""
+
+    MAX_RADIUS = 2 * _WORDS - 1
+
+    def __init__(self, hashes: np.ndarray | None = None, idents: Sequence[int] | None = None) -> None:
+        rows = np.zeros((0, 32), dtype=np.uint8) if hashes is None else hashes
+        if rows.ndim != 2 or rows.shape[1] != 32:
+            raise ValueError("hashes must be an (n, 32) uint8 array")
+        if idents is not None and len(idents) != len(rows):
+            raise ValueError("need one ident per hash")
+        self._idents = np.arange(len(rows)) if idents is None else np.asarray(idents, dtype=np.int64)
+        self._pending: list[np.ndarray] = []
+        self._pending_ids: list[int] = []
+        self._build(rows)
+
+    def _build(self, hashes: np.ndarray) -> None:
+        self.hashes = np.ascontiguousarray(hashes, dtype=np.uint8)
+        n = len(self.hashes)
+        self._words64 = self.hashes.view(np.uint64)  # (n, 4)
+        words = self.hashes.view(">u2")  # (n, 16): word j holds bits 16j..16j+15
+        self._order = np.empty(_WORDS * n, dtype=np.int32)  # per word: the rows sorted by that word
+        self._starts = np.empty(_WORDS * (_BUCKETS + 1), dtype=np.int64)  # per word: bucket start offsets
+        for j in range(_WORDS):
+            col = words[:, j].astype(np.intp)
+            self._order[j * n : (j + 1) * n] = np.argsort(col, kind="stable")
+            counts = np.bincount(col, minlength=_BUCKETS)
+            seg = self._starts[j * (_BUCKETS + 1) : (j + 1) * (_BUCKETS + 1)]
+            seg[0] = j * n
+            np.cumsum(counts, out=seg[1:])
+            seg[1:] += j * n
+        # bucket b of word j starts at _starts[j * 65537 + b] in _order
+        self._table = (np.arange(_WORDS, dtype=np.intp) * (_BUCKETS + 1))[:, None]
+        self._flips = np.concatenate([[0], 1 << np.arange(16)]).astype(np.intp)[None, :]
+
+    def _compact(self) -> None:
+        if self._pending:
+            self._idents = np.concatenate([self._idents, np.asarray(self._pending_ids, dtype=np.int64)])
+            self._build(np.vstack([self.hashes, *self._pending]))
+            self._pending, self._pending_ids = [], []
+
+    def __len__(self) -> int:
+        return len(self.hashes) + len(self._pending)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.hashes.nbytes + self._order.nbytes + self._starts.nbytes)
+
+    def add(self, value: str, ident: int) -> None:
+        self._pending.append(hex_to_bytes(value)[None, :])
+        self._pending_ids.append(ident)
+
+    def query(self, value: str, radius: int = MATCH_THRESHOLD) -> list[tuple[int, int]]:
+        rows, distances = self.search(hex_to_bytes(value), radius)
+        found = zip(self._idents[rows].tolist(), distances.tolist(), strict=True)
+        return sorted(found, key=lambda t: (t[1], t[0]))
+
+    def search(self, query: np.ndarray, radius: int = MATCH_THRESHOLD) -> tuple[np.ndarray, np.ndarray]:
+        """``(rows, distances)`` of every hash within ``radius`` bits of ``query`` ((32,) uint8)."""
+        if not 0 <= radius <= self.MAX_RADIUS:
+            raise ValueError(f"radius must be 0 to {self.MAX_RADIUS}")
+        self._compact()
+        empty = np.zeros(0, dtype=np.intp)
+        if not len(self.hashes):
+            return empty, empty
+        q = np.ascontiguousarray(query, dtype=np.uint8)
+        keys = q.view(">u2").astype(np.intp)[:, None] ^ self._flips  # (16, 17) buckets to probe
+        slots = (self._table + keys).ravel()
+        starts = self._starts[slots]
+        lengths = self._starts[slots + 1] - starts
+        total = int(lengths.sum())
+        if not total:
+            return empty, empty
+        ends = np.cumsum(lengths)
+        positions = np.arange(total) + np.repeat(starts - (ends - lengths), lengths)
+        candidates = np.take(self._order, positions)
+        # np.take and four 64-bit popcounts added up: ≈ 3x faster than fancy indexing and a byte-wise sum
+        counts = np.bitwise_count(np.take(self._words64, candidates, axis=0) ^ q.view(np.uint64))
+        distances = counts[:, 0].astype(np.intp) + counts[:, 1] + counts[:, 2] + counts[:, 3]
+        near = distances <= radius
+        rows, first = np.unique(candidates[near], return_index=True)
+        return rows.astype(np.intp), distances[near][first]
