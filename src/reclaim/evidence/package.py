@@ -64,7 +64,7 @@ from reclaim.evidence.verify import (
 )
 from reclaim.forensics.pictures import pixel_pictures, source_photo_picture
 from reclaim.forensics.service import face_boxes, item_findings, statements
-from reclaim.matching.queries import _sighting_dict
+from reclaim.matching.queries import sighting_dict
 from reclaim.store.models import Event, Finding, Item, Match, Person, Sighting, Signal, utcnow
 from reclaim.workspace import Workspace
 
@@ -342,7 +342,7 @@ def _item_entry(
             }
             for m in case.matches_of[item.id]
         ],
-        "sightings": [_sighting_dict(sg) for sg in sightings],
+        "sightings": [sighting_dict(sg) for sg in sightings],
         "forensics": forensics,
     }
 

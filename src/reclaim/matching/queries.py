@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session, selectinload
 from reclaim.store.models import Item, Match, Person, Sighting
 
 
-def _sighting_dict(s: Sighting) -> dict[str, Any]:
+def sighting_dict(s: Sighting) -> dict[str, Any]:
+    """A sighting as the `matches --json` contract and the evidence manifest give it."""
     return {
         "source": s.source,
         "chat_id": s.chat_id,
@@ -63,7 +64,7 @@ def list_matches(
                 "item_stored": m.item.stored,
                 "cluster_id": m.item.cluster_id,
                 "detail": m.detail,
-                "sightings": [_sighting_dict(s) for s in sightings],
+                "sightings": [sighting_dict(s) for s in sightings],
             }
         )
     return out
