@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from reclaim.cli import app
 from reclaim.custody import Signer, event_hash
 from reclaim.demo import build_sample_export
+from reclaim.events import EventKind, subject
 from reclaim.persons.service import add_person
 from reclaim.scan.service import scan_paths
 from reclaim.store.models import utcnow
@@ -172,3 +173,11 @@ def test_forgetting_a_person_erases_notes_and_keeps_the_chain_valid(tmp_path: Pa
     for path in (tmp_path / "ws").rglob("*"):
         if path.is_file():
             assert note.encode() not in path.read_bytes(), path
+
+
+def test_event_kinds_are_one_catalogue_of_distinct_names() -> None:
+    """An enum silently aliases a repeated value: two kinds with one stored name would be one kind."""
+    values = [k.value for k in EventKind.__members__.values()]
+    assert len(values) == len(set(values)) == len(EventKind)
+    assert all(v.count(".") == 1 and v == v.lower() for v in values)
+    assert subject("match", 12) == "match:12"

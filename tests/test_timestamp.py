@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from reclaim.errors import DependencyError, UserError
+from reclaim.events import EventKind
 from reclaim.evidence.timestamp import (
-    EVENT_KIND,
     TimestampError,
     build_request,
     list_tokens,
@@ -166,7 +166,7 @@ def test_timestamp_head_stores_and_logs(rsa_tsa: _TsaServer, tmp_path: Path) -> 
         assert path.name.startswith(f"{head_id}-{result['token_sha256'][:16]}")
         with ws.session() as s:
             ev = s.query(Event).order_by(Event.id.desc()).first()
-            assert ev is not None and ev.kind == EVENT_KIND and ev.detail is not None
+            assert ev is not None and ev.kind == EventKind.CUSTODY_TIMESTAMPED and ev.detail is not None
             assert ev.detail["event_id"] == head_id
             assert ev.detail["event_hash"] == head_hash
             assert ev.detail["tsa_url"] == rsa_tsa.url
@@ -210,7 +210,7 @@ def test_timestamp_head_failure_stores_nothing(rsa_tsa: _TsaServer, tmp_path: Pa
             timestamp_head(ws, rsa_tsa.url)
         assert list_tokens(ws) == []
         with ws.session() as s:
-            assert s.query(Event).filter(Event.kind == EVENT_KIND).count() == 0
+            assert s.query(Event).filter(Event.kind == EventKind.CUSTODY_TIMESTAMPED).count() == 0
         assert verify_stored(ws) == []
     finally:
         ws.close()

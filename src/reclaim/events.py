@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import getpass
 import os
-from typing import Any
+from enum import StrEnum
+from typing import Any, Literal
 
 from sqlalchemy import event as sa_event
 from sqlalchemy import select, text
@@ -13,6 +14,56 @@ from sqlalchemy.orm import Session
 from reclaim.custody import GENESIS, Signer, event_hash, normalise_detail
 from reclaim.store.db import hold_write_lock
 from reclaim.store.models import Event, utcnow
+
+
+class EventKind(StrEnum):
+    """Every kind of event the custody log holds: writers name one of these, the offline verifier
+    (``evidence/verify.py``) reads them back by the same names. The values are stored and hashed: never
+    change one; add new kinds at the end of their group."""
+
+    WORKSPACE_CREATED = "workspace.created"
+    PERSON_ENROLLED = "person.enrolled"
+    PERSON_FORGOTTEN = "person.forgotten"
+    SCAN_STARTED = "scan.started"
+    SCAN_FINISHED = "scan.finished"
+    ITEM_ADDED = "item.added"
+    ITEM_MEDIA_PURGED = "item.media_purged"
+    MATCH_CREATED = "match.created"
+    MATCH_CONFIRMED = "match.confirmed"
+    MATCH_REJECTED = "match.rejected"
+    CLUSTER_MERGED = "cluster.merged"
+    MEDIA_UNBLURRED = "media.unblurred"
+    MEDIA_REVEALED = "media.revealed"
+    EVIDENCE_EXPORTED = "evidence.exported"
+    CUSTODY_TIMESTAMPED = "custody.timestamped"
+    TAKEDOWN_DRAFTED = "takedown.drafted"
+    TAKEDOWN_STATUS_CHANGED = "takedown.status_changed"
+    TAKEDOWN_SEND_FAILED = "takedown.send_failed"
+    SIGHTING_REUPLOAD = "sighting.reupload"
+    HASHES_EXPORTED = "hashes.exported"
+    BANK_IMPORTED = "bank.imported"
+    BANK_HIT = "bank.hit"
+    USER_CREATED = "user.created"
+    USER_LANG_CHANGED = "user.lang_changed"
+    TOKEN_CREATED = "token.created"
+    CASE_CREATED = "case.created"
+    CASE_ASSIGNED = "case.assigned"
+    CASE_UNASSIGNED = "case.unassigned"
+    CASE_PERSON_ENROLLED = "case.person_enrolled"
+    JOB_SUBMITTED = "job.submitted"
+    JOB_FINISHED = "job.finished"
+    JOB_FAILED = "job.failed"
+    JOB_RETRIED = "job.retried"
+
+
+SubjectKind = Literal[
+    "person", "item", "match", "cluster", "scan", "sighting", "notice", "event", "bank", "user", "case", "job"
+]
+
+
+def subject(of: SubjectKind, ident: object) -> str:
+    """An event's subject: ``subject("match", 12)`` is ``"match:12"`` (what the verifier looks up)."""
+    return f"{of}:{ident}"
 
 
 def current_actor() -> str:
@@ -27,7 +78,7 @@ def current_actor() -> str:
 
 def log_event(
     session: Session,
-    kind: str,
+    kind: EventKind,
     *,
     subject: str | None = None,
     detail: dict[str, Any] | None = None,

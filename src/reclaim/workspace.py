@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from reclaim.custody import Signer, create_signer, load_signer, verify_chain
 from reclaim.errors import UserError
-from reclaim.events import log_event
+from reclaim.events import EventKind, log_event
 from reclaim.store import crypto
 from reclaim.store.crypto import DataKey
 from reclaim.store.db import make_engine, session_factory, upgrade
@@ -68,7 +68,7 @@ class Workspace:
         with ws.session() as session:
             log_event(
                 session,
-                "workspace.created",
+                EventKind.WORKSPACE_CREATED,
                 subject="workspace",
                 detail={"signing_key": {"alg": "Ed25519", "public_key": signer.public_hex}},
             )

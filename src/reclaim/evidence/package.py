@@ -44,11 +44,10 @@ from sqlalchemy.orm import Session
 
 from reclaim.custody import GENESIS
 from reclaim.errors import NotFound, UserError
-from reclaim.events import log_event
+from reclaim.events import EventKind, log_event, subject
 from reclaim.evidence.timestamp import list_tokens
 from reclaim.evidence.verify import (
     CUSTODY,
-    EXPORT_EVENT,
     FORENSICS_DIR,
     FORMAT,
     MANIFEST,
@@ -119,7 +118,7 @@ def latest_export(session: Session, *, person_id: str) -> ExportRecord | None:
     """The person's latest exported evidence package (its ``evidence.exported`` event), or None."""
     events = session.scalars(
         select(Event)
-        .where(Event.kind == EXPORT_EVENT, Event.subject == f"person:{person_id}")
+        .where(Event.kind == EventKind.EVIDENCE_EXPORTED, Event.subject == subject("person", person_id))
         .order_by(Event.id.desc())
     )
     for event in events:
@@ -259,9 +258,9 @@ def _collect(session: Session, *, person_id: str, confirmed_only: bool) -> _Case
     added_event: dict[str, Event] = {}
     purged_event: dict[str, Event] = {}
     for ev in events:
-        if ev.kind == "item.added" and ev.subject:
+        if ev.kind == EventKind.ITEM_ADDED and ev.subject:
             added_event.setdefault(ev.subject, ev)
-        elif ev.kind == "item.media_purged" and ev.subject:
+        elif ev.kind == EventKind.ITEM_MEDIA_PURGED and ev.subject:
             purged_event[ev.subject] = ev
     return _Case(
         person,
@@ -301,7 +300,7 @@ def _item_entry(
     """The item's manifest entry; writes its original (stored, uncompressed) when the vault has it."""
     member: str | None = None
     reason: str | None = None
-    subject = f"item:{item.sha256}"
+    item_subject = subject("item", item.sha256)
     forensics = _forensics(session, item, case.person)
     if item.stored:
         try:
@@ -314,7 +313,9 @@ def _item_entry(
             members.add(member, data, compress=False)
             del data
     else:
-        reason = _withheld_reason(case.person, case.added_event.get(subject), case.purged_event.get(subject))
+        reason = _withheld_reason(
+            case.person, case.added_event.get(item_subject), case.purged_event.get(item_subject)
+        )
     sightings = sorted(
         case.sightings_of.get(item.id, []),
         key=lambda sg: (sg.posted_at is None, sg.posted_at.isoformat() if sg.posted_at else "", sg.id),
@@ -445,8 +446,8 @@ def _seal(ws: Workspace, session: Session, case: _Case, manifest: dict[str, Any]
     manifest_sha = hashlib.sha256(manifest_bytes).hexdigest()
     export_event = log_event(
         session,
-        EXPORT_EVENT,
-        subject=f"person:{case.person.id}",
+        EventKind.EVIDENCE_EXPORTED,
+        subject=subject("person", case.person.id),
         detail={
             "person_id": case.person.id,
             "items": len(manifest["items"]),

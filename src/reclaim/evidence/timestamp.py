@@ -36,14 +36,13 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from sqlalchemy import select
 
 from reclaim.errors import DependencyError, ReclaimError, UserError
-from reclaim.events import log_event
+from reclaim.events import EventKind, log_event, subject
 from reclaim.store.models import Event
 
 if TYPE_CHECKING:
     from reclaim.workspace import Workspace
 
 TIMESTAMPS_DIR = "timestamps"
-EVENT_KIND = "custody.timestamped"
 MAX_RESPONSE_BYTES = 1 << 20
 _TOKEN_NAME = re.compile(r"^(\d+)-([0-9a-f]{16})\.tsr$")
 
@@ -597,7 +596,9 @@ def timestamp_head(
     }
     try:
         with ws.session() as session:
-            ev = log_event(session, EVENT_KIND, subject=f"event:{event_id}", detail=detail)
+            ev = log_event(
+                session, EventKind.CUSTODY_TIMESTAMPED, subject=subject("event", event_id), detail=detail
+            )
             session.commit()
             logged = ev.id
     except BaseException:
@@ -641,7 +642,9 @@ def verify_stored(ws: Workspace, *, trusted_certs: list[bytes] | None = None) ->
         ]
     with ws.session() as session:
         hashes_by_id = {int(i): h for i, h in session.execute(select(Event.id, Event.hash))}
-        logged = session.scalars(select(Event).where(Event.kind == EVENT_KIND).order_by(Event.id)).all()
+        logged = session.scalars(
+            select(Event).where(Event.kind == EventKind.CUSTODY_TIMESTAMPED).order_by(Event.id)
+        ).all()
         recorded = {
             (int(d["event_id"]), str(d["token_sha256"])[:16]): ev.id
             for ev in logged
@@ -653,7 +656,7 @@ def verify_stored(ws: Workspace, *, trusted_certs: list[bytes] | None = None) ->
         named_sha = name[:-4].split("-", 1)[1]
         seen.add((event_id, named_sha))
         if (event_id, named_sha) not in recorded:
-            problems.append(f"{name}: no {EVENT_KIND} event records this token")
+            problems.append(f"{name}: no {EventKind.CUSTODY_TIMESTAMPED} event records this token")
         try:
             token = path.read_bytes()
         except OSError as exc:
@@ -671,5 +674,7 @@ def verify_stored(ws: Workspace, *, trusted_certs: list[bytes] | None = None) ->
             problems.append(f"{name}: {exc}")
     for key, ev_id in recorded.items():
         if key not in seen:
-            problems.append(f"event {ev_id} ({EVENT_KIND}): its token for event {key[0]} is missing")
+            problems.append(
+                f"event {ev_id} ({EventKind.CUSTODY_TIMESTAMPED}): its token for event {key[0]} is missing"
+            )
     return problems

@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from reclaim.custody import GENESIS, ChainEvent, canonical_json, timestamp, verify_chain
 from reclaim.errors import ReclaimError, UserError
+from reclaim.events import EventKind, subject
 from reclaim.evidence.timestamp import TimestampError, verify_token
 
 FORMAT = "reclaim-evidence/1"
@@ -51,7 +52,6 @@ FORENSICS_DIR = "report/forensics/"
 stream of incompressible data is made of stored blocks, whose header padding bits inflate ignores)."""
 STORED_DIRS = (ORIGINALS_DIR, FORENSICS_DIR)
 TIMESTAMPS_DIR = "timestamps/"
-EXPORT_EVENT = "evidence.exported"
 UNLISTED = frozenset({MANIFEST, SIGNATURE, CUSTODY})
 """Members that ``files`` does not (and cannot) list."""
 _SMALL = frozenset({MANIFEST, SIGNATURE, PUBLIC_KEY, CUSTODY})
@@ -520,15 +520,16 @@ class _Checker:
         if last.id != custody["last_event_id"]:
             self.problem(f"{CUSTODY}: ends at event {last.id}, the manifest says {custody['last_event_id']}")
         signing_key = ((first.detail or {}).get("signing_key") or {}).get("public_key")
-        if first.kind != "workspace.created" or (key is not None and signing_key != key):
+        if first.kind != EventKind.WORKSPACE_CREATED or (key is not None and signing_key != key):
             self.problem(
                 f"{CUSTODY}: event {first.id} is not the workspace.created event naming the package key"
             )
         name = f"event {last.id} ({last.kind})"
         detail = last.detail or {}
-        if last.kind != EXPORT_EVENT:
+        if last.kind != EventKind.EVIDENCE_EXPORTED:
             self.problem(
-                f"{CUSTODY}: the last event, {name}, is not the {EXPORT_EVENT} event of this package"
+                f"{CUSTODY}: the last event, {name}, is not the "
+                f"{EventKind.EVIDENCE_EXPORTED} event of this package"
             )
         elif detail.get("manifest_sha256") != manifest_sha:
             self.problem(
@@ -538,7 +539,7 @@ class _Checker:
         if last.prev_hash != custody["export_prev_hash"]:
             self.problem(f"{CUSTODY}: {name} does not follow the log head pinned in {MANIFEST}")
         person_id = manifest["person"]["person_id"]
-        if last.kind == EXPORT_EVENT and (
+        if last.kind == EventKind.EVIDENCE_EXPORTED and (
             detail.get("person_id") != person_id or detail.get("items") != len(manifest["items"])
         ):
             self.problem(f"{CUSTODY}: {name} records another person or item count than {MANIFEST}")
@@ -566,7 +567,7 @@ class _Checker:
             stamped = [
                 e
                 for e in events
-                if e.kind == "custody.timestamped" and (e.detail or {}).get("event_id") == event.id
+                if e.kind == EventKind.CUSTODY_TIMESTAMPED and (e.detail or {}).get("event_id") == event.id
             ]
             if not stamped:
                 self.problem(f"{name}: no custody.timestamped event records this token")
@@ -581,20 +582,20 @@ class _Checker:
         for ev in events:
             if ev.subject is None:
                 continue
-            if ev.kind == "item.added":
+            if ev.kind == EventKind.ITEM_ADDED:
                 added.add(ev.subject)
-            elif ev.kind == "match.created":
+            elif ev.kind == EventKind.MATCH_CREATED:
                 created.setdefault(ev.subject, ev)
-            elif ev.kind in ("match.confirmed", "match.rejected"):
+            elif ev.kind in (EventKind.MATCH_CONFIRMED, EventKind.MATCH_REJECTED):
                 decided[ev.subject] = ev.kind.removeprefix("match.")
         person_id = manifest["person"]["person_id"]
         for item in manifest["items"]:
             sha = item["sha256"]
-            if f"item:{sha}" not in added:
+            if subject("item", sha) not in added:
                 self.problem(f"item {sha}: no item.added event in {CUSTODY} records it")
             for m in item["matches"]:
                 mid = m["match_id"]
-                made = created.get(f"match:{mid}")
+                made = created.get(subject("match", mid))
                 if made is None:
                     self.problem(f"match {mid} (item {sha}): no match.created event in {CUSTODY} records it")
                     continue
@@ -605,7 +606,7 @@ class _Checker:
                         f"{detail.get('person_id')} kind {detail.get('kind')}, the manifest says "
                         f"{person_id} kind {m.get('kind')}"
                     )
-                status = decided.get(f"match:{mid}", "candidate")
+                status = decided.get(subject("match", mid), "candidate")
                 if m.get("status") != status:
                     self.problem(
                         f"match {mid} (item {sha}): status is {m.get('status')!r} in {MANIFEST}, but the "

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from reclaim.errors import NotFound
-from reclaim.events import log_event
+from reclaim.events import EventKind, log_event, subject
 from reclaim.matching.index import MatchIndex
 from reclaim.signals import Md5Signal, PdqSignal, SignalValue
 from reclaim.store.models import BankHit, ImportedBank, ImportedHash, Item, Signal
@@ -67,8 +67,8 @@ def record_bank_hits(
         created.append(hit)
         log_event(
             session,
-            "bank.hit",
-            subject=f"item:{item.sha256}",
+            EventKind.BANK_HIT,
+            subject=subject("item", item.sha256),
             detail={"bank": names.get(bank_id), "by": how, "distance": distance},
             actor=actor,
         )

@@ -14,7 +14,7 @@ import numpy as np
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from reclaim.events import log_event
+from reclaim.events import EventKind, log_event, subject
 from reclaim.matching.banks import load_bank_index, record_bank_hits
 from reclaim.matching.index import MatchIndex
 from reclaim.signals import (
@@ -58,8 +58,8 @@ def _upsert_match(
     session.flush()
     log_event(
         session,
-        "match.created",
-        subject=f"match:{match.id}",
+        EventKind.MATCH_CREATED,
+        subject=subject("match", match.id),
         detail={"person_id": person_id, "item_id": item_id, "kind": kind, "distance": round(distance, 4)},
     )
     return match
@@ -174,7 +174,12 @@ class Matcher:
                 for i, c in self._item_cluster.items():
                     if c == other:
                         self._item_cluster[i] = target
-                log_event(session, "cluster.merged", subject=f"cluster:{target}", detail={"merged": other})
+                log_event(
+                    session,
+                    EventKind.CLUSTER_MERGED,
+                    subject=subject("cluster", target),
+                    detail={"merged": other},
+                )
         else:
             cluster = Cluster()
             session.add(cluster)

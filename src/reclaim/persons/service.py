@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from reclaim.custody import ERASED, erased
 from reclaim.errors import MediaError, NotFound, UserError
-from reclaim.events import current_actor, log_event
+from reclaim.events import EventKind, current_actor, log_event, subject
 from reclaim.forensics.service import complete_forensics, delete_person_findings, source_photo_for_person
 from reclaim.matching.service import match_person_against_items
 from reclaim.media import WORK_SIDE, MediaLimits, decode_media
@@ -159,8 +159,8 @@ def add_person(
     session.flush()
     log_event(
         session,
-        "person.enrolled",
-        subject=f"person:{person.id}",
+        EventKind.PERSON_ENROLLED,
+        subject=subject("person", person.id),
         detail={
             "templates": len(vectors),
             "known_images": len(known),
@@ -189,7 +189,12 @@ def _purge_media_of(session: Session, vault: Vault, person: Person) -> None:
     ).all()
     for item in items:
         item.stored = False
-        log_event(session, "item.media_purged", subject=f"item:{item.sha256}", detail={"reason": "minor"})
+        log_event(
+            session,
+            EventKind.ITEM_MEDIA_PURGED,
+            subject=subject("item", item.sha256),
+            detail={"reason": "minor"},
+        )
     session.flush()
     for item in items:  # after the rows say so: a crash in between leaves bytes that are already unused
         vault.delete(item.sha256)
@@ -256,7 +261,7 @@ def forget_person(session: Session, person_id: str, vault: Vault | None = None) 
     session.delete(person)  # cascades to consents, templates, known images, kept photos and matches
     session.flush()
     counts["erased_log_values"] = _erase_from_log(session, person_id)
-    log_event(session, "person.forgotten", subject=f"person:{person_id}", detail=counts)
+    log_event(session, EventKind.PERSON_FORGOTTEN, subject=subject("person", person_id), detail=counts)
     # Blobs another record still needs stay: a stored item or someone else's kept photo with the same
     # bytes (the vault is content-addressed).
     doomed = [

@@ -24,10 +24,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from reclaim.errors import NotFound, UserError
-from reclaim.events import log_event
+from reclaim.events import EventKind, log_event, subject
 from reclaim.store.models import Item, Match
 
 ReviewDecision = Literal["confirmed", "rejected"]
+DECISION_EVENTS: dict[ReviewDecision, EventKind] = {
+    "confirmed": EventKind.MATCH_CONFIRMED,
+    "rejected": EventKind.MATCH_REJECTED,
+}
 DECISIONS: tuple[str, ...] = get_args(ReviewDecision)
 MAX_NOTE_CHARS = 2000
 
@@ -124,7 +128,9 @@ def review_match(
         }
         if via == "cluster":
             detail["via_match"] = match.id
-        log_event(session, f"match.{decision}", subject=f"match:{m.id}", detail=detail, actor=actor)
+        log_event(
+            session, DECISION_EVENTS[decision], subject=subject("match", m.id), detail=detail, actor=actor
+        )
         result.decided.append(Decision(m.id, m.item.sha256, decision, previous, via))
 
     if result.decided:
@@ -138,8 +144,8 @@ def record_unblurred(session: Session, *, person_id: str, purpose: str, lang: st
     victim's images is a deliberate act: it is logged before the images are shown."""
     log_event(
         session,
-        "media.unblurred",
-        subject=f"person:{person_id}",
+        EventKind.MEDIA_UNBLURRED,
+        subject=subject("person", person_id),
         detail={"purpose": purpose, "lang": lang},
     )
     session.commit()

@@ -32,7 +32,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from reclaim.errors import UserError
-from reclaim.events import log_event
+from reclaim.events import EventKind, log_event, subject
 from reclaim.forensics.passes import ForensicsMode
 from reclaim.forensics.service import (
     SourcePhotoChecker,
@@ -287,8 +287,8 @@ class _Writer:
             item.stored = True
         log_event(
             s,
-            "item.added",
-            subject=f"item:{analysis.sha256}",
+            EventKind.ITEM_ADDED,
+            subject=subject("item", analysis.sha256),
             detail={
                 "scan_id": self.scan.id,
                 "sha256": analysis.sha256,
@@ -379,7 +379,9 @@ def _scan(
         scan = Scan(paths={"paths": [display_path(p) for p in paths]}, status="running")
         session.add(scan)
         session.flush()
-        log_event(session, "scan.started", subject=f"scan:{scan.id}", detail={"hash_only": hash_only})
+        log_event(
+            session, EventKind.SCAN_STARTED, subject=subject("scan", scan.id), detail={"hash_only": hash_only}
+        )
         session.commit()
         writer = _Writer(ws, session, scan, hash_only=hash_only, options=options)
         entries = _enumerate(paths, writer.report.errors)
@@ -492,6 +494,6 @@ def _scan(
         summary = report.to_dict()
         summary["errors"] = len(report.errors)
         scan.summary = summary
-        log_event(session, "scan.finished", subject=f"scan:{scan.id}", detail=summary)
+        log_event(session, EventKind.SCAN_FINISHED, subject=subject("scan", scan.id), detail=summary)
         session.commit()
         return report

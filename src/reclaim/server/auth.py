@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from reclaim.errors import NotFound, UserError
-from reclaim.events import log_event
+from reclaim.events import EventKind, log_event, subject
 from reclaim.store.models import ApiToken, Case, CaseMember, User, utcnow
 
 Role = Literal["admin", "advocate", "viewer", "platform"]
@@ -82,7 +82,7 @@ def create_user(session: Session, *, username: str, password: str, role: str) ->
     user = User(username=username, password_hash=hash_password(password), role=role, active=True, lang="en")
     session.add(user)
     session.flush()
-    log_event(session, "user.created", subject=f"user:{user.id}", detail={"role": role})
+    log_event(session, EventKind.USER_CREATED, subject=subject("user", user.id), detail={"role": role})
     return user
 
 
@@ -156,7 +156,9 @@ def create_token(session: Session, user: User, *, label: str = "") -> str:
         ApiToken(user_id=user.id, token_sha256=hashlib.sha256(token.encode()).hexdigest(), label=label[:200])
     )
     session.flush()
-    log_event(session, "token.created", subject=f"user:{user.id}", detail={"label": label[:200]})
+    log_event(
+        session, EventKind.TOKEN_CREATED, subject=subject("user", user.id), detail={"label": label[:200]}
+    )
     return token
 
 
@@ -224,7 +226,9 @@ def assign(session: Session, case: Case, user: User) -> None:
     if exists is None:
         session.add(CaseMember(case_id=case.id, user_id=user.id))
         session.flush()
-        log_event(session, "case.assigned", subject=f"case:{case.id}", detail={"user_id": user.id})
+        log_event(
+            session, EventKind.CASE_ASSIGNED, subject=subject("case", case.id), detail={"user_id": user.id}
+        )
 
 
 def assign_by_name(session: Session, *, case_id: str, username: str) -> None:

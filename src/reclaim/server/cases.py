@@ -28,7 +28,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from reclaim.errors import NotFound, UserError
-from reclaim.events import log_event
+from reclaim.events import EventKind, log_event, subject
 from reclaim.forensics.service import explain_item
 from reclaim.matching.queries import list_matches
 from reclaim.persons.service import add_person
@@ -392,8 +392,8 @@ def create_case(
     session.flush()
     log_event(
         session,
-        "case.created",
-        subject=f"case:{case.id}",
+        EventKind.CASE_CREATED,
+        subject=subject("case", case.id),
         detail={"person_id": person_id, "enrolled": enrolment is not None},
     )
     if principal.role != "admin":
@@ -414,7 +414,12 @@ def enrol_case_person(
     person_id = _enrol(session, ws, enrolment, recorded_by=f"user:{principal.username}")
     case = case_for(session, principal, case_id, write=True)
     case.person_id = person_id
-    log_event(session, "case.person_enrolled", subject=f"case:{case.id}", detail={"person_id": person_id})
+    log_event(
+        session,
+        EventKind.CASE_PERSON_ENROLLED,
+        subject=subject("case", case.id),
+        detail={"person_id": person_id},
+    )
     session.commit()
     return get_case(session, principal, case.id)
 
@@ -457,7 +462,9 @@ def remove_member(session: Session, principal: Principal, case_id: str, user_id:
     if member is None:
         raise NotFound("no such member of this case")
     session.delete(member)
-    log_event(session, "case.unassigned", subject=f"case:{case.id}", detail={"user_id": user_id})
+    log_event(
+        session, EventKind.CASE_UNASSIGNED, subject=subject("case", case.id), detail={"user_id": user_id}
+    )
     session.commit()
     return get_case(session, principal, case_id)
 
@@ -584,8 +591,8 @@ def item_media(session: Session, ws: Workspace, principal: Principal, case_id: s
     data = ws.vault.get(item.sha256)
     log_event(
         session,
-        "media.revealed",
-        subject=f"item:{item.sha256}",
+        EventKind.MEDIA_REVEALED,
+        subject=subject("item", item.sha256),
         detail={"case_id": case_id, "sha256": item.sha256},
     )
     session.commit()

@@ -39,7 +39,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from reclaim.errors import NotFound, ReclaimError, UserError
-from reclaim.events import log_event
+from reclaim.events import EventKind, log_event, subject
 from reclaim.scan.service import scan_paths
 from reclaim.server.auth import Principal, case_for, principal_for_user_id
 from reclaim.store.models import Job, utcnow
@@ -282,7 +282,11 @@ class JobRunner:
                 job.error = error[:5000]
                 job.finished_at = utcnow()
                 log_event(
-                    s, "job.failed", subject=f"job:{job_id}", detail={"error": error[:500]}, actor=actor
+                    s,
+                    EventKind.JOB_FAILED,
+                    subject=subject("job", job_id),
+                    detail={"error": error[:500]},
+                    actor=actor,
                 )
                 s.commit()
             return
@@ -296,7 +300,7 @@ class JobRunner:
                 job.done = job.total
             summary = {k: v for k, v in result.items() if k != "errors"}
             summary["errors"] = len(result.get("errors") or [])
-            log_event(s, "job.finished", subject=f"job:{job_id}", detail=summary, actor=actor)
+            log_event(s, EventKind.JOB_FINISHED, subject=subject("job", job_id), detail=summary, actor=actor)
             s.commit()
         # The scan stored what policy allows (encrypted); plaintext uploads do not stay at rest.
         shutil.rmtree(self.uploads(job_id), ignore_errors=True)
@@ -358,7 +362,11 @@ def install_jobs(
             )
             job.finished_at = utcnow()
             log_event(
-                s, "job.failed", subject=f"job:{job.id}", detail={"error": "interrupted"}, actor="server"
+                s,
+                EventKind.JOB_FAILED,
+                subject=subject("job", job.id),
+                detail={"error": "interrupted"},
+                actor="server",
             )
         s.commit()
     app.state.jobs = runner
@@ -415,8 +423,8 @@ def submit_upload_scan(app: FastAPI, *, case_id: str, user_id: int, files: Seque
             raise
         log_event(
             s,
-            "job.submitted",
-            subject=f"job:{job_id}",
+            EventKind.JOB_SUBMITTED,
+            subject=subject("job", job_id),
             detail={"case_id": case_id, "files": len(files), "bytes": total},
         )
         s.commit()
@@ -468,7 +476,7 @@ def retry_job(app: FastAPI, principal: Principal, job_id: str) -> JobOut:
         if not (runner.uploads(job_id) / FILES).is_dir():
             raise UserError("the uploads of this job are gone; upload the material again")
         job.status, job.error, job.done, job.total, job.finished_at = "queued", None, 0, None, None
-        log_event(s, "job.retried", subject=f"job:{job_id}")
+        log_event(s, EventKind.JOB_RETRIED, subject=subject("job", job_id))
         s.commit()
         out = job_out(job)
     runner.submit(job_id)

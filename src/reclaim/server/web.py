@@ -35,7 +35,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from reclaim.errors import NotFound, UserError
-from reclaim.events import log_event
+from reclaim.events import EventKind, log_event, subject
 from reclaim.evidence.report import thumbnail
 from reclaim.lang import LANGS
 from reclaim.server import cases as case_service
@@ -261,7 +261,7 @@ def logout(request: Request, principal: Annotated[Principal | None, Depends(opti
 
 def _store_lang(session: Session, user: User, lang: str) -> None:
     user.lang = lang
-    log_event(session, "user.lang_changed", subject=f"user:{user.id}", detail={"lang": lang})
+    log_event(session, EventKind.USER_LANG_CHANGED, subject=subject("user", user.id), detail={"lang": lang})
 
 
 @router.post("/lang")

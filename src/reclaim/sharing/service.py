@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from reclaim.errors import UserError
-from reclaim.events import log_event
+from reclaim.events import EventKind, log_event, subject
 from reclaim.matching.banks import check_items
 from reclaim.sharing.export import ExportFormat, ExportSelection, render, select_hashes
 from reclaim.sharing.importer import parse_hash_list
@@ -78,8 +78,8 @@ def export_hashes(
     detail = {k: v for k, v in result.to_dict().items() if k != "path"}
     log_event(
         session,
-        "hashes.exported",
-        subject=f"person:{person_id}" if person_id else "hashes",
+        EventKind.HASHES_EXPORTED,
+        subject=subject("person", person_id) if person_id else "hashes",
         detail=detail,
         actor=actor,
     )
@@ -160,8 +160,8 @@ def import_hashes(session: Session, *, path: Path, bank: str, actor: str | None 
     )
     log_event(
         session,
-        "bank.imported",
-        subject=f"bank:{name}",
+        EventKind.BANK_IMPORTED,
+        subject=subject("bank", name),
         detail={k: v for k, v in result.to_dict().items() if k != "existing_items_hit"},
         actor=actor,
     )

@@ -29,7 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from reclaim.errors import UserError
-from reclaim.events import log_event
+from reclaim.events import EventKind, log_event, subject
 from reclaim.evidence.package import latest_export
 from reclaim.evidence.verify import manifest_facts
 from reclaim.lang import LANGS, Lang
@@ -192,8 +192,8 @@ def _draft_one(
     session.flush()
     log_event(
         session,
-        "takedown.drafted",
-        subject=f"notice:{notice.id}",
+        EventKind.TAKEDOWN_DRAFTED,
+        subject=subject("notice", notice.id),
         detail={
             "notice_id": notice.id,
             "person_id": req.person.id,

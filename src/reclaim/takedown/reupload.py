@@ -31,7 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from reclaim.errors import UserError
-from reclaim.events import log_event
+from reclaim.events import EventKind, log_event, subject
 from reclaim.scan.checks import CheckCounts
 from reclaim.store.models import Item, Match, Notice, Sighting
 from reclaim.takedown.drafting import LangChoice, draft_notices, reupload_of
@@ -135,8 +135,8 @@ def flag_reuploads(session: Session, scan_id: int, *, draft: bool = True) -> Reu
             sighting.extra = extra  # a new dict: the JSON column is not mutation-tracked
             log_event(
                 session,
-                "sighting.reupload",
-                subject=f"sighting:{sighting.id}",
+                EventKind.SIGHTING_REUPLOAD,
+                subject=subject("sighting", sighting.id),
                 detail={
                     "person_id": person_id,
                     "cluster_id": cluster_id,

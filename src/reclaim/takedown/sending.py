@@ -19,7 +19,7 @@ from typing import Any, Literal, cast, get_args
 from sqlalchemy.orm import Session
 
 from reclaim.errors import DependencyError, UserError
-from reclaim.events import log_event
+from reclaim.events import EventKind, log_event, subject
 from reclaim.lang import LANGS
 from reclaim.store.models import Notice, utcnow
 from reclaim.takedown.platforms import get_platform
@@ -155,8 +155,8 @@ def send_notice(
         notice.updated_at = utcnow()
         log_event(
             session,
-            "takedown.send_failed",
-            subject=f"notice:{notice.id}",
+            EventKind.TAKEDOWN_SEND_FAILED,
+            subject=subject("notice", notice.id),
             detail={"notice_id": notice.id, "person_id": notice.person_id, "platform": p.name,
                     "error": notice.error},
         )  # fmt: skip

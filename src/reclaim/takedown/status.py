@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from reclaim.errors import NotFound, UserError
-from reclaim.events import log_event
+from reclaim.events import EventKind, log_event, subject
 from reclaim.store.models import Notice, utcnow
 from reclaim.takedown.platforms import Platform, get_platform
 
@@ -94,8 +94,8 @@ def set_status(
     notice.updated_at = utcnow()
     log_event(
         session,
-        "takedown.status_changed",
-        subject=f"notice:{notice.id}",
+        EventKind.TAKEDOWN_STATUS_CHANGED,
+        subject=subject("notice", notice.id),
         detail={
             "notice_id": notice.id,
             "person_id": notice.person_id,
