@@ -3,7 +3,7 @@
 Layout (members in this order)::
 
     originals/<sha256><ext>   each matched item's bytes exactly as received (ZIP_STORED)
-    report/...                extra members from the ``report`` hook (the future PDF report)
+    report/...                extra members from the ``report`` hook (report.pdf, evidence/report.py)
     public_key.txt            the workspace's Ed25519 public key, hex
     custody.json              the WHOLE custody log, event 1 to the export event (verifies from GENESIS)
     manifest.json             items, signals, matches, sightings, SHA-256 of every member above but

@@ -25,6 +25,7 @@ from reclaim.forensics.orientation import Box, load_stored
 from reclaim.forensics.pixels import analyze_pixels
 from reclaim.forensics.watermark import detect_sd_watermark
 from reclaim.media import DecodedMedia, pillow_warnings_ignored
+from reclaim.registry import by_name
 from reclaim.signals import SIGNALS_BY_NAME, SignalType
 
 
@@ -249,13 +250,9 @@ FORENSIC_SIGNALS: tuple[type[ForensicSignal], ...] = (
 
 
 def _by_name() -> dict[str, type[ForensicSignal]]:
-    names = [s.name for s in FORENSIC_SIGNALS]
-    if len(set(names)) != len(names):
-        raise RuntimeError(f"duplicate forensic signal names: {names}")
-    taken = sorted(set(names) & set(SIGNALS_BY_NAME))
-    if taken:
-        raise RuntimeError(f"forensic signal names already used by signal types: {taken}")
-    return {s.name: s for s in FORENSIC_SIGNALS}
+    """Forensic signal names are unique, and unique against the hash signal types' (one namespace)."""
+    by_name((*SIGNALS_BY_NAME.values(), *FORENSIC_SIGNALS), what="signal type")
+    return by_name(FORENSIC_SIGNALS, what="forensic signal type")
 
 
 FORENSIC_SIGNALS_BY_NAME = _by_name()

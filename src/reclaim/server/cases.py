@@ -50,7 +50,6 @@ MAX_TITLE = 200
 MAX_PHOTOS = 10
 MAX_PHOTO_BYTES = 30 * 1024**2
 SHA256_HEX = 64
-NO_CASE = "no such case"
 NO_MATCH = "no such match"
 NO_ITEM = "no such item in this case"
 

@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from reclaim.errors import DependencyError
+from reclaim.registry import by_name
 from reclaim.signals.dlib_onnx import OnnxResNetEncoder, import_onnxruntime
 
 
@@ -258,7 +259,7 @@ class DlibResNetFace(FaceModel):
         return []
 
 
-FACE_MODELS: dict[str, type[FaceModel]] = {cls.name: cls for cls in (DlibResNetFace,)}
+FACE_MODELS: dict[str, type[FaceModel]] = by_name((DlibResNetFace,), what="face model")
 DEFAULT_FACE_MODEL = DlibResNetFace.name
 
 _loaded: dict[str, FaceModel] = {}

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from reclaim.media import DecodedMedia
+from reclaim.registry import by_name
 from reclaim.signals.base import BytesHasher, FrameHasher, SignalType, SignalValue, working_copy
 from reclaim.signals.hashes import Md5Signal, Sha256Signal
 from reclaim.signals.pdq import Pdq64Signal, PdqSignal
@@ -14,14 +15,7 @@ SIGNAL_TYPES: tuple[type[SignalType], ...] = (Sha256Signal, Md5Signal, PdqSignal
 """Every hash signal type, in the order :func:`hash_media` computes them."""
 
 
-def _by_name(types: Sequence[type[SignalType]]) -> dict[str, type[SignalType]]:
-    names = [s.name for s in types]
-    if len(set(names)) != len(names):
-        raise RuntimeError(f"duplicate signal type names: {names}")
-    return {s.name: s for s in types}
-
-
-SIGNALS_BY_NAME = _by_name(SIGNAL_TYPES)
+SIGNALS_BY_NAME = by_name(SIGNAL_TYPES, what="signal type")
 
 PERCEPTUAL_SIGNALS: tuple[type[FrameHasher], ...] = tuple(
     s for s in SIGNAL_TYPES if issubclass(s, FrameHasher)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from reclaim.registry import by_name
 from reclaim.sources.base import Entry, EntryError, SightingInfo, Source, display_path, safe_join
 from reclaim.sources.folder import FolderSource
 from reclaim.sources.telegram import TelegramExportSource
@@ -12,13 +13,7 @@ SOURCE_TYPES: tuple[type[Source], ...] = (TelegramExportSource, FolderSource)
 """In detection order: the first whose ``detect`` accepts a path handles it."""
 
 
-def _check_unique() -> None:
-    names = [s.name for s in SOURCE_TYPES]
-    if len(names) != len(set(names)):
-        raise RuntimeError(f"duplicate source names: {names}")
-
-
-_check_unique()
+by_name(SOURCE_TYPES, what="source")  # each sighting stores its source's name: they must be unique
 
 
 def source_for(path: Path) -> Source:

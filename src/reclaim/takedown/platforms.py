@@ -5,8 +5,9 @@ found by name in :data:`PLATFORMS_BY_NAME` (names unique, checked when the modul
 from :data:`PLATFORM_TABLE`, a plain data table, by :func:`from_table`; a platform whose mapping needs
 code subclasses :class:`Platform` directly (Telegram maps by chat type).
 
-What is stated here comes from DESIGN.md ("Platforms' removal routes"). Where DESIGN.md states nothing
-(a route's address, a response time, the languages accepted) the value is ``None`` and is shown as
+What is stated here comes from the platforms' own published removal routes (summarised in
+docs/architecture.md, "Platforms"). Where a platform states nothing (a route's address, a response
+time, the languages accepted) the value is ``None`` and is shown as
 "not stated": reclaim does not invent deadlines or addresses. Only platforms with an e-mail route can be
 sent to (``reclaim takedown send``); every other notice is a draft the user files by hand.
 
@@ -26,6 +27,7 @@ from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from reclaim.errors import UserError
+from reclaim.registry import by_name
 from reclaim.store.models import Sighting
 
 RouteKind = Literal["web_form", "email", "hash_submission", "in_app"]
@@ -93,7 +95,7 @@ class Platform(ABC):
     title: ClassVar[str]
     route_kind: ClassVar[RouteKind]
     route: ClassVar[str | None] = None
-    """The route's URL or e-mail address as DESIGN.md gives it; None when not stated."""
+    """The route's URL or e-mail address as the platform publishes it; None when not stated."""
     route_note: ClassVar[str] = ""
     response_hours: ClassVar[float | None] = None
     """The platform's stated time to act, in hours; None when not stated."""
@@ -305,7 +307,7 @@ def from_table(row: dict[str, Any]) -> type[Platform]:
 
 
 class TelegramPlatform(Platform):
-    """Telegram: in-app report, for channels and public groups (DESIGN.md). A sighting is Telegram's when
+    """Telegram: in-app report, for channels and public groups. A sighting is Telegram's when
     it came from a Telegram export in a channel or group, or carries a t.me link. Personal chats are not
     covered: Telegram's stated route is for channels and groups."""
 
@@ -353,18 +355,14 @@ PLATFORMS: tuple[type[Platform], ...] = (
 
 def platforms_by_name(platforms: Iterable[type[Platform]]) -> dict[str, type[Platform]]:
     """The platforms by name, checked: names unique (lowercase, digits and _), no field listed twice."""
-    out: dict[str, type[Platform]] = {}
+    platforms = tuple(platforms)
     for cls in platforms:
-        name = cls.name
-        if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
-            raise ValueError(f"platform name {name!r}: lowercase letters, digits and _ only")
-        if name in out:
-            raise ValueError(f"platform name {name!r} is already registered")
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", cls.name):
+            raise ValueError(f"platform name {cls.name!r}: lowercase letters, digits and _ only")
         names = [f.name for f in cls.fields]
         if len(names) != len(set(names)):
-            raise ValueError(f"platform {name!r} lists a field twice")
-        out[name] = cls
-    return out
+            raise ValueError(f"platform {cls.name!r} lists a field twice")
+    return by_name(platforms, what="platform")
 
 
 PLATFORMS_BY_NAME = platforms_by_name(PLATFORMS)
