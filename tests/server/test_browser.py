@@ -173,7 +173,10 @@ def _walk_through(page: Any, served: Served) -> None:
     page.click("#to-review")
     page.wait_for_selector("article.card img.preview")
     page.wait_for_function(
-        "Array.from(document.querySelectorAll('img.preview')).every(i => i.complete && i.naturalWidth > 0)"
+        # A function, not an expression: Playwright compiles an expression with eval when it has to poll,
+        # which the page's CSP (script-src 'self') refuses; a function is passed without eval.
+        "() => Array.from(document.querySelectorAll('img.preview'))"
+        ".every(i => i.complete && i.naturalWidth > 0)"
     )
     filters = _filters(page)
     assert filters, "the queue shows previews"
@@ -209,7 +212,7 @@ def _walk_through(page: Any, served: Served) -> None:
 
     # switch to Korean
     page.click("button[data-lang=ko]")
-    page.wait_for_function("document.documentElement.lang === 'ko'")
+    page.wait_for_function("() => document.documentElement.lang === 'ko'")
     assert page.locator("h1").inner_text() == "검토 대기열"
     with served.app.state.workspace.session() as s:
         user = s.scalar(select(User).where(User.username == "advocate"))
