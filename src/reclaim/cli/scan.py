@@ -118,7 +118,7 @@ def print_matches_table(rows: list[dict[str, Any]]) -> None:
                     lines.append(f"file {s['path']}")
             table.add_row(
                 r["match_id"],
-                r["kind"],
+                f"repost of\n{r['via']['match_id']}" if r.get("via") else r["kind"],
                 r["status"],
                 f"{r['distance']:.3f}" if r["kind"] == "face" else f"{int(r['distance'])} bits",
                 str(r["cluster_id"]),

@@ -118,6 +118,7 @@ _T: dict[str, dict[str, str]] = {
     "meaning": {"en": "What it means", "ko": "의미"},
     "face": {"en": "face", "ko": "얼굴"},
     "hash": {"en": "hash", "ko": "해시"},
+    "repost": {"en": "repost", "ko": "재게시"},
     "candidate": {"en": "candidate", "ko": "후보"},
     "confirmed": {"en": "confirmed", "ko": "확인됨"},
     "rejected": {"en": "rejected", "ko": "기각됨"},
@@ -132,6 +133,14 @@ _T: dict[str, dict[str, str]] = {
     "hash_exact": {
         "en": "Exact copy of a known image (byte-identical).",
         "ko": "알려진 이미지의 정확한 사본 (바이트 단위 동일).",
+    },
+    "repost_via": {
+        "en": "Repost of matched item {sha} (match {mid}): {signal}, {d} of 256 bits differ.",
+        "ko": "일치 항목 {sha}(일치 {mid})의 재게시물: {signal}, 256비트 중 {d}비트 차이.",
+    },
+    "repost_cluster": {
+        "en": "In the near-duplicate cluster of matched item {sha} (match {mid}), through other copies.",
+        "ko": "일치 항목 {sha}(일치 {mid})의 유사 중복 묶음에 속함 (다른 사본을 통해 연결됨).",
     },
     "hash_bits": {
         "en": "{d} of 256 bits differ (≤ {t} means visually the same picture; 0 = no visible change).",
@@ -670,7 +679,7 @@ class _Report:
                 kind, status = str(mt.get("kind")), str(mt.get("status"))
                 rows.append(
                     [
-                        self.t(kind) if kind in ("face", "hash") else kind,
+                        self.t(kind) if kind in ("face", "hash", "repost") else kind,
                         self.t(status) if status in ("candidate", "confirmed", "rejected") else status,
                         self._distance(mt),
                         self._gloss(mt),
@@ -776,6 +785,13 @@ class _Report:
             if by in ("sha256", "md5"):
                 return self.t("hash_exact")
             return self.t("hash_bits", d=round(d), t=HASH_THRESHOLD)
+        via = detail.get("via")
+        if mt.get("kind") == "repost" and isinstance(via, dict):
+            sha, mid = str(via.get("item_sha256") or "")[:16], str(via.get("match_id") or "")
+            dist = via.get("distance")
+            if isinstance(dist, int) and not isinstance(dist, bool):
+                return self.t("repost_via", sha=sha, mid=mid, signal=str(via.get("signal")), d=dist)
+            return self.t("repost_cluster", sha=sha, mid=mid)
         return "—"
 
     def glossary(self) -> None:

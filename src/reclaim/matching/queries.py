@@ -64,6 +64,7 @@ def list_matches(
                 "item_stored": m.item.stored,
                 "cluster_id": m.item.cluster_id,
                 "detail": m.detail,
+                "via": (m.detail or {}).get("via") if m.kind == "repost" else None,
                 "sightings": [sighting_dict(s) for s in sightings],
             }
         )

@@ -2,6 +2,14 @@
 
 The :class:`Matcher` holds in-memory indexes built once per scan (templates are decrypted into memory
 only, never written out) and is fed one item at a time by the scan service.
+
+Reposts carry the match: an item in the same near-duplicate cluster as an item with a face or hash match
+of a person (a *direct* match) is itself a match for that person, ``kind="repost"``, unless it has a
+direct match of its own for that person. Its ``detail["via"]`` names the linking pair, the strongest one:
+the person's direct match on the cluster item nearest to it (``match_id``, ``item_sha256``) with the
+perceptual signal and the Hamming distance between the two items (``signal``, ``distance``; the match's
+own ``distance`` is the same number of bits). :func:`propagate_reposts` recomputes a whole cluster, so the
+result is the same whichever item was scanned first, and after an enrolment that follows the scan.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from reclaim.signals import (
     SignalValue,
 )
 from reclaim.signals.face import DEFAULT_FACE_MODEL, FACE_MODELS
+from reclaim.signals.index import hex_rows
 from reclaim.signals.pdq import MIN_QUALITY
 from reclaim.store.crypto import DataKey, decrypt_vector
 from reclaim.store.models import Cluster, Face, Item, KnownImage, Match, Person, Signal
@@ -40,6 +49,14 @@ def face_threshold(model: str = DEFAULT_FACE_MODEL) -> float:
 KNOWN_SIGNALS: tuple[type[SignalType], ...] = (Sha256Signal, Md5Signal, *PERCEPTUAL_SIGNALS)
 """What an item matches a known image by: SHA-256/MD5 equal, or any dihedral variant of any perceptual
 type within MATCH_THRESHOLD bits of the known image's hash of that type."""
+
+
+DIRECT_KINDS: tuple[str, ...] = ("face", "hash")
+"""Match kinds found on the item itself; a ``repost`` match is carried from one of them over a cluster."""
+REPOST = "repost"
+NO_LINK_DISTANCE = 256.0
+"""A repost match's distance when the two items share no perceptual signal type to measure (they are in
+one cluster through other items): the largest possible PDQ distance, and ``via`` says ``"cluster"``."""
 
 
 def _upsert_match(
@@ -60,9 +77,108 @@ def _upsert_match(
         session,
         EventKind.MATCH_CREATED,
         subject=subject("match", match.id),
-        detail={"person_id": person_id, "item_id": item_id, "kind": kind, "distance": round(distance, 4)},
+        detail={
+            "person_id": person_id,
+            "item_id": item_id,
+            "kind": kind,
+            "distance": round(distance, 4),
+            **({"via": detail["via"]} if kind == REPOST else {}),
+        },
     )
     return match
+
+
+def _perceptual_of(
+    session: Session, item_ids: Sequence[int]
+) -> dict[int, dict[str, tuple[list[str], list[str]]]]:
+    """Per item, per perceptual type: (every matchable hash: all frames and variants, the variant-0 ones)."""
+    out: dict[int, dict[str, tuple[list[str], list[str]]]] = defaultdict(dict)
+    rows = session.execute(
+        select(Signal.item_id, Signal.signal_type, Signal.value, Signal.variant).where(
+            Signal.item_id.in_(item_ids), Signal.signal_type.in_(PERCEPTUAL), Signal.quality >= MIN_QUALITY
+        )
+    )
+    for item_id, signal_type, value, variant in rows:
+        every, plain = out[item_id].setdefault(signal_type, ([], []))
+        every.append(value)
+        if variant == 0:
+            plain.append(value)
+    return out
+
+
+def _link(
+    a: dict[str, tuple[list[str], list[str]]], b: dict[str, tuple[list[str], list[str]]]
+) -> tuple[int, str] | None:
+    """(smallest Hamming distance, signal type) between two items, comparing every variant of one with the
+    plain (variant 0) hashes of the other, both ways, as clustering does; None without a common type."""
+    best: tuple[int, str] | None = None
+    for signal_type in PERCEPTUAL:  # in registry order: on a tie the first type names the link
+        if signal_type not in a or signal_type not in b:
+            continue
+        for every, plain in ((a[signal_type][0], b[signal_type][1]), (b[signal_type][0], a[signal_type][1])):
+            if not every or not plain:
+                continue
+            x, y = hex_rows(every), hex_rows(plain)
+            d = int(np.bitwise_count(np.bitwise_xor(x[:, None, :], y[None, :, :])).sum(axis=2).min())
+            if best is None or d < best[0]:
+                best = (d, signal_type)
+    return best
+
+
+def propagate_reposts(
+    session: Session, cluster_ids: Iterable[int], *, person_id: str | None = None
+) -> list[Match]:
+    """Create the repost matches the clusters call for (of ``person_id`` only, if given) and strengthen
+    the ``via`` of existing ones when a nearer matched item has joined. Returns the matches created."""
+    created: list[Match] = []
+    for cluster_id in sorted(set(cluster_ids)):
+        stmt = (
+            select(Match.id, Match.person_id, Match.item_id, Item.sha256)
+            .join(Item, Item.id == Match.item_id)
+            .where(Item.cluster_id == cluster_id, Match.kind.in_(DIRECT_KINDS))
+        )
+        if person_id is not None:
+            stmt = stmt.where(Match.person_id == person_id)
+        anchors: dict[str, list[tuple[str, int, str]]] = defaultdict(list)
+        for match_id, owner, item_id, sha256 in session.execute(stmt):
+            anchors[owner].append((match_id, item_id, sha256))
+        if not anchors:
+            continue
+        members = session.execute(
+            select(Item.id, Item.sha256).where(Item.cluster_id == cluster_id).order_by(Item.id)
+        ).all()
+        hashes = _perceptual_of(session, [i for i, _ in members])
+        for owner in sorted(anchors):
+            direct = {item_id for _, item_id, _ in anchors[owner]}
+            for item_id, _ in members:
+                if item_id in direct:
+                    continue
+                best: tuple[tuple[float, int, str], dict[str, object]] | None = None
+                for match_id, anchor_item, anchor_sha in anchors[owner]:
+                    link = _link(hashes.get(item_id, {}), hashes.get(anchor_item, {}))
+                    dist, signal = link if link is not None else (None, "cluster")
+                    order = PERCEPTUAL.index(signal) if signal in PERCEPTUAL else len(PERCEPTUAL)
+                    rank = (float(dist) if dist is not None else NO_LINK_DISTANCE, order, anchor_sha)
+                    via: dict[str, object] = {
+                        "match_id": match_id,
+                        "item_sha256": anchor_sha,
+                        "signal": signal,
+                        "distance": dist,
+                    }
+                    if best is None or rank < best[0]:
+                        best = (rank, via)
+                assert best is not None  # every owner has at least one anchor
+                m = _upsert_match(
+                    session,
+                    person_id=owner,
+                    item_id=item_id,
+                    kind=REPOST,
+                    distance=best[0][0],
+                    detail={"via": best[1]},
+                )
+                if m:
+                    created.append(m)
+    return created
 
 
 class Matcher:
@@ -102,6 +218,17 @@ class Matcher:
         for item_id, signal_type, value, cluster_id in rows:
             self._items.add(item_id, signal_type, value)
             self._item_cluster[item_id] = cluster_id
+        # Clusters holding a face or hash match: an item joining one (or merging it) gets repost matches.
+        self._matched_clusters: set[int] = {
+            c
+            for c in session.scalars(
+                select(Item.cluster_id)
+                .join(Match, Match.item_id == Item.id)
+                .where(Match.kind.in_(DIRECT_KINDS), Item.cluster_id.is_not(None))
+                .distinct()
+            )
+            if c is not None
+        }
 
     # --- faces -------------------------------------------------------------------------------------
     def face_hits(self, vectors: Sequence[np.ndarray]) -> dict[str, tuple[float, int]]:
@@ -125,7 +252,9 @@ class Matcher:
         pdq: Sequence[SignalValue],
         faces: Sequence[tuple[Face, np.ndarray]],
     ) -> list[Match]:
-        """Assign ``item`` to a cluster and create its matches. Call inside the item's transaction."""
+        """Assign ``item`` to a cluster and create its matches, then the repost matches its cluster calls for
+        (on this item or, when it brings a face/hash match or merges clusters, on the cluster's other items:
+        check ``item_id``). Call inside the item's transaction."""
         self.assign_cluster(session, item, pdq)
         record_bank_hits(session, self.banks, item, pdq)
         created: list[Match] = []
@@ -152,6 +281,13 @@ class Matcher:
             )
             if m:
                 created.append(m)
+        if created:
+            session.flush()
+        if item.cluster_id is not None:
+            if created:
+                self._matched_clusters.add(item.cluster_id)
+            if item.cluster_id in self._matched_clusters:
+                created += propagate_reposts(session, [item.cluster_id])
         return created
 
     def hash_hits(self, sha256: str, md5: str, pdq: Iterable[SignalValue]) -> dict[str, tuple[int, int, str]]:
@@ -174,6 +310,9 @@ class Matcher:
                 for i, c in self._item_cluster.items():
                     if c == other:
                         self._item_cluster[i] = target
+                if other in self._matched_clusters:
+                    self._matched_clusters.discard(other)
+                    self._matched_clusters.add(target)
                 log_event(
                     session,
                     EventKind.CLUSTER_MERGED,
@@ -193,8 +332,8 @@ class Matcher:
 
 
 def match_person_against_items(session: Session, key: DataKey, person: Person) -> int:
-    """Run a newly enrolled person's templates and known images over every stored item. Returns the
-    number of matches created."""
+    """Run a newly enrolled person's templates and known images over every stored item, then carry the
+    matches over their clusters (repost matches). Returns the number of matches created."""
     matcher = Matcher(session, key)
     created = 0
     faces_by_item: dict[int, list[tuple[Face, np.ndarray]]] = defaultdict(list)
@@ -230,4 +369,12 @@ def match_person_against_items(session: Session, key: DataKey, person: Person) -
                 detail={"known_image_id": known_id, "by": how},
             ):
                 created += 1
+    session.flush()
+    clusters = session.scalars(
+        select(Item.cluster_id)
+        .join(Match, Match.item_id == Item.id)
+        .where(Match.person_id == person.id, Match.kind.in_(DIRECT_KINDS), Item.cluster_id.is_not(None))
+        .distinct()
+    ).all()
+    created += len(propagate_reposts(session, [c for c in clusters if c is not None], person_id=person.id))
     return created

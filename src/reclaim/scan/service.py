@@ -271,7 +271,9 @@ class _Writer:
             s.flush()
         if analysis.forensics:
             store_findings(s, item, analysis.forensics)
-        created = self.matcher.process_item(s, item, refs, faces)
+        all_created = self.matcher.process_item(s, item, refs, faces)
+        created = [m for m in all_created if m.item_id == item.id]
+        self._purge_minor_reposts(s, [m for m in all_created if m.item_id != item.id])
         if created and self.options.forensics == "matched":
             # The pixel passes, for items that match someone (computed from the bytes in hand, so also
             # for a minor's items, whose media are never stored).
@@ -302,6 +304,20 @@ class _Writer:
         )
         self.report.new_items += 1
         return item
+
+    def _purge_minor_reposts(self, s: Session, carried: Sequence[Match]) -> None:
+        """Policy for a minor, again: an item scanned earlier that this item's match made a repost of a
+        minor's image loses its stored media (the event first, the bytes after the rows say so)."""
+        doomed = [m.item for m in carried if m.person_id in self.matcher.minor_ids and m.item.stored]
+        for it in doomed:
+            it.stored = False
+            log_event(
+                s, EventKind.ITEM_MEDIA_PURGED, subject=subject("item", it.sha256), detail={"reason": "minor"}
+            )
+        if doomed:
+            s.flush()
+        for it in doomed:
+            self.ws.vault.delete(it.sha256)
 
     def finish_item(self, pending: _Pending, result: Analysis | str) -> None:
         if isinstance(result, str):

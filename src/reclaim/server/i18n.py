@@ -74,6 +74,7 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     "match.rejected": {"en": "rejected", "ko": "기각됨"},
     "kind.face": {"en": "face", "ko": "얼굴"},
     "kind.hash": {"en": "hash", "ko": "해시"},
+    "kind.repost": {"en": "repost", "ko": "재게시"},
     "kind.other": {"en": "other signal", "ko": "기타 신호"},
     "source.telegram": {"en": "Telegram export", "ko": "텔레그램 내보내기"},
     "source.file": {"en": "files and folders", "ko": "파일 및 폴더"},
