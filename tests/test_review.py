@@ -171,7 +171,7 @@ def test_cluster_confirm_decides_the_reposts(ws: Workspace) -> None:
     code, out, err = invoke("review", named, "--confirm", "--cluster", "--note", "her photo", "--json")
     assert code == 0, err
     result = json.loads(out)
-    assert set(result) == {"decided", "unchanged", "kept", "cluster_items_without_match"}
+    assert set(result) == {"decided", "unchanged", "kept", "cluster_items_without_match", "reposts_pending"}
     assert result["decided"][0]["match_id"] == named, "the named match comes first"
     assert {d["match_id"] for d in result["decided"]} == in_cluster >= set(face_ids)
     for d in result["decided"]:

@@ -185,6 +185,7 @@ def review(
         "unchanged": r.unchanged,
         "kept": [{"match_id": d.match_id, "status": d.status} for d in r.kept],
         "cluster_items_without_match": r.cluster_items_without_match,
+        "reposts_pending": r.reposts_pending,
     }
     emit(result, as_json, lambda res: _render_review(res, decision))
 
@@ -198,6 +199,8 @@ def _render_review(r: dict[str, Any], decision: str) -> None:
         say(f"{k['match_id']}: kept as {k['status']} (name it to change it)")
     for sha in r["cluster_items_without_match"]:
         say(f"item {sha} (same cluster): no match for this person, not decided")
+    for m in r.get("reposts_pending", []):
+        say(f"{m}: a repost carried from the rejected match, still a candidate (review it)")
 
 
 def explain(

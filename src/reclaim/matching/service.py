@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from sqlalchemy import select, update
@@ -125,59 +126,86 @@ def _link(
     return best
 
 
+def _via_rank(via: Mapping[str, Any]) -> tuple[float, int, str, str]:
+    """The order of links, strongest first: fewer bits, then the signal's registry order, then the matched
+    item's SHA-256 and the match kind (so the choice never depends on which item was scanned first)."""
+    dist, signal = via.get("distance"), via.get("signal")
+    order = PERCEPTUAL.index(signal) if signal in PERCEPTUAL else len(PERCEPTUAL)
+    bits = float(dist) if isinstance(dist, int | float) else NO_LINK_DISTANCE
+    return (bits, order, str(via.get("item_sha256")), str(via.get("kind")))
+
+
 def propagate_reposts(
     session: Session, cluster_ids: Iterable[int], *, person_id: str | None = None
 ) -> list[Match]:
-    """Create the repost matches the clusters call for (of ``person_id`` only, if given) and strengthen
-    the ``via`` of existing ones when a nearer matched item has joined. Returns the matches created."""
+    """Create the repost matches the clusters call for (of ``person_id`` only, if given) and move the
+    ``via`` of existing ones to a stronger link when one has joined. Returns the matches created."""
     created: list[Match] = []
     for cluster_id in sorted(set(cluster_ids)):
         stmt = (
-            select(Match.id, Match.person_id, Match.item_id, Item.sha256)
+            select(Match.id, Match.person_id, Match.item_id, Match.kind, Item.sha256)
             .join(Item, Item.id == Match.item_id)
             .where(Item.cluster_id == cluster_id, Match.kind.in_(DIRECT_KINDS))
         )
         if person_id is not None:
             stmt = stmt.where(Match.person_id == person_id)
-        anchors: dict[str, list[tuple[str, int, str]]] = defaultdict(list)
-        for match_id, owner, item_id, sha256 in session.execute(stmt):
-            anchors[owner].append((match_id, item_id, sha256))
+        anchors: dict[str, list[tuple[str, int, str, str]]] = defaultdict(list)
+        for match_id, owner, item_id, kind, sha256 in session.execute(stmt):
+            anchors[owner].append((match_id, item_id, kind, sha256))
         if not anchors:
             continue
         members = session.execute(
             select(Item.id, Item.sha256).where(Item.cluster_id == cluster_id).order_by(Item.id)
         ).all()
         hashes = _perceptual_of(session, [i for i, _ in members])
+        existing = {
+            (m.person_id, m.item_id): m
+            for m in session.scalars(
+                select(Match)
+                .join(Item, Item.id == Match.item_id)
+                .where(Item.cluster_id == cluster_id, Match.kind == REPOST)
+            )
+        }
         for owner in sorted(anchors):
-            direct = {item_id for _, item_id, _ in anchors[owner]}
+            direct = {item_id for _, item_id, _, _ in anchors[owner]}
+            kind_of = {match_id: kind for match_id, _, kind, _ in anchors[owner]}
             for item_id, _ in members:
                 if item_id in direct:
                     continue
-                best: tuple[tuple[float, int, str], dict[str, object]] | None = None
-                for match_id, anchor_item, anchor_sha in anchors[owner]:
+                vias: list[dict[str, Any]] = []
+                for match_id, anchor_item, kind, anchor_sha in anchors[owner]:
                     link = _link(hashes.get(item_id, {}), hashes.get(anchor_item, {}))
                     dist, signal = link if link is not None else (None, "cluster")
-                    order = PERCEPTUAL.index(signal) if signal in PERCEPTUAL else len(PERCEPTUAL)
-                    rank = (float(dist) if dist is not None else NO_LINK_DISTANCE, order, anchor_sha)
-                    via: dict[str, object] = {
-                        "match_id": match_id,
-                        "item_sha256": anchor_sha,
-                        "signal": signal,
-                        "distance": dist,
-                    }
-                    if best is None or rank < best[0]:
-                        best = (rank, via)
-                assert best is not None  # every owner has at least one anchor
-                m = _upsert_match(
-                    session,
-                    person_id=owner,
-                    item_id=item_id,
-                    kind=REPOST,
-                    distance=best[0][0],
-                    detail={"via": best[1]},
-                )
-                if m:
-                    created.append(m)
+                    vias.append(
+                        {
+                            "match_id": match_id,
+                            "item_sha256": anchor_sha,
+                            "signal": signal,
+                            "distance": dist,
+                            "kind": kind,
+                        }
+                    )
+                best = min(vias, key=_via_rank)
+                rank = _via_rank(best)
+                del best["kind"]  # only to break ties: the matched item's kind is its match's
+                old = existing.get((owner, item_id))
+                if old is None:
+                    m = _upsert_match(
+                        session,
+                        person_id=owner,
+                        item_id=item_id,
+                        kind=REPOST,
+                        distance=rank[0],
+                        detail={"via": best},
+                    )
+                    if m:
+                        created.append(m)
+                    continue
+                old_via = dict((old.detail or {}).get("via") or {})
+                old_via["kind"] = kind_of.get(str(old_via.get("match_id")), "")
+                if rank < _via_rank(old_via):
+                    old.distance = rank[0]
+                    old.detail = {**(old.detail or {}), "via": best}
     return created
 
 

@@ -8,8 +8,12 @@ Rules:
   only while they are still candidates. A sibling someone already decided the other way is left as it is
   (reported in ``kept``): a cluster-wide decision never silently overturns an explicit one.
 * Re-applying the status a match already has is a no-op: no event, reported in ``unchanged``.
+* Repost matches (``kind="repost"``, carried over the cluster from a face or hash match: see
+  :mod:`reclaim.matching.service`) are matches like the others: ``cluster=True`` decides them with the
+  rest. Rejecting the match a repost was carried from does not reject the repost: without ``cluster`` it
+  stays a candidate for review, and the result names it (``reposts_pending``).
 * No new matches are created: cluster items without a match for the person are only reported, so the
-  user can look at them (a match of a new kind would break the ``reclaim matches`` contract).
+  user can look at them.
 * One commit at the end: all or nothing.
 
 Also here: the record that someone chose to see a person's media unblurred (:func:`record_unblurred`).
@@ -59,6 +63,9 @@ class ReviewResult:
     """Cluster siblings already decided the other way, left as they are (``status`` is their status)."""
     cluster_items_without_match: list[str] = field(default_factory=list)
     """SHA-256 of items in the cluster with no match at all for the person (only with ``cluster=True``)."""
+    reposts_pending: list[str] = field(default_factory=list)
+    """After a rejection: candidate repost matches carried from a match this review rejected (they stay
+    for review: a repost can show the person even when the item it was linked through was rejected)."""
 
 
 def _clean_note(note: str | None) -> str | None:
@@ -133,6 +140,22 @@ def review_match(
         )
         result.decided.append(Decision(m.id, m.item.sha256, decision, previous, via))
 
+    rejected = {d.match_id for d in result.decided if d.status == "rejected"}
+    if rejected and cluster_id is not None:
+        reposts = session.scalars(
+            select(Match)
+            .join(Item, Item.id == Match.item_id)
+            .where(
+                Match.person_id == match.person_id,
+                Item.cluster_id == cluster_id,
+                Match.kind == "repost",
+                Match.status == "candidate",
+            )
+            .order_by(Item.sha256, Match.id)
+        )
+        result.reposts_pending.extend(
+            m.id for m in reposts if ((m.detail or {}).get("via") or {}).get("match_id") in rejected
+        )
     if result.decided:
         session.commit()
     return result
