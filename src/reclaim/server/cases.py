@@ -134,6 +134,8 @@ class MatchOut(BaseModel):
     item_stored: bool
     cluster_id: int | None
     detail: dict[str, Any] | None
+    via: dict[str, Any] | None = None
+    """For ``kind="repost"``: the matched item and the signal that linked them (see ``reclaim matches``)."""
     sightings: list[SightingOut]
 
 
@@ -166,6 +168,8 @@ class ReviewOut(BaseModel):
     unchanged: list[str]
     kept: list[DecisionOut]
     cluster_items_without_match: list[str]
+    reposts_pending: list[str] = []
+    """After a rejection: candidate repost matches carried from the rejected match, still to review."""
 
 
 class ExplainOut(BaseModel):
@@ -555,6 +559,7 @@ def review_case_match(
         unchanged=list(result.unchanged),
         kept=[d(x) for x in result.kept],
         cluster_items_without_match=list(result.cluster_items_without_match),
+        reposts_pending=list(result.reposts_pending),
     )
 
 

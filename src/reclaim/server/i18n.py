@@ -204,6 +204,8 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     },
     "review.signal": {"en": "Signal", "ko": "신호"},
     "review.distance": {"en": "Distance", "ko": "거리"},
+    "review.via": {"en": "Repost of", "ko": "재게시 원본"},
+    "review.via_link": {"en": "{signal}, {d} bits", "ko": "{signal}, {d}비트"},
     "review.status": {"en": "Status", "ko": "상태"},
     "review.sightings": {"en": "Sightings", "ko": "발견 건수"},
     "review.seen": {"en": "Seen", "ko": "발견 시점"},
