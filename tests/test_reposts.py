@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from PIL import Image
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from reclaim.cli import app
@@ -25,10 +27,12 @@ from reclaim.evidence.package import export_package
 from reclaim.evidence.report import pdf_report
 from reclaim.evidence.verify import verify_package
 from reclaim.matching.queries import list_matches
+from reclaim.matching.service import Matcher
 from reclaim.persons.service import add_person, forget_person
 from reclaim.review import review_match
 from reclaim.scan.service import scan_paths
-from reclaim.store.models import Event, Item, Match, Notice, Sighting
+from reclaim.signals import SignalValue
+from reclaim.store.models import Event, Item, Match, Notice, Sighting, Signal
 from reclaim.takedown.drafting import draft_notices
 from reclaim.workspace import Workspace
 
@@ -290,3 +294,45 @@ def test_minor_reposts_lose_their_media_and_forget_removes_them(ws: Workspace, m
         forget_person(s, pid, vault=ws.vault)
         s.commit()
         assert s.scalars(select(Match)).all() == []
+
+
+def _flipped(value: str, bits: range) -> str:
+    raw = bytearray(bytes.fromhex(value))
+    for b in bits:
+        raw[b // 8] ^= 0x80 >> (b % 8)
+    return raw.hex()
+
+
+def test_an_item_that_merges_clusters_carries_the_match_to_both(ws: Workspace, material: Material) -> None:
+    """A (matched by face) and C are 50 bits apart: two clusters. B, 25 bits from each, merges them; B and C
+    become reposts of A, C with the bits measured between C and A (a link through B, over 31)."""
+    pid = enrol(ws, material)
+    rng = np.random.default_rng(11)
+    h_a = bytes(rng.integers(0, 256, 32, dtype=np.uint8)).hex()
+    hashes = {"a": h_a, "c": _flipped(h_a, range(50)), "b": _flipped(h_a, range(25, 50))}
+    items: dict[str, Item] = {}
+
+    def add(s: Session, matcher: Matcher, name: str) -> list[Match]:
+        item = Item(sha256=name * 64, md5=name * 32, size=1, mime="image/jpeg", kind="image")
+        s.add(item)
+        s.flush()
+        pdq = [SignalValue("pdq", hashes[name], quality=100)]
+        s.add(Signal(item_id=item.id, signal_type="pdq", value=hashes[name], quality=100))
+        items[name] = item
+        return matcher.process_item(s, item, pdq, [])
+
+    with ws.session() as s:
+        matcher = Matcher(s, ws.key)
+        assert add(s, matcher, "a") == [] and add(s, matcher, "c") == []
+        assert items["a"].cluster_id != items["c"].cluster_id
+        face = Match(person_id=pid, item_id=items["a"].id, kind="face", distance=0.2, detail={})
+        s.add(face)
+        s.commit()
+        created = add(s, Matcher(s, ws.key), "b")  # a new scan's matcher: it knows A's cluster is matched
+        s.commit()
+        assert items["c"].cluster_id == items["a"].cluster_id == items["b"].cluster_id
+        vias = {m.item.sha256[0]: (m.kind, m.detail["via"] if m.detail else None) for m in created}
+        assert vias == {
+            "b": ("repost", {"match_id": face.id, "item_sha256": "a" * 64, "signal": "pdq", "distance": 25}),
+            "c": ("repost", {"match_id": face.id, "item_sha256": "a" * 64, "signal": "pdq", "distance": 50}),
+        }
