@@ -336,3 +336,19 @@ def test_an_item_that_merges_clusters_carries_the_match_to_both(ws: Workspace, m
             "b": ("repost", {"match_id": face.id, "item_sha256": "a" * 64, "signal": "pdq", "distance": 25}),
             "c": ("repost", {"match_id": face.id, "item_sha256": "a" * 64, "signal": "pdq", "distance": 50}),
         }
+
+
+def test_an_earlier_item_that_becomes_a_repost_gets_the_pixel_passes(
+    ws: Workspace, material: Material
+) -> None:
+    enrol(ws, material)
+    scan(ws, material.repost)  # nothing matches it yet: only the cheap forensic passes
+    repost_sha = sha_of(ws, material.repost)
+    with ws.session() as s:
+        before = {f.signal for f in s.scalars(select(Item).where(Item.sha256 == repost_sha)).one().findings}
+    assert "jpeg-dq" not in before
+    scan(ws, material.original)
+    with ws.session() as s:
+        item = s.scalars(select(Item).where(Item.sha256 == repost_sha)).one()
+        assert {"jpeg-dq", "noise"} <= {f.signal for f in item.findings}
+        assert [m.kind for m in s.scalars(select(Match).where(Match.item_id == item.id))] == ["repost"]

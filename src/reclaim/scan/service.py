@@ -36,6 +36,7 @@ from reclaim.events import EventKind, log_event, subject
 from reclaim.forensics.passes import ForensicsMode
 from reclaim.forensics.service import (
     SourcePhotoChecker,
+    complete_forensics,
     pixel_findings,
     source_photo_findings,
     store_findings,
@@ -273,7 +274,10 @@ class _Writer:
             store_findings(s, item, analysis.forensics)
         all_created = self.matcher.process_item(s, item, refs, faces)
         created = [m for m in all_created if m.item_id == item.id]
-        self._purge_minor_reposts(s, [m for m in all_created if m.item_id != item.id])
+        carried = [m for m in all_created if m.item_id != item.id]  # earlier items that became reposts
+        self._purge_minor_reposts(s, carried)
+        if carried and self.options.forensics == "matched":  # their pixel passes, as after an enrolment
+            complete_forensics(s, self.ws.vault, list({m.item_id: m.item for m in carried}.values()))
         if created and self.options.forensics == "matched":
             # The pixel passes, for items that match someone (computed from the bytes in hand, so also
             # for a minor's items, whose media are never stored).
