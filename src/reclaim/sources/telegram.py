@@ -13,6 +13,7 @@ followed outside the export folder. Media bytes are not read here; the scanner d
 from __future__ import annotations
 
 import json
+import os
 import re
 import stat
 from collections.abc import Iterator
@@ -21,7 +22,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from reclaim.errors import SourceError
-from reclaim.sources.base import Entry, EntryError, SightingInfo, Source, display_path, safe_join
+from reclaim.sources.base import (
+    EXPORT_FILE,
+    Entry,
+    EntryError,
+    SightingInfo,
+    Skipped,
+    Source,
+    display_path,
+    file_entry,
+    safe_join,
+)
 
 RESULT_NAME = "result.json"
 
@@ -143,20 +154,25 @@ class TelegramExportSource(Source):
         except OSError:
             return False
 
-    def entries(self, path: Path) -> Iterator[Entry | EntryError]:
+    def entries(self, path: Path) -> Iterator[Entry | EntryError | Skipped]:
         root = path.parent if path.name == RESULT_NAME and not path.is_dir() else path
+        referenced: set[Path] = set()
         try:
             chats = _load_chats(root / RESULT_NAME)
         except SourceError as exc:
             yield EntryError(path=RESULT_NAME, error=str(exc))
-            return
+            chats = []
         seen_keys: set[str] = set()
         for chat in chats:
             if chat.problem is not None:
                 yield EntryError(path=f"result.json#chat index {chat.index}", error=chat.problem)
                 continue
             for index, message in enumerate(chat.messages):
-                yield from _message_entries(root, chat, index, message, seen_keys)
+                for entry in _message_entries(root, chat, index, message, seen_keys):
+                    if isinstance(entry, Entry) and entry.file is not None:
+                        referenced.add(entry.file)
+                    yield entry
+        yield from _unreferenced_files(root, referenced)
 
 
 def _load_chats(result: Path) -> list[_Chat]:
@@ -316,6 +332,43 @@ def _base_sighting(chat: _Chat, message_id: int, message: dict[str, object]) -> 
         reply_to=_int_like(message.get("reply_to_message_id")),
         extra=extra,
     )
+
+
+# What a Telegram Desktop export itself consists of besides result.json: the HTML export's pages, styles,
+# scripts and interface icons.
+_EXPORT_DIRS = frozenset({"css", "js", "images"})
+_EXPORT_SUFFIXES = (".html", ".htm")
+
+
+def _is_export_file(rel: str) -> bool:
+    parts = rel.split("/")
+    return (
+        rel == RESULT_NAME
+        or rel.lower().endswith(_EXPORT_SUFFIXES)
+        or (len(parts) > 1 and parts[0] in _EXPORT_DIRS)
+    )
+
+
+def _unreferenced_files(root: Path, referenced: set[Path]) -> Iterator[Entry | EntryError | Skipped]:
+    """Every file in the export folder no message points to: the export's own files are counted apart,
+    media becomes a plain file sighting (a photo added to the folder is still material), the rest is a
+    not-media skip."""
+    root_real = root.resolve()
+    for dirpath, dirnames, filenames in os.walk(root_real, followlinks=False):
+        dirnames.sort()
+        current = Path(dirpath)
+        for name in sorted(filenames):
+            file = current / name
+            rel = display_path(file.relative_to(root_real)).replace(os.sep, "/")
+            if _is_export_file(rel):
+                yield Skipped(path=rel, reason=EXPORT_FILE)
+                continue
+            try:
+                if file.resolve() in referenced:
+                    continue
+            except (OSError, RuntimeError):
+                pass  # a link loop: file_entry names it
+            yield from file_entry("file", root_real, file, rel, explicit=False)
 
 
 def _resolve_media(
