@@ -119,7 +119,11 @@ def file_entry(
     named EntryError (a link out of the tree, not a regular file) or a not-media Skipped. A file the
     user named (``explicit``) is always scanned, so a wrong one is a named decode error."""
     if file.is_symlink():
-        target = file.resolve()
+        try:
+            target = file.resolve()
+        except (OSError, RuntimeError):  # RuntimeError: a link loop (Python < 3.13)
+            yield EntryError(path=rel, error="symbolic link that cannot be resolved (a loop?), refused")
+            return
         root_real = root.resolve()
         if root_real not in target.parents:
             yield EntryError(path=rel, error="symbolic link pointing outside the scanned folder, refused")

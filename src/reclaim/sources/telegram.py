@@ -156,11 +156,14 @@ class TelegramExportSource(Source):
 
     def entries(self, path: Path) -> Iterator[Entry | EntryError | Skipped]:
         root = path.parent if path.name == RESULT_NAME and not path.is_dir() else path
-        referenced: set[Path] = set()
+        referenced: set[Path] = set()  # the files message entries read
+        mentioned: set[str] = set()  # every media path a message names (an item or a named error)
+        thumbnails: set[Path] = set()
         try:
             chats = _load_chats(root / RESULT_NAME)
         except SourceError as exc:
             yield EntryError(path=RESULT_NAME, error=str(exc))
+            mentioned.add(RESULT_NAME)  # named by that error; its folder's files are still walked
             chats = []
         seen_keys: set[str] = set()
         for chat in chats:
@@ -172,7 +175,11 @@ class TelegramExportSource(Source):
                     if isinstance(entry, Entry) and entry.file is not None:
                         referenced.add(entry.file)
                     yield entry
-        yield from _unreferenced_files(root, referenced)
+                mentioned.update(_mentioned_paths(message))
+                thumbnail = _thumbnail(root, message)
+                if thumbnail is not None:
+                    thumbnails.add(thumbnail)
+        yield from _unreferenced_files(root, referenced | mentioned, thumbnails - referenced)
 
 
 def _load_chats(result: Path) -> list[_Chat]:
@@ -349,9 +356,32 @@ def _is_export_file(rel: str) -> bool:
     )
 
 
-def _unreferenced_files(root: Path, referenced: set[Path]) -> Iterator[Entry | EntryError | Skipped]:
-    """Every file in the export folder no message points to: the export's own files are counted apart,
-    media becomes a plain file sighting (a photo added to the folder is still material), the rest is a
+def _mentioned_paths(message: object) -> Iterator[str]:
+    """The media paths a message names, normalised like the folder walk's relative paths."""
+    if isinstance(message, dict):
+        for name in _MEDIA_FIELDS:
+            value = message.get(name)
+            if isinstance(value, str) and value:
+                yield os.path.normpath(value).replace(os.sep, "/")
+
+
+def _thumbnail(root: Path, message: object) -> Path | None:
+    """The file a message's ``thumbnail`` names (Telegram's small preview of its media), if inside root."""
+    value = message.get("thumbnail") if isinstance(message, dict) else None
+    if not isinstance(value, str) or _is_placeholder_text(value):
+        return None
+    try:
+        return safe_join(root, value)
+    except (SourceError, OSError, RuntimeError, ValueError):
+        return None
+
+
+def _unreferenced_files(
+    root: Path, referenced: set[Path | str], thumbnails: set[Path]
+) -> Iterator[Entry | EntryError | Skipped]:
+    """Every file in the export folder no message's media points to: the export's own files (pages,
+    styles, scripts, icons, the thumbnails Telegram makes of the media) are counted apart, other media
+    becomes a plain file sighting (a photo added to the folder is still material), the rest is a
     not-media skip."""
     root_real = root.resolve()
     for dirpath, dirnames, filenames in os.walk(root_real, followlinks=False):
@@ -360,14 +390,21 @@ def _unreferenced_files(root: Path, referenced: set[Path]) -> Iterator[Entry | E
         for name in sorted(filenames):
             file = current / name
             rel = display_path(file.relative_to(root_real)).replace(os.sep, "/")
+            if rel in referenced:  # named by a message, whose entry (or named error) covers it
+                continue
             if _is_export_file(rel):
                 yield Skipped(path=rel, reason=EXPORT_FILE)
                 continue
             try:
-                if file.resolve() in referenced:
-                    continue
+                real = file.resolve()
             except (OSError, RuntimeError):
-                pass  # a link loop: file_entry names it
+                real = file  # a link loop: file_entry names it
+            if real in referenced:
+                continue
+            if real in thumbnails:
+                yield Skipped(path=rel, reason=EXPORT_FILE)
+                continue
+            # "file" is FolderSource.name (which imports this module): a plain file's sighting.
             yield from file_entry("file", root_real, file, rel, explicit=False)
 
 
