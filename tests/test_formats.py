@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from reclaim.cli import app
 from reclaim.demo import SampleExport, build_sample_export, paste_face, sample_picture
+from reclaim.errors import LimitExceeded, MediaError
 from reclaim.media import decode_media, exif_orientation, sniff_mime
 from reclaim.persons.service import add_person
 from reclaim.scan.service import scan_paths
@@ -94,6 +95,18 @@ def test_heic_and_avif_orientation_is_applied_once() -> None:
         upright = np.asarray(im.transpose(Image.Transpose.ROTATE_270), dtype=int)
         assert np.abs(media.frames[0].image.astype(int) - upright).mean() < 6
         assert exif_orientation(data) == applied
+
+
+def test_truncated_and_huge_heic_and_avif_give_one_clear_error() -> None:
+    im = fake()
+    for data, name in ((heic(im), "HEIC"), (save(im, "AVIF"), "AVIF")):
+        with pytest.raises(MediaError, match=f"^truncated or corrupt {name}: "):
+            decode_media(data[: len(data) // 2])
+        huge = bytearray(data)
+        at = huge.index(b"ispe")
+        huge[at + 8 : at + 16] = (100_000).to_bytes(4, "big") + (90_000).to_bytes(4, "big")
+        with pytest.raises(LimitExceeded, match=r"^image is 100000x90000 = 9 gigapixels, above the limit"):
+            decode_media(bytes(huge))
 
 
 def test_folder_yields_every_file(tmp_path: Path) -> None:

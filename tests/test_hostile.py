@@ -147,9 +147,9 @@ def heic(im: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def heic_bomb(width: int = 100_000, height: int = 90_000) -> bytes:
-    """A small HEIC whose image-spatial-extent (ispe) properties declare 9 gigapixels."""
-    data = bytearray(heic(picture(30, (64, 48))))
+def heif_bomb(small: bytes, width: int = 100_000, height: int = 90_000) -> bytes:
+    """A small HEIC or AVIF whose image-spatial-extent (ispe) properties declare 9 gigapixels."""
+    data = bytearray(small)
     at = data.find(b"ispe")
     while at != -1:
         struct.pack_into(">II", data, at + 8, width, height)
@@ -256,7 +256,8 @@ def build_corpus(base: Path) -> Corpus:
         "bomb.webp": (webp_bomb(), "WebP bomb, 20000x20000 VP8X canvas"),
         "bomb.jpg": (jpeg_bomb(), "JPEG bomb, SOF says 65000x65000"),
         "bomb.bmp": (bmp_bomb(), "BMP bomb, 100000x100000"),
-        "bomb.heic": (heic_bomb(), "HEIC bomb, ispe says 100000x90000"),
+        "bomb.heic": (heif_bomb(heic(picture(30, (64, 48)))), "HEIC bomb, ispe says 100000x90000"),
+        "bomb.avif": (heif_bomb(encode(picture(31, (64, 48)), "AVIF")), "AVIF bomb, ispe says 100000x90000"),
     }
     for name, (data, what) in bombs.items():
         bad(name, data, what)
