@@ -27,6 +27,7 @@ from typing import Any
 
 import av
 import numpy as np
+import pillow_heif
 import pytest
 from PIL import Image
 from sqlalchemy import select
@@ -139,6 +140,23 @@ def bmp_bomb(width: int = 100_000, height: int = 100_000) -> bytes:
     )
 
 
+def heic(im: Image.Image) -> bytes:
+    """HEIC (HEVC in HEIF), the format of an iPhone's photos, written by pillow-heif."""
+    buf = io.BytesIO()
+    pillow_heif.from_pillow(im).save(buf, format="HEIF", quality=80)
+    return buf.getvalue()
+
+
+def heif_bomb(small: bytes, width: int = 100_000, height: int = 90_000) -> bytes:
+    """A small HEIC or AVIF whose image-spatial-extent (ispe) properties declare 9 gigapixels."""
+    data = bytearray(small)
+    at = data.find(b"ispe")
+    while at != -1:
+        struct.pack_into(">II", data, at + 8, width, height)
+        at = data.find(b"ispe", at + 4)
+    return bytes(data)
+
+
 def jpeg_with_odd_exif(seed: int) -> bytes:
     """A valid JPEG whose EXIF orientation is nonsense (99): the pixels are fine, so it is scanned."""
     exif = Image.Exif()
@@ -166,6 +184,8 @@ class Corpus:
     never: dict[str, bytes] = field(default_factory=dict)
     """Description -> bytes that must never become an item (symlink targets outside the corpus)."""
     bombs: dict[str, bytes] = field(default_factory=dict)
+    not_media: set[str] = field(default_factory=set)
+    """Paths the scan must count as not-media skips."""
 
 
 def _write(path: Path | bytes, data: bytes) -> None:
@@ -207,11 +227,15 @@ def build_corpus(base: Path) -> Corpus:
     gif_ok = encode(picture(3, (160, 120)), "GIF")
     webp = encode(picture(4, (320, 240)), "WEBP")
     mp4 = mp4_bytes(5)
+    heic_ok = heic(picture(6, (320, 240)))
+    avif_ok = encode(picture(7, (320, 240)), "AVIF", quality=60)
     bad("trunc.jpg", jpg[: len(jpg) * 4 // 10], "truncated JPEG")
     bad("trunc.png", png[: len(png) // 2], "truncated PNG")
     bad("trunc.gif", gif_ok[: len(gif_ok) // 2], "truncated GIF")
     bad("trunc.webp", webp[: len(webp) // 2], "truncated WebP")
     bad("trunc.mp4", mp4[: len(mp4) // 2], "truncated MP4")
+    bad("trunc.heic", heic_ok[: len(heic_ok) // 2], "truncated HEIC")
+    bad("trunc.avif", avif_ok[: len(avif_ok) // 2], "truncated AVIF")
     bad("zero.jpg", b"", "zero bytes (.jpg)")
     bad("zero.mp4", b"", "zero bytes (.mp4)")
     bad("notes.jpg", b"Dear diary, this is plain text and not a picture at all.\n" * 20, "text named .jpg")
@@ -232,6 +256,8 @@ def build_corpus(base: Path) -> Corpus:
         "bomb.webp": (webp_bomb(), "WebP bomb, 20000x20000 VP8X canvas"),
         "bomb.jpg": (jpeg_bomb(), "JPEG bomb, SOF says 65000x65000"),
         "bomb.bmp": (bmp_bomb(), "BMP bomb, 100000x100000"),
+        "bomb.heic": (heif_bomb(heic(picture(30, (64, 48)))), "HEIC bomb, ispe says 100000x90000"),
+        "bomb.avif": (heif_bomb(encode(picture(31, (64, 48)), "AVIF")), "AVIF bomb, ispe says 100000x90000"),
     }
     for name, (data, what) in bombs.items():
         bad(name, data, what)
@@ -258,9 +284,15 @@ def build_corpus(base: Path) -> Corpus:
         ("odd_exif.jpg", jpeg_with_odd_exif(14), "valid JPEG with a nonsense EXIF orientation"),
         ("corrupt_exif.jpg", jpeg_with_corrupt_exif(15), "valid JPEG with a corrupt EXIF segment"),
         ("pixel.gif", gif(1, 1, 1), "valid 1x1 GIF (a tracking pixel)"),
+        ("IMG_0001.HEIC", heic_ok, "valid HEIC"),
+        ("photo.avif", avif_ok, "valid AVIF"),
     ]:
         (files / name).write_bytes(data)
         corpus.good[what] = data
+    # Files operating systems leave behind, and macOS's AppleDouble twin of a picture: counted skips.
+    for name in (".DS_Store", "Thumbs.db", "desktop.ini", "._IMG_0001.HEIC"):
+        (files / name).write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        " + bytes(64))
+        corpus.not_media.add(f"{flabel}/{name}")
 
     # Telegram exports inside the corpus folder: the folder source hands each to the Telegram source.
     def whole_file(name: str, raw: bytes, what: str) -> None:
@@ -445,6 +477,16 @@ def test_corpus_is_big_and_small_on_disk(scanned: Scanned) -> None:
 def test_every_bad_input_gives_one_clear_error(scanned: Scanned) -> None:
     check_errors(scanned.report.errors, scanned.corpus.expected_errors)
     assert len(scanned.report.errors) == len(scanned.corpus.expected_errors)
+
+
+def test_every_other_file_is_a_counted_skip(scanned: Scanned) -> None:
+    skipped = {x.path for x in scanned.report.skipped_paths if x.reason == "not_media"}
+    assert skipped == scanned.corpus.not_media
+    assert scanned.report.skipped["not_media"] == len(scanned.corpus.not_media)
+    exports = {x.path for x in scanned.report.skipped_paths if x.reason == "export_file"}
+    assert exports and all(p.endswith("/result.json") for p in exports)
+    assert not exports & {e.path for e in scanned.report.errors}  # a broken one is an error only
+    assert not any(e.path in skipped for e in scanned.report.errors)
 
 
 def test_scan_finishes_in_reasonable_time(scanned: Scanned) -> None:

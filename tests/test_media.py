@@ -167,6 +167,12 @@ def frame_colour(media: DecodedMedia, k: int) -> tuple[int, int, int]:
         (b"\x00\x00\x00\x14ftypqt  \x00\x00\x02\x00qt  ", "video/quicktime"),
         (b"\x00\x00\x00\x08wide\x00\x00\x00\x10mdat", "video/quicktime"),
         (b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01", "video/webm"),
+        (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", "image/heic"),  # an iPhone's photo
+        (b"\x00\x00\x00\x1cftypmif1\x00\x00\x00\x00mif1heicmiaf", "image/heic"),
+        (b"\x00\x00\x00\x18ftypavif\x00\x00\x00\x00avifmif1", "image/avif"),
+        (b"\x00\x00\x00\x1cftypmif1\x00\x00\x00\x00mif1avifmiaf", "image/avif"),
+        (b"\x00\x00\x00\x18ftypavis\x00\x00\x00\x00avismsf1", "image/avif"),
+        (b"\x00\x00\x00\x14ftypmif1\x00\x00\x00\x00mif1", "image/heif"),
     ],
 )
 def test_sniff_mime_recognises_magic(head: bytes, mime: str) -> None:
@@ -181,8 +187,8 @@ def test_sniff_mime_recognises_magic(head: bytes, mime: str) -> None:
         b"hello world, this is plain text",
         b"BMW is a car brand and not a bitmap",
         b"RIFF\x24\x00\x00\x00WAVEfmt ",
-        b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic",  # HEIC still image: not supported
-        b"\x00\x00\x00\x18ftypavif\x00\x00\x00\x00avifmif1",
+        b"\x00\x00\x00\x18ftypjpx \x00\x00\x00\x00jpx jp2 ",  # JPEG 2000: not supported
+        b"\x00\x00\x00\x18ftypcrx \x00\x00\x00\x00crx isom",  # Canon raw
         b"\x00\x00\x00\x18ftypM4A \x00\x00\x00\x00M4A mp42",  # audio only
         b"%PDF-1.7\n",
         b"PK\x03\x04\x14\x00",
@@ -211,7 +217,11 @@ def test_sniff_mime_rejects_other_content(head: bytes) -> None:
         ("archive.jpg.zip", False),
         ("jpg", False),
         ("folder.jpg/readme", False),
-        ("photo.heic", False),
+        ("photo.heic", True),
+        ("IMG_0001.HEIC", True),
+        ("x.heif", True),
+        ("x.avif", True),
+        ("x.jp2", False),
         ("", False),
     ],
 )

@@ -23,10 +23,11 @@ from pathlib import Path
 
 import av
 import numpy as np
+import pillow_heif
 import pytest
 from PIL import Image
 
-from reclaim.demo import build_sample_export
+from reclaim.demo import build_sample_export, paste_face, sample_picture
 from tests.conftest import PASSPHRASE, SHARED_DATA
 from tests.netaudit import (
     STRACE,
@@ -94,6 +95,13 @@ def _gif(path: Path) -> None:
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=100, loop=0)
 
 
+def _heic(path: Path) -> None:
+    """An iPhone-style HEIC holding the demo person's face pasted into a scene (decoded by libheif)."""
+    pillow_heif.from_pillow(paste_face(sample_picture("coffee"), width=140, at=(0.5, 0.3))).save(
+        path, format="HEIF", quality=80
+    )
+
+
 def _mp4(path: Path) -> None:
     buf = io.BytesIO()
     with av.open(buf, "w", format="mp4") as container:
@@ -109,12 +117,13 @@ def _mp4(path: Path) -> None:
 
 
 def _material(root: Path) -> list[Path]:
-    """The sample Telegram export, a GIF, a video and, where ../shared/data is beside the repo, every C2PA
-    fixture (remote manifests and CAWG identities included)."""
+    """The sample Telegram export, a GIF, a HEIC photo, a video and, where ../shared/data is beside the repo,
+    every C2PA fixture (remote manifests and CAWG identities included)."""
     sample = build_sample_export(root / "ChatExport")
     extra = root / "extra"
     extra.mkdir()
     _gif(extra / "animated.gif")
+    _heic(extra / "IMG_0001.HEIC")
     _mp4(extra / "clip.mp4")
     for sub in ("c2pa", "c2pa_generated", "watermark"):
         src = SHARED_DATA / "provenance" / sub
@@ -151,6 +160,7 @@ def test_the_whole_loop_reaches_no_network(audit: Audit) -> None:
     pid = person["person_id"]
     report = audit.json("scan", str(sample_root), str(extra), "--workers", "2")
     assert isinstance(report, dict) and report["face_matches"] >= 1
+    assert not [e for e in report["errors"] if e["path"].endswith(".HEIC")]  # decoded, not refused
     matches = audit.json("matches")
     assert isinstance(matches, list)
     chat = next(m for m in matches if any(s["source"] == "telegram" for s in m["sightings"]))

@@ -164,7 +164,7 @@ def test_folder_with_files_video_and_a_nested_export(
     fake = np.asarray(paste_face(data.chelsea(), width=140, at=(0.4, 0.3)))
     Image.fromarray(fake).save(folder / "screenshot.PNG")
     Image.fromarray(fake).save(folder / "no_extension", "PNG")  # content, not name, decides
-    (folder / "notes.txt").write_text("not media, skipped silently")
+    (folder / "notes.txt").write_text("not media: a counted skip")
     still = np.asarray(Image.fromarray(fake).resize((320, 240)))
     (folder / "clip.mp4").write_bytes(_mp4([still] * 6))
     report = scan_paths(workspace, [folder], workers=1)
@@ -180,6 +180,11 @@ def test_folder_with_files_video_and_a_nested_export(
         video_match = s.scalar(select(Match).where(Match.item_id == by_path["clip.mp4"].item_id))
         assert video_match is not None and video_match.kind == "face"
     assert not any("notes.txt" in e.path for e in report.errors)
+    assert report.skipped == {"not_media": 1, "export_file": 1}  # notes.txt; the export's result.json
+    assert {(x.path.rsplit("/", 1)[-1], x.reason) for x in report.skipped_paths} == {
+        ("notes.txt", "not_media"),
+        ("result.json", "export_file"),
+    }
 
 
 def test_real_telegram_exports(workspace: Workspace, shared_data: Path) -> None:
@@ -189,10 +194,24 @@ def test_real_telegram_exports(workspace: Workspace, shared_data: Path) -> None:
         sightings = s.scalars(select(Sighting)).all()
     export_dirs = {x.path.split("/")[0] for x in sightings if x.path}
     assert len(export_dirs) == 8, export_dirs  # the ninth export (database-isolation-level) has no media
-    assert all(x.source == "telegram" for x in sightings)
+    # Media no message points to (two stickers and their thumbnails) is scanned as plain files.
+    unreferenced = {x.path for x in sightings if x.source == "file"}
+    assert all(x.source in ("telegram", "file") for x in sightings)
+    assert unreferenced == {
+        f"dependency-injection-in-a-nutshell/stickers/{name}"
+        for name in (
+            "sticker.webp",
+            "sticker.webp_thumb.jpg",
+            "sticker (1).webp",
+            "sticker (1).webp_thumb.jpg",
+        )
+    }, unreferenced
+    assert report.skipped["not_media"] == 1  # the licence file beside the exports
+    assert report.skipped["export_file"] == 23  # nine result.json files and 14 thumbnails
     assert report.items > 10
-    with_time = [x for x in sightings if x.posted_at is not None]
-    old_format = [x for x in sightings if x.posted_at is None]
+    telegram = [x for x in sightings if x.source == "telegram"]
+    with_time = [x for x in telegram if x.posted_at is not None]
+    old_format = [x for x in telegram if x.posted_at is None]
     assert with_time and old_format
     assert all((x.extra or {}).get("date_local") for x in old_format)
     for e in report.errors:

@@ -53,13 +53,17 @@ def scan(
             "item, watermark and pixel indicators for items that match a person), 'all', or 'none'.",
         ),
     ] = "matched",
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="List every skipped file (not media, export files).")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Scan material for enrolled faces and reposts of known images.
 
     A Telegram Desktop export (a folder with result.json, single chat or whole account) is detected
-    automatically; every other folder is walked recursively. Rescanning adds nothing twice, and an
-    interrupted scan resumes where it stopped when run again.
+    automatically; every other folder is walked recursively. Images (JPEG, PNG, WebP, GIF, BMP, TIFF,
+    HEIC/HEIF, AVIF) and videos are recognised by content; every other file is counted as skipped.
+    Rescanning adds nothing twice, and an interrupted scan resumes where it stopped when run again.
 
     Example:
         reclaim scan ~/Downloads/Telegram\\ Desktop/ChatExport_2026-11-20 ./screenshots --json
@@ -75,7 +79,7 @@ def scan(
             ws, paths, hash_only=hash_only, forensics=forensics, workers=workers, progress=progress,
             checks=[ReuploadCheck()],
         )  # fmt: skip
-    result = report.to_dict()
+    result = report.to_dict(verbose=verbose)
     result["errors"] = [{"path": e.path, "error": e.error} for e in report.errors]
     emit(result, as_json, _render_scan)
 
@@ -84,10 +88,12 @@ def _render_scan(r: dict[str, Any]) -> None:
     say(
         f"{r['items']} item(s) ({r['new_items']} new), {r['sightings']} sighting(s), "
         f"{r['face_matches']} face match(es), {r['hash_matches']} hash match(es), "
-        f"{len(r['errors'])} error(s)."
+        f"{len(r['errors'])} error(s), {r['skipped']['not_media']} file(s) skipped as not media."
     )
     for e in r["errors"]:
         typer.echo(f"  skipped {e['path']}: {e['error']}", err=True)
+    for s in r.get("skipped_paths", []):
+        typer.echo(f"  {s['reason'].replace('_', ' ')}: {s['path']}", err=True)
 
 
 def _when(s: dict[str, Any]) -> str:

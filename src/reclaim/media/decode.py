@@ -39,6 +39,7 @@ from av.container import InputContainer
 from av.video.frame import VideoFrame
 from av.video.stream import VideoStream
 from PIL import (
+    AvifImagePlugin,
     BmpImagePlugin,
     GifImagePlugin,
     Image,
@@ -48,6 +49,7 @@ from PIL import (
     TiffImagePlugin,
     WebPImagePlugin,
 )
+from pillow_heif.as_plugin import HeifImageFile
 
 from reclaim.errors import LimitExceeded, MediaError
 
@@ -119,22 +121,11 @@ class DecodedMedia:
 # Sniffing
 
 
-_IMAGE_FTYP_BRANDS = frozenset(
-    {
-        b"heic",
-        b"heix",
-        b"hevc",
-        b"hevx",
-        b"heim",
-        b"heis",
-        b"mif1",
-        b"msf1",
-        b"avif",
-        b"avis",
-        b"crx ",
-        b"jpx ",
-    }
-)
+_HEIC_FTYP_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis"})
+_AVIF_FTYP_BRANDS = frozenset({b"avif", b"avis"})
+_HEIF_FTYP_BRANDS = frozenset({b"mif1", b"msf1"})  # generic HEIF: the compatible brands say which codec
+_OTHER_IMAGE_FTYP_BRANDS = frozenset({b"crx ", b"jpx "})  # Canon raw, JPEG 2000
+_IMAGE_FTYP_BRANDS = _HEIC_FTYP_BRANDS | _AVIF_FTYP_BRANDS | _HEIF_FTYP_BRANDS | _OTHER_IMAGE_FTYP_BRANDS
 _AUDIO_FTYP_BRANDS = frozenset({b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B "})
 _MP4_FTYP_BRANDS = frozenset(
     {b"avc1", b"M4V ", b"M4VH", b"M4VP", b"dash", b"mmp4", b"MSNV", b"XAVC", b"f4v ", b"NDAS", b"cmfc"}
@@ -147,16 +138,33 @@ def _is_mp4_brand(brand: bytes) -> bool:
     return brand in _MP4_FTYP_BRANDS or brand.startswith((b"iso", b"mp4", b"3gp", b"3g2"))
 
 
+def _sniff_heif(major: bytes, compatible: list[bytes]) -> str | None:
+    """HEIC (HEVC-coded HEIF, an iPhone's photos), AVIF (AV1-coded HEIF) or another HEIF still image."""
+    if major in _AVIF_FTYP_BRANDS:
+        return "image/avif"
+    if major in _HEIC_FTYP_BRANDS:
+        return "image/heic"
+    if major in _HEIF_FTYP_BRANDS:
+        if any(b in _AVIF_FTYP_BRANDS for b in compatible):
+            return "image/avif"
+        if any(b in _HEIC_FTYP_BRANDS for b in compatible):
+            return "image/heic"
+        return "image/heif"
+    return None
+
+
 def _sniff_ftyp(head: bytes) -> str | None:
     major = head[8:12]
-    if major in _IMAGE_FTYP_BRANDS or major in _AUDIO_FTYP_BRANDS:
+    box_size = int.from_bytes(head[0:4], "big")
+    compatible = [head[i : i + 4] for i in range(16, min(box_size, len(head)) - 3, 4)]
+    if major in _IMAGE_FTYP_BRANDS:
+        return _sniff_heif(major, compatible)
+    if major in _AUDIO_FTYP_BRANDS:
         return None
     if major == b"qt  ":
         return "video/quicktime"
     if _is_mp4_brand(major):
         return "video/mp4"
-    box_size = int.from_bytes(head[0:4], "big")
-    compatible = [head[i : i + 4] for i in range(16, min(box_size, len(head)) - 3, 4)]
     if b"qt  " in compatible:
         return "video/quicktime"
     if any(_is_mp4_brand(b) for b in compatible) and not any(b in _IMAGE_FTYP_BRANDS for b in compatible):
@@ -220,7 +228,7 @@ def _describe_unknown(data: bytes) -> str:
     if head[4:8] == b"ftyp":
         brand = head[8:12]
         if brand in _IMAGE_FTYP_BRANDS:
-            guess = "looks like a HEIF/AVIF/JPEG 2000 image, which is not supported"
+            guess = "looks like a camera raw or JPEG 2000 image, which is not supported"
         elif brand in _AUDIO_FTYP_BRANDS:
             guess = "looks like an audio-only MP4"
         else:
@@ -248,7 +256,9 @@ def _describe_unknown(data: bytes) -> str:
     return f"content starts with {hex4}: {guess}, {len(data)} bytes"
 
 
-_IMAGE_EXTENSIONS = frozenset({"jpg", "jpeg", "png", "gif", "webp", "bmp", "tif", "tiff"})
+_IMAGE_EXTENSIONS = frozenset(
+    {"jpg", "jpeg", "png", "gif", "webp", "bmp", "tif", "tiff", "heic", "heif", "hif", "avif"}
+)
 _VIDEO_EXTENSIONS = frozenset({"mp4", "mov", "m4v", "webm"})
 
 
@@ -362,9 +372,14 @@ _FORMAT_NAMES = {
     "image/webp": "WebP",
     "image/bmp": "BMP",
     "image/tiff": "TIFF",
+    "image/heic": "HEIC",
+    "image/heif": "HEIF",
+    "image/avif": "AVIF",
 }
 
-_ANIMATED_MIMES = frozenset({"image/gif", "image/png", "image/webp"})
+_ANIMATED_MIMES = frozenset({"image/gif", "image/png", "image/webp", "image/avif"})
+# A HEIF file's further top-level images (bursts, a depth map's companions) are not an animation: its
+# primary image is the picture, as a viewer shows it.
 
 _TRANSPOSE_FOR_ORIENTATION = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -441,6 +456,11 @@ def _open_pillow(data: bytes, mime: str) -> ImageFile.ImageFile:
         return BmpImagePlugin.BmpImageFile(fp)
     if mime == "image/tiff":
         return TiffImagePlugin.TiffImageFile(fp)
+    if mime == "image/avif":
+        return AvifImagePlugin.AvifImageFile(fp)
+    if mime in ("image/heic", "image/heif"):
+        # pillow-heif's plugin class, constructed here only: its opener is never registered globally.
+        return HeifImageFile(fp)  # type: ignore[no-untyped-call]
     raise MediaError(f"unsupported image type {mime}")  # pragma: no cover - sniff_mime guards this
 
 
@@ -506,6 +526,41 @@ def _webp_canvas_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
+_ISPE_BOX_SIZE = 20  # size, "ispe", version and flags, width, height
+
+
+def _heif_largest_extent(data: bytes) -> tuple[int, int] | None:
+    """The largest width x height any image-spatial-extent (`ispe`) property in a HEIF/AVIF file's `meta`
+    box declares, read from the box structure before libheif or libavif parse anything, or None. A grid
+    image (an iPhone's HEIC: 512x512 tiles) declares its full size there, so no tile can hide it."""
+    pos, end = 0, len(data)
+    while pos + 8 <= end:
+        size = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8]
+        header = 8
+        if size == 1 and pos + 16 <= end:
+            size, header = int.from_bytes(data[pos + 8 : pos + 16], "big"), 16
+        elif size == 0:
+            size = end - pos
+        if size < header:
+            return None
+        if kind == b"meta":
+            meta = data[pos : min(end, pos + size)]
+            best: tuple[int, int] | None = None
+            for found in re.finditer(b"ispe", meta):
+                start = found.start() - 4
+                if start < 0 or start + _ISPE_BOX_SIZE > len(meta):
+                    continue
+                if int.from_bytes(meta[start : start + 4], "big") != _ISPE_BOX_SIZE:
+                    continue
+                w, h = struct.unpack_from(">II", meta, start + 12)
+                if best is None or w * h > best[0] * best[1]:
+                    best = (w, h)
+            return best
+        pos += size
+    return None
+
+
 def _exif_orientation(im: Image.Image) -> int:
     try:
         value = im.getexif().get(0x0112, 1)
@@ -517,8 +572,11 @@ def _exif_orientation(im: Image.Image) -> int:
 def exif_orientation(data: bytes) -> int:
     """The EXIF orientation (1-8) that :func:`decode_media` applies to ``data``; 1 when there is none or
     the header cannot be read. Reads the header only."""
+    mime = sniff_mime(data[:512])
+    if mime is None or not mime.startswith("image/"):
+        return 1
     try:
-        with pillow_warnings_ignored(), Image.open(io.BytesIO(data)) as im:
+        with pillow_warnings_ignored(), _open_pillow(data, mime) as im:
             return _exif_orientation(im)
     except Exception:
         return 1
@@ -579,6 +637,11 @@ def _decode_image(data: bytes, mime: str, limits: MediaLimits) -> DecodedMedia:
         header_pixels = gif.canvas_width * gif.canvas_height
     elif mime == "image/webp":
         size = _webp_canvas_size(data)
+        if size is not None:
+            _check_frame_pixels("image", size[0], size[1], limits)
+            header_pixels = size[0] * size[1]
+    elif mime in ("image/heic", "image/heif", "image/avif"):
+        size = _heif_largest_extent(data)
         if size is not None:
             _check_frame_pixels("image", size[0], size[1], limits)
             header_pixels = size[0] * size[1]

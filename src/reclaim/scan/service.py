@@ -6,7 +6,9 @@ Design notes
 - New content is analysed in worker processes; results are written in submission order, one
   transaction per item, so an interrupted scan leaves only whole items behind and a rerun resumes
   where it stopped with the same outcome as an uninterrupted run.
-- One bad file or message becomes an entry in ``errors``; the scan goes on.
+- One bad file or message becomes an entry in ``errors``; the scan goes on. Every other file under a
+  scanned path that is not material is a counted skip (``skipped``: not media, or an export's own file),
+  each named in ``skipped_paths``: nothing under a scanned path vanishes.
 - Checks over what the scan added that belong to layers above it (takedown's re-upload check) are
   passed in by the caller (:class:`reclaim.scan.checks.PostScanCheck`); scan does not know them. A
   failing check is a scan error, never an unfinished scan.
@@ -45,7 +47,16 @@ from reclaim.matching.service import Matcher
 from reclaim.media import MediaLimits
 from reclaim.scan.analyze import Analysis, AnalyzeOptions, analyze_job
 from reclaim.scan.checks import PostScanCheck
-from reclaim.sources import Entry, EntryError, SightingInfo, display_path, source_for
+from reclaim.sources import (
+    EXPORT_FILE,
+    NOT_MEDIA,
+    Entry,
+    EntryError,
+    SightingInfo,
+    Skipped,
+    display_path,
+    source_for,
+)
 from reclaim.store.crypto import encrypt_vector
 from reclaim.store.models import Face, Item, Match, Scan, Sighting, Signal, utcnow
 from reclaim.workspace import Workspace
@@ -57,6 +68,16 @@ ProgressFn = Callable[[int, int, str], None]
 class ScanError:
     path: str
     error: str
+
+
+@dataclass
+class SkippedFile:
+    path: str
+    reason: str
+
+
+def _no_skips() -> dict[str, int]:
+    return {NOT_MEDIA: 0, EXPORT_FILE: 0}
 
 
 @dataclass
@@ -72,9 +93,21 @@ class ScanReport:
     reuploads: int = 0
     follow_ups: int = 0
     errors: list[ScanError] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=_no_skips)
+    """Files that are not material, by reason: ``not_media`` (documents, ``.DS_Store``, ...) and
+    ``export_file`` (an export's own result.json, HTML, CSS, JS, icons)."""
+    skipped_paths: list[SkippedFile] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+    def skip(self, path: str, reason: str) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+        self.skipped_paths.append(SkippedFile(path, reason))
+
+    def to_dict(self, *, verbose: bool = False) -> dict[str, object]:
+        """Every field; the list of skipped paths only when ``verbose`` (the counts are always there)."""
+        out = asdict(self)
+        if not verbose:
+            del out["skipped_paths"]
+        return out
 
 
 @dataclass
@@ -94,8 +127,10 @@ def _join(label: str, rel: str) -> str:
     return rel if label in ("", ".") else f"{label.rstrip('/')}/{rel}"
 
 
-def _enumerate(paths: Sequence[Path], errors: list[ScanError]) -> list[tuple[str, Entry]]:
-    """All entries of all paths, each with the display label of the path it came from."""
+def _enumerate(paths: Sequence[Path], report: ScanReport) -> list[tuple[str, Entry]]:
+    """All entries of all paths, each with the display label of the path it came from; errors and skips
+    go into the report."""
+    errors = report.errors
     out: list[tuple[str, Entry]] = []
     for path in paths:
         label = display_path(path)
@@ -109,6 +144,8 @@ def _enumerate(paths: Sequence[Path], errors: list[ScanError]) -> list[tuple[str
         for entry in source.entries(path):
             if isinstance(entry, EntryError):
                 errors.append(ScanError(_join(base_label, entry.path), entry.error))
+            elif isinstance(entry, Skipped):
+                report.skip(_join(base_label, entry.path), entry.reason)
             else:
                 out.append((base_label, entry))
     return out
@@ -404,7 +441,7 @@ def _scan(
         )
         session.commit()
         writer = _Writer(ws, session, scan, hash_only=hash_only, options=options)
-        entries = _enumerate(paths, writer.report.errors)
+        entries = _enumerate(paths, writer.report)
         total = len(entries)
         if progress:
             progress(0, total, "")
@@ -511,7 +548,7 @@ def _scan(
                 report.follow_ups += added.get("follow_ups", 0)
         scan.status = "finished"
         scan.finished_at = utcnow()
-        summary = report.to_dict()
+        summary = report.to_dict()  # the counts of skipped files, not their paths
         summary["errors"] = len(report.errors)
         scan.summary = summary
         log_event(session, EventKind.SCAN_FINISHED, subject=subject("scan", scan.id), detail=summary)

@@ -5,7 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from reclaim.registry import by_name
-from reclaim.sources.base import Entry, EntryError, SightingInfo, Source, display_path, safe_join
+from reclaim.sources.base import (
+    EXPORT_FILE,
+    NOT_MEDIA,
+    Entry,
+    EntryError,
+    SightingInfo,
+    Skipped,
+    Source,
+    display_path,
+    safe_join,
+)
 from reclaim.sources.folder import FolderSource
 from reclaim.sources.telegram import TelegramExportSource
 
@@ -26,11 +36,14 @@ def source_for(path: Path) -> Source:
 
 
 __all__ = [
+    "EXPORT_FILE",
+    "NOT_MEDIA",
     "SOURCE_TYPES",
     "Entry",
     "EntryError",
     "FolderSource",
     "SightingInfo",
+    "Skipped",
     "Source",
     "TelegramExportSource",
     "display_path",

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from reclaim.errors import SourceError
+from reclaim.media import is_media_name, sniff_mime
 
 
 def display_path(path: str | os.PathLike[str]) -> str:
@@ -71,6 +72,72 @@ class EntryError:
     error: str
 
 
+NOT_MEDIA = "not_media"
+"""A file that is neither an image nor a video (a document, a note, ``.DS_Store``): counted, not scanned."""
+EXPORT_FILE = "export_file"
+"""A file an export itself consists of (Telegram's ``result.json``, HTML, CSS, JS, icons): read as the
+export, not scanned as material, counted apart so it does not inflate the not-media count."""
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file under a scanned path that is not material: named and counted, never silently dropped."""
+
+    path: str
+    """A path relative to the root, like :attr:`EntryError.path`."""
+    reason: str
+    """:data:`NOT_MEDIA` or :data:`EXPORT_FILE`."""
+
+
+# Enough of a file to recognise media by content: an ISO media ``ftyp`` box lists its compatible brands.
+SNIFF_BYTES = 512
+
+# Files operating systems leave in folders. Judged by content alone, like every hidden file (``._x.jpg``
+# is macOS's AppleDouble metadata, not a JPEG), so they end as not-media skips.
+SYSTEM_FILE_NAMES = frozenset({"thumbs.db", "ehthumbs.db", "desktop.ini", "icon\r"})
+
+
+def looks_like_media(path: Path) -> bool:
+    """Whether a file under a scanned folder is material to scan: its content sniffs as an image or video,
+    or its name says so (a damaged ``.jpg`` is then a named decode error, never a skip). Hidden and system
+    files count by content only."""
+    name = path.name
+    if is_media_name(name) and not name.startswith(".") and name.lower() not in SYSTEM_FILE_NAMES:
+        return True
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(SNIFF_BYTES)
+    except OSError:
+        return False
+    return sniff_mime(head) is not None
+
+
+def file_entry(
+    source: str, root: Path, file: Path, rel: str, *, explicit: bool
+) -> Iterator[Entry | EntryError | Skipped]:
+    """A plain file under ``root`` as an entry of ``source`` (``rel`` is its display path): an Entry, a
+    named EntryError (a link out of the tree, not a regular file) or a not-media Skipped. A file the
+    user named (``explicit``) is always scanned, so a wrong one is a named decode error."""
+    if file.is_symlink():
+        try:
+            target = file.resolve()
+        except (OSError, RuntimeError):  # RuntimeError: a link loop (Python < 3.13)
+            yield EntryError(path=rel, error="symbolic link that cannot be resolved (a loop?), refused")
+            return
+        root_real = root.resolve()
+        if root_real not in target.parents:
+            yield EntryError(path=rel, error="symbolic link pointing outside the scanned folder, refused")
+            return
+    if not file.is_file():
+        yield EntryError(path=rel, error="not a regular file")
+        return
+    if not explicit and not looks_like_media(file):
+        yield Skipped(path=rel, reason=NOT_MEDIA)
+        return
+    sighting = SightingInfo(source=source, key=f"file|{display_path(root.resolve())}|{rel}", path=rel)
+    yield Entry(sighting=sighting, file=file.resolve())
+
+
 class Source(ABC):
     """A kind of material reclaim can scan. Subclasses are registered in :mod:`reclaim.sources`."""
 
@@ -82,8 +149,9 @@ class Source(ABC):
         """True if this source type understands ``path`` (a file or a directory)."""
 
     @abstractmethod
-    def entries(self, path: Path) -> Iterator[Entry | EntryError]:
-        """Yield every entry found under ``path``, in a stable order."""
+    def entries(self, path: Path) -> Iterator[Entry | EntryError | Skipped]:
+        """Yield every entry found under ``path``, in a stable order: every file under it ends as an
+        Entry, an EntryError or a Skipped."""
 
 
 def safe_join(root: Path, relative: str) -> Path:

@@ -9,29 +9,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
-from reclaim.media import is_media_name, sniff_mime
-from reclaim.sources.base import Entry, EntryError, SightingInfo, Source, display_path
+from reclaim.sources.base import Entry, EntryError, Skipped, Source, display_path, file_entry
 from reclaim.sources.telegram import TelegramExportSource
 
-# Read enough of a file to recognise media whose name does not say so (wrong or missing extension).
-_SNIFF_BYTES = 16
 
-
-def _looks_like_media(path: Path) -> bool:
-    if is_media_name(path.name):
-        return True
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(_SNIFF_BYTES)
-    except OSError:
-        return False
-    return sniff_mime(head) is not None
-
-
-def _under(prefix: str, entry: Entry | EntryError) -> Entry | EntryError:
+def _under(prefix: str, entry: Entry | EntryError | Skipped) -> Entry | EntryError | Skipped:
     """Re-root an entry of a nested export so its path is relative to the scanned folder."""
     if isinstance(entry, EntryError):
         return EntryError(path=f"{prefix}/{entry.path}", error=entry.error)
+    if isinstance(entry, Skipped):
+        return Skipped(path=f"{prefix}/{entry.path}", reason=entry.reason)
     path = f"{prefix}/{entry.sighting.path}" if entry.sighting.path else None
     return replace(entry, sighting=replace(entry.sighting, path=path))
 
@@ -45,7 +32,7 @@ class FolderSource(Source):
     def detect(cls, path: Path) -> bool:
         return path.is_dir() or path.is_file()
 
-    def entries(self, path: Path) -> Iterator[Entry | EntryError]:
+    def entries(self, path: Path) -> Iterator[Entry | EntryError | Skipped]:
         if path.is_file():
             root = path.parent
             yield from self._file_entry(root, path, explicit=True)
@@ -64,22 +51,8 @@ class FolderSource(Source):
             for name in sorted(filenames):
                 yield from self._file_entry(root, current / name, explicit=False)
 
-    def _file_entry(self, root: Path, file: Path, *, explicit: bool) -> Iterator[Entry | EntryError]:
+    def _file_entry(
+        self, root: Path, file: Path, *, explicit: bool
+    ) -> Iterator[Entry | EntryError | Skipped]:
         rel = display_path(file.relative_to(root)).replace(os.sep, "/")
-        if file.is_symlink():
-            target = file.resolve()
-            root_real = root.resolve()
-            if root_real not in target.parents:
-                yield EntryError(path=rel, error="symbolic link pointing outside the scanned folder, refused")
-                return
-        if not file.is_file():
-            yield EntryError(path=rel, error="not a regular file")
-            return
-        if not explicit and not _looks_like_media(file):
-            return  # documents, notes, .DS_Store: not our business
-        sighting = SightingInfo(
-            source=self.name,
-            key=f"file|{display_path(root.resolve())}|{rel}",
-            path=rel,
-        )
-        yield Entry(sighting=sighting, file=file.resolve())
+        yield from file_entry(self.name, root, file, rel, explicit=explicit)

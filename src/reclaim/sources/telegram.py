@@ -13,6 +13,7 @@ followed outside the export folder. Media bytes are not read here; the scanner d
 from __future__ import annotations
 
 import json
+import os
 import re
 import stat
 from collections.abc import Iterator
@@ -21,7 +22,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from reclaim.errors import SourceError
-from reclaim.sources.base import Entry, EntryError, SightingInfo, Source, display_path, safe_join
+from reclaim.sources.base import (
+    EXPORT_FILE,
+    Entry,
+    EntryError,
+    SightingInfo,
+    Skipped,
+    Source,
+    display_path,
+    file_entry,
+    safe_join,
+)
 
 RESULT_NAME = "result.json"
 
@@ -143,20 +154,32 @@ class TelegramExportSource(Source):
         except OSError:
             return False
 
-    def entries(self, path: Path) -> Iterator[Entry | EntryError]:
+    def entries(self, path: Path) -> Iterator[Entry | EntryError | Skipped]:
         root = path.parent if path.name == RESULT_NAME and not path.is_dir() else path
+        referenced: set[Path] = set()  # the files message entries read
+        mentioned: set[str] = set()  # every media path a message names (an item or a named error)
+        thumbnails: set[Path] = set()
         try:
             chats = _load_chats(root / RESULT_NAME)
         except SourceError as exc:
             yield EntryError(path=RESULT_NAME, error=str(exc))
-            return
+            mentioned.add(RESULT_NAME)  # named by that error; its folder's files are still walked
+            chats = []
         seen_keys: set[str] = set()
         for chat in chats:
             if chat.problem is not None:
                 yield EntryError(path=f"result.json#chat index {chat.index}", error=chat.problem)
                 continue
             for index, message in enumerate(chat.messages):
-                yield from _message_entries(root, chat, index, message, seen_keys)
+                for entry in _message_entries(root, chat, index, message, seen_keys):
+                    if isinstance(entry, Entry) and entry.file is not None:
+                        referenced.add(entry.file)
+                    yield entry
+                mentioned.update(_mentioned_paths(message))
+                thumbnail = _thumbnail(root, message)
+                if thumbnail is not None:
+                    thumbnails.add(thumbnail)
+        yield from _unreferenced_files(root, referenced | mentioned, thumbnails - referenced)
 
 
 def _load_chats(result: Path) -> list[_Chat]:
@@ -316,6 +339,73 @@ def _base_sighting(chat: _Chat, message_id: int, message: dict[str, object]) -> 
         reply_to=_int_like(message.get("reply_to_message_id")),
         extra=extra,
     )
+
+
+# What a Telegram Desktop export itself consists of besides result.json: the HTML export's pages, styles,
+# scripts and interface icons.
+_EXPORT_DIRS = frozenset({"css", "js", "images"})
+_EXPORT_SUFFIXES = (".html", ".htm")
+
+
+def _is_export_file(rel: str) -> bool:
+    parts = rel.split("/")
+    return (
+        rel == RESULT_NAME
+        or rel.lower().endswith(_EXPORT_SUFFIXES)
+        or (len(parts) > 1 and parts[0] in _EXPORT_DIRS)
+    )
+
+
+def _mentioned_paths(message: object) -> Iterator[str]:
+    """The media paths a message names, normalised like the folder walk's relative paths."""
+    if isinstance(message, dict):
+        for name in _MEDIA_FIELDS:
+            value = message.get(name)
+            if isinstance(value, str) and value:
+                yield os.path.normpath(value).replace(os.sep, "/")
+
+
+def _thumbnail(root: Path, message: object) -> Path | None:
+    """The file a message's ``thumbnail`` names (Telegram's small preview of its media), if inside root."""
+    value = message.get("thumbnail") if isinstance(message, dict) else None
+    if not isinstance(value, str) or _is_placeholder_text(value):
+        return None
+    try:
+        return safe_join(root, value)
+    except (SourceError, OSError, RuntimeError, ValueError):
+        return None
+
+
+def _unreferenced_files(
+    root: Path, referenced: set[Path | str], thumbnails: set[Path]
+) -> Iterator[Entry | EntryError | Skipped]:
+    """Every file in the export folder no message's media points to: the export's own files (pages,
+    styles, scripts, icons, the thumbnails Telegram makes of the media) are counted apart, other media
+    becomes a plain file sighting (a photo added to the folder is still material), the rest is a
+    not-media skip."""
+    root_real = root.resolve()
+    for dirpath, dirnames, filenames in os.walk(root_real, followlinks=False):
+        dirnames.sort()
+        current = Path(dirpath)
+        for name in sorted(filenames):
+            file = current / name
+            rel = display_path(file.relative_to(root_real)).replace(os.sep, "/")
+            if rel in referenced:  # named by a message, whose entry (or named error) covers it
+                continue
+            if _is_export_file(rel):
+                yield Skipped(path=rel, reason=EXPORT_FILE)
+                continue
+            try:
+                real = file.resolve()
+            except (OSError, RuntimeError):
+                real = file  # a link loop: file_entry names it
+            if real in referenced:
+                continue
+            if real in thumbnails:
+                yield Skipped(path=rel, reason=EXPORT_FILE)
+                continue
+            # "file" is FolderSource.name (which imports this module): a plain file's sighting.
+            yield from file_entry("file", root_real, file, rel, explicit=False)
 
 
 def _resolve_media(
