@@ -23,13 +23,20 @@ descriptors of corner patches and their positions).
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from reclaim.errors import MediaError
+from reclaim.media import WORK_SIDE, MediaLimits, decode_media
 from reclaim.signals.base import working_copy
 from reclaim.signals.regions import packed, query_regions, reference_regions
+from reclaim.store.crypto import DataKey
+from reclaim.store.models import KnownImage, Person
 
 CANDIDATE_BITS = 80
 """A region within this many bits (of 256) of a known image's region makes it a candidate."""
@@ -63,6 +70,25 @@ class KnownFeatures:
     """(k, 32) uint8 ORB descriptors."""
     size: tuple[int, int]
     """(width, height) of the working copy the keypoints are in."""
+
+    def to_bytes(self) -> bytes:
+        buf = io.BytesIO()
+        np.savez(
+            buf,
+            regions=self.regions,
+            region_names=np.array(self.region_names),
+            points=self.points,
+            descriptors=self.descriptors,
+            size=np.array(self.size, np.int64),
+        )
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> KnownFeatures:
+        z = np.load(io.BytesIO(data), allow_pickle=False)
+        w, h = (int(v) for v in z["size"])
+        names = [str(n) for n in z["region_names"]]
+        return cls(z["regions"], names, z["points"], z["descriptors"], (w, h))
 
 
 @dataclass(frozen=True)
@@ -264,3 +290,36 @@ class RobustIndex:
                 if v.verified:
                     hits.append(RobustHit(owner, "keypoints", 256, v.inliers))
         return sorted(hits, key=lambda h: -h.inliers)
+
+
+def _aad(known_id: int) -> bytes:
+    return f"reclaim-known-features:{known_id}".encode()
+
+
+def encrypt_features(key: DataKey, features: KnownFeatures, known_id: int) -> bytes:
+    """``features`` encrypted for ``KnownImage.features_ct`` (bound to the known image's id)."""
+    return key.encrypt(features.to_bytes(), aad=_aad(known_id))
+
+
+def load_robust_index(session: Session, key: DataKey) -> tuple[RobustIndex, dict[int, str]]:
+    """The engine's index over the known images (with features) of consenting persons, and each known
+    image's person id."""
+    index = RobustIndex()
+    owners: dict[int, str] = {}
+    rows = session.scalars(
+        select(KnownImage).join(Person).where(Person.consents.any(), KnownImage.features_ct.is_not(None))
+    )
+    for known in rows:
+        assert known.features_ct is not None
+        index.add(known.id, KnownFeatures.from_bytes(key.decrypt(known.features_ct, aad=_aad(known.id))))
+        owners[known.id] = known.person_id
+    return index, owners
+
+
+def first_frame(data: bytes) -> np.ndarray | None:
+    """The first frame of a media file at the scan's working size, or None when it has none."""
+    try:
+        media = decode_media(data, limits=MediaLimits(max_side=WORK_SIDE, max_frames=1))
+    except MediaError:
+        return None
+    return media.frames[0].image if media.frames else None

@@ -271,7 +271,7 @@ class _Writer:
             s.flush()
         if analysis.forensics:
             store_findings(s, item, analysis.forensics)
-        created = self.matcher.process_item(s, item, refs, faces)
+        created = self.matcher.process_item(s, item, refs, faces, pending.data)
         if created and self.options.forensics == "matched":
             # The pixel passes, for items that match someone (computed from the bytes in hand, so also
             # for a minor's items, whose media are never stored).
