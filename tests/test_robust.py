@@ -139,3 +139,19 @@ def test_scan_finds_known_image_reposts_by_the_robust_engine(
             assert m.detail["known_image_id"] == known.id
             assert str(m.detail["by"]).startswith("robust:")
             assert int(m.detail["inliers"]) >= 20  # type: ignore[call-overload]
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (3, 200, 3), (50, 50, 3), (70, 700, 3)])
+@pytest.mark.parametrize("fill", [0, 255, None])
+def test_tiny_flat_and_noise_frames_neither_crash_nor_match(
+    shape: tuple[int, int, int], fill: int | None
+) -> None:
+    if fill is None:
+        frame = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    else:
+        frame = np.full(shape, fill, np.uint8)
+    index = RobustIndex()
+    index.add(1, known_features(sample_picture(KNOWN)))
+    assert index.query(frame) == []
+    index.add(2, known_features(frame))  # a degenerate known image is harmless too
+    assert [h.owner for h in index.query(decoded(jpeg(crop_banner(picture(KNOWN)))))] == [1]

@@ -42,6 +42,8 @@ CANDIDATE_BITS = 80
 """A region within this many bits (of 256) of a known image's region makes it a candidate."""
 ORB_FEATURES = 1000
 FAST_THRESHOLD = 10
+MIN_SIDE = 64
+"""Frames narrower than this get no keypoints (ORB's 31 px patches need room; nothing to verify)."""
 """ORB's corner threshold (OpenCV's default 20 finds too few corners on smooth pictures)."""
 RATIO = 0.8
 """Lowe's ratio test on the two nearest descriptors."""
@@ -127,6 +129,8 @@ def _gray8(image: np.ndarray) -> np.ndarray:
 
 def orb_features(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(points (k, 2) float32, descriptors (k, 32) uint8)`` of ``image`` (≤ 512 px working copy)."""
+    if min(image.shape[:2]) < MIN_SIDE:
+        return np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8)
     orb = cv2.ORB.create(nfeatures=ORB_FEATURES, fastThreshold=FAST_THRESHOLD)
     kps, desc = orb.detectAndCompute(_gray8(image), None)
     if desc is None or not kps:
