@@ -33,6 +33,7 @@ test: lint typecheck unit
 bench: install
 	$(BIN)/python bench/face_roc.py
 	$(BIN)/python bench/reposts.py
+	$(BIN)/python bench/robust_reposts.py
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/evidence_export.py
 	$(BIN)/python bench/source_photo.py

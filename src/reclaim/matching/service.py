@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from reclaim.events import EventKind, log_event, subject
 from reclaim.matching.banks import load_bank_index, record_bank_hits
 from reclaim.matching.index import MatchIndex
+from reclaim.matching.robust import first_frame, load_robust_index
 from reclaim.signals import (
     PERCEPTUAL,
     PERCEPTUAL_SIGNALS,
@@ -233,6 +234,8 @@ class Matcher:
                 if self._known.matchable(SignalValue(signal_type, value, quality=quality)):
                     self._known.add(known.id, signal_type, value)
             self._known_owner[known.id] = known.person_id
+        # Known images' features for the robust repost engine (crops, borders, banners, screenshots).
+        self.robust, self._robust_owner = load_robust_index(session, key)
         # Imported hash banks ('reclaim hashes import'): a hit is recorded per item (BankHit), not a match.
         self.banks = load_bank_index(session)
         # Items' perceptual hashes (variant 0 of every frame) for clustering.
@@ -279,9 +282,11 @@ class Matcher:
         item: Item,
         pdq: Sequence[SignalValue],
         faces: Sequence[tuple[Face, np.ndarray]],
+        data: bytes | None = None,
     ) -> list[Match]:
-        """Assign ``item`` to a cluster and create its matches, then the repost matches its cluster calls for
-        (on this item or, when it brings a face/hash match or merges clusters, on the cluster's other items:
+        """Assign ``item`` to a cluster and create its matches (with the item's bytes, ``data``, known images
+        its hashes did not find go to the robust engine), then the repost matches its cluster calls for (on
+        this item or, when it brings a face/hash match or merges clusters, on the cluster's other items:
         check ``item_id``). Call inside the item's transaction."""
         self.assign_cluster(session, item, pdq)
         record_bank_hits(session, self.banks, item, pdq)
@@ -298,7 +303,8 @@ class Matcher:
             )
             if m:
                 created.append(m)
-        for person_id, (dist, known_id, how) in self.hash_hits(item.sha256, item.md5, pdq).items():
+        hash_hits = self.hash_hits(item.sha256, item.md5, pdq)
+        for person_id, (dist, known_id, how) in hash_hits.items():
             m = _upsert_match(
                 session,
                 person_id=person_id,
@@ -309,6 +315,7 @@ class Matcher:
             )
             if m:
                 created.append(m)
+        created += self.robust_matches(session, item, data, skip=set(hash_hits))
         if created:
             session.flush()
         if item.cluster_id is not None:
@@ -316,6 +323,31 @@ class Matcher:
                 self._matched_clusters.add(item.cluster_id)
             if item.cluster_id in self._matched_clusters:
                 created += propagate_reposts(session, [item.cluster_id])
+        return created
+
+    def robust_matches(
+        self, session: Session, item: Item, data: bytes | None, *, skip: set[str]
+    ) -> list[Match]:
+        """Hash matches by the robust repost engine (``matching.robust``) for persons not in ``skip``."""
+        if data is None or not len(self.robust) or (frame := first_frame(data)) is None:
+            return []
+        created: list[Match] = []
+        for hit in self.robust.query(frame):
+            person_id = self._robust_owner[hit.owner]
+            if person_id in skip:
+                continue
+            skip.add(person_id)
+            detail = {"known_image_id": hit.owner, "by": f"robust:{hit.by}", "inliers": hit.inliers}
+            m = _upsert_match(
+                session,
+                person_id=person_id,
+                item_id=item.id,
+                kind="hash",
+                distance=hit.distance,
+                detail=detail,
+            )
+            if m:
+                created.append(m)
         return created
 
     def hash_hits(self, sha256: str, md5: str, pdq: Iterable[SignalValue]) -> dict[str, tuple[int, int, str]]:

@@ -14,6 +14,7 @@ from reclaim.custody import ERASED, erased
 from reclaim.errors import MediaError, NotFound, UserError
 from reclaim.events import EventKind, current_actor, log_event, subject
 from reclaim.forensics.service import complete_forensics, delete_person_findings, source_photo_for_person
+from reclaim.matching.robust import KnownFeatures, encrypt_features, known_features
 from reclaim.matching.service import match_person_against_items
 from reclaim.media import WORK_SIDE, MediaLimits, decode_media
 from reclaim.signals import first_values, get_face_model, hash_media
@@ -114,6 +115,7 @@ def add_person(
     if keep_photos:
         kept += [("reference", display_path(p.name), _read(p)) for p in photos]
     known: list[KnownImage] = []
+    known_robust: list[KnownFeatures] = []  # the robust repost engine's features, encrypted below
     for path in known_images:
         data = _read(path)
         if keep_photos:
@@ -136,6 +138,7 @@ def add_person(
                 pdq64_quality=pdq64.quality,
             )
         )
+        known_robust.append(known_features(media.frames[0].image))
     person = Person(name=name, minor=minor, keep_photos=keep_photos)
     session.add(person)
     session.flush()
@@ -149,9 +152,11 @@ def add_person(
         session.add(tpl)
         session.flush()
         tpl.vector_ct = encrypt_vector(key, vector.tobytes(), kind="template", owner=str(tpl.id))
-    for k in known:
+    for k, features in zip(known, known_robust, strict=True):
         k.person_id = person.id
         session.add(k)
+        session.flush()
+        k.features_ct = encrypt_features(key, features, k.id)
     for kind, label, data in kept:
         assert vault is not None
         digest = vault.put(data)

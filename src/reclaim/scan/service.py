@@ -309,7 +309,7 @@ class _Writer:
             s.flush()
         if analysis.forensics:
             store_findings(s, item, analysis.forensics)
-        all_created = self.matcher.process_item(s, item, refs, faces)
+        all_created = self.matcher.process_item(s, item, refs, faces, pending.data)
         created = [m for m in all_created if m.item_id == item.id]
         carried = [m for m in all_created if m.item_id != item.id]  # earlier items that became reposts
         self._purge_minor_reposts(s, carried)

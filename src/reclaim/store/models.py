@@ -135,6 +135,9 @@ class KnownImage(Base):
     pdq_quality: Mapped[int | None] = mapped_column(Integer)
     pdq64: Mapped[str | None] = mapped_column(String(64))
     pdq64_quality: Mapped[int | None] = mapped_column(Integer)
+    features_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """The robust repost engine's features (region hashes, ORB keypoints; no pixels), encrypted with the
+    data key (``matching.robust.encrypt_features``); None for images enrolled before it."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     person: Mapped[Person] = relationship(back_populates="known_images")

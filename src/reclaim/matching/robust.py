@@ -1,0 +1,333 @@
+"""The robust repost engine for known images: region-hash candidates, verified by local features.
+
+Stage 1 (cheap, every item the plain PDQ path did not match): the item's :func:`query_regions`
+(trimmed of borders, with and without a top/bottom band) against every known image's
+:func:`reference_regions` (trimmed whole and crops of 70-90 %). A known image whose closest region is
+within :data:`CANDIDATE_BITS` is a *candidate*: a loose threshold, since nothing is decided on it.
+
+Stage 2 (only for candidates): ORB keypoints of the item against the known image's stored keypoints,
+ratio-tested, then a similarity transform (rotation, scale, translation) fitted with RANSAC. The match
+stands when at least :data:`MIN_INLIERS` keypoint pairs agree on one transform of plausible scale: a
+crop, a border, a banner, a screenshot around the picture and a small rotation all keep that, an
+unrelated picture does not.
+
+Stage 1b: when no region is a candidate, the item's keypoints are matched against every known image's
+keypoints at once (one pooled nearest-neighbour search, not one per pair), and the known images with
+the most ratio-tested votes become the candidates for stage 2. This finds what no window covers (a
+picture scaled into a phone screenshot, a rotation).
+
+No model weights: ORB is a fixed algorithm (OpenCV). Known images' features are computed at enrolment
+from the pixels the person gives and are kept with the hashes (they are no image: 32-byte binary
+descriptors of corner patches and their positions).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from reclaim.errors import MediaError
+from reclaim.media import WORK_SIDE, MediaLimits, decode_media
+from reclaim.signals.base import working_copy
+from reclaim.signals.regions import packed, query_regions, reference_regions
+from reclaim.store.crypto import DataKey
+from reclaim.store.models import KnownImage, Person
+
+CANDIDATE_BITS = 80
+"""A region within this many bits (of 256) of a known image's region makes it a candidate."""
+ORB_FEATURES = 1000
+FAST_THRESHOLD = 10
+MIN_SIDE = 64
+"""Frames narrower than this get no keypoints (ORB's 31 px patches need room; nothing to verify)."""
+"""ORB's corner threshold (OpenCV's default 20 finds too few corners on smooth pictures)."""
+RATIO = 0.8
+"""Lowe's ratio test on the two nearest descriptors."""
+RANSAC_PX = 5.0
+MIN_INLIERS = 20
+"""A verified match: at least this many keypoint pairs agree on one similarity transform."""
+SCALE_RANGE = (0.2, 5.0)
+MIN_COVERAGE = 0.2
+"""…spread over at least this share of the area the two pictures share. Keypoints of one shared part
+alone (a studio background in two photos taken there, the same face pasted into two scenes) cluster
+in a corner of it (measured in bench/robust_reposts.py: at most 0.188 over 11,988 unrelated pairs, all
+Yale photos taken against one studio wall; 0.07 for the demo's composites sharing a pasted face; the
+copies found: 0.20-1.0). The margin is thin: see docs/robust-reposts.md."""
+MAX_POOLED_CANDIDATES = 3
+MIN_VOTES = 8
+FLANN_INDEX_LSH = 6
+
+
+@dataclass
+class KnownFeatures:
+    """What the engine keeps of one known image: region hashes and ORB keypoints."""
+
+    regions: np.ndarray
+    """(n, 32) packed PDQ bits of :func:`reference_regions`."""
+    region_names: list[str]
+    points: np.ndarray
+    """(k, 2) float32 keypoint positions in the working copy."""
+    descriptors: np.ndarray
+    """(k, 32) uint8 ORB descriptors."""
+    size: tuple[int, int]
+    """(width, height) of the working copy the keypoints are in."""
+
+    def to_bytes(self) -> bytes:
+        buf = io.BytesIO()
+        np.savez(
+            buf,
+            regions=self.regions,
+            region_names=np.array(self.region_names),
+            points=self.points,
+            descriptors=self.descriptors,
+            size=np.array(self.size, np.int64),
+        )
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> KnownFeatures:
+        z = np.load(io.BytesIO(data), allow_pickle=False)
+        w, h = (int(v) for v in z["size"])
+        names = [str(n) for n in z["region_names"]]
+        return cls(z["regions"], names, z["points"], z["descriptors"], (w, h))
+
+
+@dataclass(frozen=True)
+class RobustHit:
+    owner: int
+    by: str
+    """'region:<query region>~<known region>' or 'keypoints' (found by the pooled search)."""
+    distance: int
+    """The closest region distance in bits (256 when found by keypoints alone)."""
+    inliers: int
+
+
+@dataclass
+class ItemFeatures:
+    """An item's region hashes, and its keypoints once they are needed."""
+
+    small: np.ndarray
+    regions: np.ndarray
+    region_names: list[str]
+    _orb: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+
+    def keypoints(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._orb is None:
+            self._orb = orb_features(self.small)
+        return self._orb
+
+
+def _gray8(image: np.ndarray) -> np.ndarray:
+    if image.ndim == 3:
+        return np.ascontiguousarray(cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_RGB2GRAY))
+    return np.ascontiguousarray(image.astype(np.uint8))
+
+
+def orb_features(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(points (k, 2) float32, descriptors (k, 32) uint8)`` of ``image`` (≤ 512 px working copy)."""
+    if min(image.shape[:2]) < MIN_SIDE:
+        return np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8)
+    orb = cv2.ORB.create(nfeatures=ORB_FEATURES, fastThreshold=FAST_THRESHOLD)
+    kps, desc = orb.detectAndCompute(_gray8(image), None)
+    if desc is None or not kps:
+        return np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8)
+    return np.array([k.pt for k in kps], dtype=np.float32), np.asarray(desc, dtype=np.uint8)
+
+
+def known_features(image: np.ndarray) -> KnownFeatures:
+    """The engine's data for a known image (an RGB or grey frame)."""
+    small = working_copy(image)
+    regions = reference_regions(small)
+    points, desc = orb_features(small)
+    h, w = small.shape[:2]
+    return KnownFeatures(packed(regions), [r.region for r in regions], points, desc, (w, h))
+
+
+def item_features(image: np.ndarray) -> ItemFeatures:
+    small = working_copy(image)
+    regions = query_regions(small)
+    return ItemFeatures(small, packed(regions), [r.region for r in regions])
+
+
+def _good_pairs(query_desc: np.ndarray, train_desc: np.ndarray) -> list[tuple[int, int]]:
+    if len(query_desc) < 2 or len(train_desc) < 2:
+        return []
+    matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
+    out = []
+    for pair in matcher.knnMatch(query_desc, train_desc, k=2):
+        if len(pair) == 2 and pair[0].distance < RATIO * pair[1].distance:
+            out.append((pair[0].queryIdx, pair[0].trainIdx))
+    return out
+
+
+@dataclass(frozen=True)
+class Verification:
+    inliers: int
+    """Keypoint pairs agreeing on one similarity transform."""
+    coverage: float
+    """Area of the inliers' bounding box in the known image / area of the item's footprint there."""
+    density: float
+    """Inliers / the known image's keypoints inside the item's footprint (reported, not decisive: a
+    shared pasted object can have a high density)."""
+
+    @property
+    def verified(self) -> bool:
+        return self.inliers >= MIN_INLIERS and self.coverage >= MIN_COVERAGE
+
+
+NOT_VERIFIED = Verification(0, 0.0, 0.0)
+
+
+def verify(item: ItemFeatures, known: KnownFeatures) -> Verification:
+    """Fit a similarity transform from the item's keypoints to the known image's and measure it."""
+    points, desc = item.keypoints()
+    pairs = _good_pairs(desc, known.descriptors)
+    if len(pairs) < MIN_INLIERS:
+        return NOT_VERIFIED
+    src = points[[q for q, _ in pairs]]
+    dst = known.points[[t for _, t in pairs]]
+    model, mask = cv2.estimateAffinePartial2D(
+        src, dst, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PX, maxIters=2000, confidence=0.99
+    )
+    if model is None or mask is None:
+        return NOT_VERIFIED
+    scale = float(np.hypot(model[0, 0], model[1, 0]))
+    inliers = int(mask.sum())
+    if not SCALE_RANGE[0] <= scale <= SCALE_RANGE[1] or inliers < 3:
+        return NOT_VERIFIED
+    # the item's frame mapped into the known image, clipped to it: the area the two pictures share
+    h, w = item.small.shape[:2]
+    kw, kh = known.size
+    corners = cv2.transform(np.array([[[0, 0], [w, 0], [w, h], [0, h]]], np.float32), model)[0]
+    x0, y0 = np.clip(corners.min(axis=0), 0, [kw, kh])
+    x1, y1 = np.clip(corners.max(axis=0), 0, [kw, kh])
+    footprint = max(1.0, float((x1 - x0) * (y1 - y0)))
+    inl = dst[mask.ravel() == 1]
+    box = float(np.ptp(inl[:, 0]) * np.ptp(inl[:, 1]))
+    kp = known.points
+    inside = int(((kp[:, 0] >= x0) & (kp[:, 0] <= x1) & (kp[:, 1] >= y0) & (kp[:, 1] <= y1)).sum())
+    return Verification(inliers, min(1.0, box / footprint), inliers / max(1, inside))
+
+
+def _popcount_table() -> np.ndarray:
+    return np.array([bin(i).count("1") for i in range(256)], dtype=np.int32)
+
+
+_POPCOUNT = _popcount_table()
+
+
+class RobustIndex:
+    """Known images' region hashes and keypoints; :meth:`query` finds verified reposts of them."""
+
+    def __init__(self) -> None:
+        self._known: dict[int, KnownFeatures] = {}
+        self._pool: np.ndarray = np.zeros((0, 32), np.uint8)
+        self._pool_owner: np.ndarray = np.zeros(0, np.int64)
+        self._flann: cv2.FlannBasedMatcher | None = None
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+    def add(self, owner: int, features: KnownFeatures) -> None:
+        self._known[owner] = features
+        self._pool = np.vstack([self._pool, features.descriptors])
+        self._pool_owner = np.concatenate(
+            [self._pool_owner, np.full(len(features.descriptors), owner, np.int64)]
+        )
+        self._flann = None
+
+    def candidates(self, item: ItemFeatures) -> dict[int, tuple[int, str]]:
+        """Known image → (closest region distance, 'query~known' regions) within CANDIDATE_BITS."""
+        out: dict[int, tuple[int, str]] = {}
+        for owner, known in self._known.items():
+            dist = _POPCOUNT[item.regions[:, None, :] ^ known.regions[None, :, :]].sum(axis=2)
+            qi, ki = np.unravel_index(int(dist.argmin()), dist.shape)
+            d = int(dist[qi, ki])
+            if d <= CANDIDATE_BITS:
+                out[owner] = (d, f"{item.region_names[qi]}~{known.region_names[ki]}")
+        return out
+
+    def _lsh(self) -> cv2.FlannBasedMatcher:
+        """A FLANN LSH index over every known image's descriptors (built once, on first use)."""
+        if self._flann is None:
+            params: dict[str, bool | int | float | str] = {
+                "algorithm": FLANN_INDEX_LSH,
+                "table_number": 6,
+                "key_size": 20,
+                "multi_probe_level": 0,
+            }
+            self._flann = cv2.FlannBasedMatcher(params, {"checks": 32})
+            self._flann.add([self._pool])
+            self._flann.train()
+        return self._flann
+
+    def pooled_candidates(self, item: ItemFeatures) -> list[int]:
+        """Known images with the most ratio-tested keypoint votes (at least MIN_VOTES), by one
+        approximate nearest-neighbour search over all known images' keypoints at once."""
+        _, desc = item.keypoints()
+        if len(desc) < 2 or len(self._pool) < 2:
+            return []
+        votes: dict[int, int] = {}
+        for pair in self._lsh().knnMatch(desc, k=2):
+            if len(pair) == 2 and pair[0].distance < RATIO * pair[1].distance:
+                owner = int(self._pool_owner[pair[0].trainIdx])
+                votes[owner] = votes.get(owner, 0) + 1
+        ranked = sorted((v, o) for o, v in votes.items() if v >= MIN_VOTES)[::-1]
+        return [o for _, o in ranked[:MAX_POOLED_CANDIDATES]]
+
+    def query(self, image: np.ndarray, *, pooled: bool = True) -> list[RobustHit]:
+        """Verified hits of a frame (an RGB or grey array), best first."""
+        if not self._known:
+            return []
+        item = item_features(image)
+        hits: list[RobustHit] = []
+        cands = self.candidates(item)
+        for owner, (d, regions) in cands.items():
+            v = verify(item, self._known[owner])
+            if v.verified:
+                hits.append(RobustHit(owner, f"region:{regions}", d, v.inliers))
+        if not hits and pooled:
+            for owner in self.pooled_candidates(item):
+                if owner in cands:
+                    continue
+                v = verify(item, self._known[owner])
+                if v.verified:
+                    hits.append(RobustHit(owner, "keypoints", 256, v.inliers))
+        return sorted(hits, key=lambda h: -h.inliers)
+
+
+def _aad(known_id: int) -> bytes:
+    return f"reclaim-known-features:{known_id}".encode()
+
+
+def encrypt_features(key: DataKey, features: KnownFeatures, known_id: int) -> bytes:
+    """``features`` encrypted for ``KnownImage.features_ct`` (bound to the known image's id)."""
+    return key.encrypt(features.to_bytes(), aad=_aad(known_id))
+
+
+def load_robust_index(session: Session, key: DataKey) -> tuple[RobustIndex, dict[int, str]]:
+    """The engine's index over the known images (with features) of consenting persons, and each known
+    image's person id."""
+    index = RobustIndex()
+    owners: dict[int, str] = {}
+    rows = session.scalars(
+        select(KnownImage).join(Person).where(Person.consents.any(), KnownImage.features_ct.is_not(None))
+    )
+    for known in rows:
+        assert known.features_ct is not None
+        index.add(known.id, KnownFeatures.from_bytes(key.decrypt(known.features_ct, aad=_aad(known.id))))
+        owners[known.id] = known.person_id
+    return index, owners
+
+
+def first_frame(data: bytes) -> np.ndarray | None:
+    """The first frame of a media file at the scan's working size, or None when it has none."""
+    try:
+        media = decode_media(data, limits=MediaLimits(max_side=WORK_SIDE, max_frames=1))
+    except MediaError:
+        return None
+    return media.frames[0].image if media.frames else None

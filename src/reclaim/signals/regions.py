@@ -1,0 +1,126 @@
+"""Region hashes for robust repost matching: border/letterbox trimming and PDQ of several regions.
+
+Standard PDQ of a whole frame breaks at a ≈ 5 % crop and at any border. A repost of a known image is
+often the picture with something added (a letterbox, a white border, a caption banner, a phone
+screenshot around it) or something taken away (a crop). This module gives the cheap, deterministic,
+pure numpy/PDQ half of the robust engine (:mod:`reclaim.matching.robust` is the verifying half):
+
+- :func:`trim_border` removes uniform rows and columns at the edges (letterbox bars, borders of any
+  flat colour), like python-threatexchange's ``--photo-preprocess unletterbox`` but for any colour;
+- :func:`reference_regions` are the windows hashed of a *known* image (the whole picture and crops of
+  70-90 % of each side at nine positions): a cropped repost is close to one of them;
+- :func:`query_regions` are the windows hashed of an *item*: the trimmed picture and the trimmed
+  picture without a top or bottom band (a caption banner).
+
+These hashes are reclaim-internal candidates for verification and never replace or change the
+standard PDQ values an item or a known image is stored and exchanged with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pdqhash
+
+EDGE_STD = 6.0
+"""A row/column whose grey levels vary less than this (standard deviation) is flat."""
+EDGE_DELTA = 10.0
+"""…and it is part of the border when its mean is within this of the outermost row's/column's mean."""
+MAX_TRIM = 0.45
+"""Never trim more than this share of a side from one edge."""
+
+REFERENCE_SCALES = (0.9, 0.8, 0.7)
+REFERENCE_POSITIONS = (0.0, 0.5, 1.0)
+BANNER_BANDS = (0.12, 0.2)
+"""Shares of the height cut off the top or the bottom of a query (a caption banner)."""
+
+
+@dataclass(frozen=True)
+class RegionHash:
+    region: str
+    """Which window: 'full', 'trimmed', 'crop0.8@0.5,1', 'trimmed-top0.2', …"""
+    bits: np.ndarray
+    """256 PDQ bits (uint8 0/1)."""
+    quality: int
+
+
+def gray(image: np.ndarray) -> np.ndarray:
+    """An (H, W) float32 luminance of an RGB or grey uint8 array."""
+    a = np.asarray(image, dtype=np.float32)
+    if a.ndim == 3:
+        a = a[..., 0] * 0.299 + a[..., 1] * 0.587 + a[..., 2] * 0.114
+    return a
+
+
+def _flat_run(lines: np.ndarray, limit: int) -> int:
+    """How many leading lines (rows of ``lines``) are flat and of the first line's level."""
+    if not len(lines):
+        return 0
+    ref = float(lines[0].mean())
+    n = 0
+    for line in lines[:limit]:
+        if float(line.std()) > EDGE_STD or abs(float(line.mean()) - ref) > EDGE_DELTA:
+            break
+        n += 1
+    return n
+
+
+def border_box(image: np.ndarray) -> tuple[int, int, int, int]:
+    """``(top, bottom, left, right)`` of the picture inside uniform borders (bottom/right exclusive)."""
+    g = gray(image)
+    h, w = g.shape
+    top = _flat_run(g, int(h * MAX_TRIM))
+    bottom = h - _flat_run(g[::-1], int(h * MAX_TRIM))
+    left = _flat_run(g.T, int(w * MAX_TRIM))
+    right = w - _flat_run(g.T[::-1], int(w * MAX_TRIM))
+    if bottom - top < 8 or right - left < 8:
+        return 0, h, 0, w
+    return top, bottom, left, right
+
+
+def trim_border(image: np.ndarray) -> np.ndarray:
+    """``image`` without uniform borders (letterbox bars, a white frame); unchanged when it has none."""
+    t, b, left, r = border_box(image)
+    return image[t:b, left:r]
+
+
+def _pdq(image: np.ndarray) -> tuple[np.ndarray, int]:
+    bits, quality = pdqhash.compute(np.ascontiguousarray(image))
+    return np.asarray(bits, dtype=np.uint8), int(quality)
+
+
+def _window(h: int, w: int, scale: float, px: float, py: float) -> tuple[int, int, int, int]:
+    ch, cw = round(h * scale), round(w * scale)
+    y, x = round((h - ch) * py), round((w - cw) * px)
+    return y, y + ch, x, x + cw
+
+
+def reference_regions(image: np.ndarray) -> list[RegionHash]:
+    """Region hashes of a known image: trimmed whole, and crops of each scale at nine positions."""
+    pic = trim_border(image)
+    h, w = pic.shape[:2]
+    out = [RegionHash("trimmed", *_pdq(pic))]
+    for scale in REFERENCE_SCALES:
+        for py in REFERENCE_POSITIONS:
+            for px in REFERENCE_POSITIONS:
+                y0, y1, x0, x1 = _window(h, w, scale, px, py)
+                out.append(RegionHash(f"crop{scale}@{px},{py}", *_pdq(pic[y0:y1, x0:x1])))
+    return out
+
+
+def query_regions(image: np.ndarray) -> list[RegionHash]:
+    """Region hashes of an item: trimmed whole, and trimmed without a top or bottom band."""
+    pic = trim_border(image)
+    h = pic.shape[0]
+    out = [RegionHash("trimmed", *_pdq(pic))]
+    for band in BANNER_BANDS:
+        cut = round(h * band)
+        out.append(RegionHash(f"trimmed-top{band}", *_pdq(trim_border(pic[cut:]))))
+        out.append(RegionHash(f"trimmed-bottom{band}", *_pdq(trim_border(pic[: h - cut]))))
+    return out
+
+
+def packed(regions: list[RegionHash]) -> np.ndarray:
+    """The regions' bits packed to (n, 32) uint8 for Hamming distances."""
+    return np.packbits(np.stack([r.bits for r in regions]), axis=1)
