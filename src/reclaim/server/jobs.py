@@ -301,9 +301,10 @@ class JobRunner:
             summary = {k: v for k, v in result.items() if k != "errors"}
             summary["errors"] = len(result.get("errors") or [])
             log_event(s, EventKind.JOB_FINISHED, subject=subject("job", job_id), detail=summary, actor=actor)
+            # The scan stored what policy allows (encrypted); plaintext uploads do not stay at rest. Removed
+            # before the job shows as finished, so nobody sees a finished job whose plaintext is still there.
+            shutil.rmtree(self.uploads(job_id), ignore_errors=True)
             s.commit()
-        # The scan stored what policy allows (encrypted); plaintext uploads do not stay at rest.
-        shutil.rmtree(self.uploads(job_id), ignore_errors=True)
 
     def _scan(self, job_id: str) -> dict[str, Any]:
         base = self.uploads(job_id)
