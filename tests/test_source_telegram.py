@@ -549,8 +549,17 @@ def _check_real_export(export: Path) -> tuple[list[Entry], list[EntryError]]:
     raw = json.loads((export / "result.json").read_text(encoding="utf-8"))
     by_id = {m["id"]: m for m in raw["messages"]}
     items = run(export)
-    got, errors = entries_of(items), errors_of(items)
+    everything, errors = entries_of(items), errors_of(items)
     root = export.resolve()
+    # Files in the export folder that no message names (stickers, say) are scanned as plain files, so
+    # nothing under a scanned path is lost; they carry no Telegram sighting.
+    named = {m.get(f) for m in raw["messages"] for f in ("photo", "file", "thumbnail")}
+    got = [e for e in everything if e.sighting.source == "telegram"]
+    for entry in everything:
+        if entry.sighting.source != "telegram":
+            assert entry.sighting.source == "file" and entry.file is not None
+            assert root in entry.file.resolve().parents
+            assert entry.file.resolve().relative_to(root).as_posix() not in named
     for entry in got:
         s = entry.sighting
         assert s.source == "telegram"
