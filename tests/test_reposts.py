@@ -9,7 +9,6 @@ import json
 import shutil
 import subprocess
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,12 +78,9 @@ def material(tmp_path_factory: pytest.TempPathFactory) -> Material:
 
 
 @pytest.fixture
-def ws(tmp_path: Path) -> Iterator[Workspace]:
-    w = Workspace.create(tmp_path / "ws", PASSPHRASE)
-    try:
-        yield w
-    finally:
-        w.close()
+def ws(workspace: Workspace) -> Workspace:
+    """conftest's workspace, under the short name these tests use."""
+    return workspace
 
 
 def enrol(ws: Workspace, material: Material, *, minor: bool = False) -> str:
