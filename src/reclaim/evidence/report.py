@@ -31,6 +31,7 @@ from PIL import Image, ImageFilter, ImageOps
 from reclaim.errors import DependencyError
 from reclaim.forensics.service import STATEMENT_KO
 from reclaim.lang import Lang, parse_lang
+from reclaim.text import clip, shown
 
 FONT_DIRS: tuple[Path, ...] = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"))
 """Where fonts are searched (recursively)."""
@@ -360,6 +361,22 @@ def _fmt_time(dt: datetime | None, unknown: str) -> str:
     return dt.strftime("%Y-%m-%d %H:%M:%S UTC") if dt else unknown
 
 
+MAX_CELL_CHARS = 400
+MAX_CELL_LINES = 8
+"""A table cell holds at most this much (a row taller than a page cannot be laid out: an attacker's
+1,000-character or 80-line chat name once stopped the export). The manifest keeps the full text."""
+
+
+def _cell(value: str) -> str:
+    """A table cell's text: attacker-written text made visible (:func:`reclaim.text.shown`) and cut to
+    :data:`MAX_CELL_LINES` lines and :data:`MAX_CELL_CHARS` characters, saying how much was cut."""
+    text = shown(value, multiline=True)
+    lines = text.split("\n")
+    if len(lines) > MAX_CELL_LINES:
+        text = "\n".join(lines[:MAX_CELL_LINES]) + f"\n… ({len(lines)} lines)"
+    return clip(text, MAX_CELL_CHARS)
+
+
 def _chat_label(sg: Mapping[str, Any]) -> str:
     name = sg.get("chat_name")
     if name:
@@ -493,7 +510,8 @@ class _Report:
         pdf.set_creator("reclaim")
         pdf.set_lang(lang)
         person = manifest.get("person") or {}
-        pdf.footer_text = f"{self.t('title')} — {person.get('name', '')} ({person.get('person_id', '')})"
+        name = clip(shown(str(person.get("name", ""))), 60)
+        pdf.footer_text = f"{self.t('title')} — {name} ({person.get('person_id', '')})"
         self.pdf = pdf
 
     def t(self, key: str, **kw: Any) -> str:
@@ -503,13 +521,14 @@ class _Report:
     # -- primitives ------------------------------------------------------------------------------------
     def heading(self, text: str, size: float = 14) -> None:
         self.pdf.set_font(_MAIN, "B", size)
+        text = clip(shown(text), MAX_CELL_CHARS)
         self.pdf.multi_cell(0, size * 0.5, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         self.pdf.ln(2)
         self.pdf.set_font(_MAIN, "", 9)
 
     def para(self, text: str, size: float = 9) -> None:
         self.pdf.set_font(_MAIN, "", size)
-        self.pdf.multi_cell(0, size * 0.5, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        self.pdf.multi_cell(0, size * 0.5, shown(text, multiline=True), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         self.pdf.ln(1.5)
 
     def table(self, rows: Sequence[Sequence[str]], widths: Sequence[float], *, header: bool = True,
@@ -527,7 +546,7 @@ class _Report:
             for r in rows:
                 row = tbl.row()
                 for value in r:
-                    row.cell(value)
+                    row.cell(_cell(value))
         self.pdf.ln(3)
 
     def kv(self, pairs: Sequence[tuple[str, str]]) -> None:

@@ -12,7 +12,7 @@ from reclaim.store.models import Item, Match, Person, Sighting
 
 def sighting_dict(s: Sighting) -> dict[str, Any]:
     """A sighting as the `matches --json` contract and the evidence manifest give it."""
-    return {
+    out: dict[str, Any] = {
         "source": s.source,
         "chat_id": s.chat_id,
         "chat_name": s.chat_name,
@@ -29,6 +29,11 @@ def sighting_dict(s: Sighting) -> dict[str, Any]:
         "path": s.path,
         "scanned_root": (s.extra or {}).get("scanned_root"),
     }
+    original = (s.extra or {}).get("original_text")
+    if original:
+        # The exact text of fields that held control characters, as written (reclaim.text.escaped).
+        out["original_text"] = original
+    return out
 
 
 def list_matches(

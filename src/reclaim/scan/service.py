@@ -59,6 +59,7 @@ from reclaim.sources import (
 )
 from reclaim.store.crypto import encrypt_vector
 from reclaim.store.models import Face, Item, Match, Scan, Sighting, Signal, utcnow
+from reclaim.text import escaped, storable
 from reclaim.workspace import Workspace
 
 ProgressFn = Callable[[int, int, str], None]
@@ -117,6 +118,39 @@ class _Pending:
     sha256: str
     data: bytes
     entries: list[tuple[str, Entry]]
+
+
+_TEXT_FIELDS: tuple[tuple[str, str, bool], ...] = (
+    # (Sighting column, SightingInfo attribute, multi-line)
+    ("source_key", "key", False),
+    ("path", "path", False),
+    ("chat_id", "chat_id", False),
+    ("chat_name", "chat_name", False),
+    ("chat_type", "chat_type", False),
+    ("sender", "sender", False),
+    ("sender_id", "sender_id", False),
+    ("caption", "caption", True),
+    ("forwarded_from", "forwarded_from", False),
+    ("media_type", "media_type", False),
+)
+
+
+def _stored_text(info: SightingInfo, placeholder: str | None) -> tuple[dict[str, str | None], dict[str, str]]:
+    """A sighting's text columns as stored (:func:`reclaim.text.storable`: no NUL, no control characters,
+    no line break in a one-line field), and the exact originals (:func:`reclaim.text.escaped`) of those
+    that had to change, for the evidence."""
+    values: dict[str, str | None] = {}
+    originals: dict[str, str] = {}
+    for column, attr, multiline in (*_TEXT_FIELDS, ("placeholder", "", False)):
+        raw = placeholder if column == "placeholder" else getattr(info, attr)
+        if raw is None:
+            values[column] = None
+            continue
+        clean = storable(raw, multiline=multiline)
+        values[column] = clean
+        if clean != raw:
+            originals[column] = escaped(raw)
+    return values, originals
 
 
 def _sighting_key(info: SightingInfo, sha256: str | None) -> str:
@@ -230,29 +264,22 @@ class _Writer:
             self.seen_items.add(item.id)
         if self.session.scalar(select(Sighting.id).where(Sighting.dedupe_key == key)) is not None:
             return
-        extra = dict(info.extra)
-        extra["scanned_root"] = label
+        text, originals = _stored_text(info, entry.placeholder)
+        extra: dict[str, object] = {storable(k): storable(v) for k, v in info.extra.items()}
+        extra["scanned_root"] = storable(label)
+        if originals:
+            extra["original_text"] = originals
         self.session.add(
             Sighting(
                 dedupe_key=key,
                 item_id=item.id if item else None,
                 scan_id=self.scan.id,
                 source=info.source,
-                source_key=info.key,
-                path=info.path,
-                chat_id=info.chat_id,
-                chat_name=info.chat_name,
-                chat_type=info.chat_type,
                 message_id=info.message_id,
-                sender=info.sender,
-                sender_id=info.sender_id,
                 posted_at=info.posted_at,
-                caption=info.caption,
-                forwarded_from=info.forwarded_from,
                 reply_to=info.reply_to,
-                media_type=info.media_type,
-                placeholder=entry.placeholder,
                 extra=extra,
+                **text,
             )
         )
         self.report.new_sightings += 1
