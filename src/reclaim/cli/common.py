@@ -64,7 +64,7 @@ class ReportingGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except ReclaimError as exc:
-            typer.echo(f"error: {shown(str(exc), multiline=True)}", err=True)
+            warn(f"error: {exc}")
             raise typer.Exit(code=exc.exit_code) from None
 
 
@@ -118,6 +118,11 @@ def emit(result: T, as_json: bool, render: Callable[[T], None]) -> None:
         print_json(result)
     else:
         render(result)
+
+
+def warn(text: str) -> None:
+    """Print ``text`` on stderr as data: file names and chat names in it cannot drive the terminal."""
+    typer.echo(shown(text, multiline=True), err=True)
 
 
 def say(text: str) -> None:
