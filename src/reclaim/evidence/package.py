@@ -25,11 +25,14 @@ commit and the rename leaves the event without the file).
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import hashlib
 import json
 import mimetypes
 import os
 import secrets
+import time
 import zipfile
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -469,6 +472,19 @@ def _seal(ws: Workspace, session: Session, case: _Case, manifest: dict[str, Any]
     return _Seal(export_event.id, len(custody), manifest_sha)
 
 
+PARTIAL_STALE_S = 3600
+
+
+def _remove_stale_partials(out: Path) -> None:
+    """Remove partial packages (``.NAME.xxxxxxxx.tmp``, with originals in them) that an export to the same
+    path left when it was killed, an hour or more ago (a concurrent export's partial is younger)."""
+    now = time.time()
+    for partial in out.parent.glob(f".{glob.escape(out.name)}.*.tmp"):
+        with contextlib.suppress(OSError):
+            if partial.is_file() and now - partial.stat().st_mtime >= PARTIAL_STALE_S:
+                partial.unlink()
+
+
 def export_package(
     ws: Workspace,
     *,
@@ -490,6 +506,7 @@ def export_package(
     with ws.session() as s:
         case = _collect(s, person_id=person_id, confirmed_only=confirmed_only)
         created_at = utcnow()
+        _remove_stale_partials(out)
         tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.tmp")
         try:
             with zipfile.ZipFile(tmp, "w", allowZip64=True) as zf:

@@ -42,9 +42,9 @@ from reclaim.server.auth import (
     create_user,
     visible_cases,
 )
-from reclaim.server.jobs import safe_filename
+from reclaim.server.jobs import TMP_DIR, safe_filename
 from reclaim.store.models import Case, CaseMember, Consent, Item, Match, Person, Sighting, User
-from reclaim.workspace import Workspace
+from reclaim.workspace import Held, Workspace
 
 MAX_TITLE = 200
 MAX_PHOTOS = 10
@@ -297,9 +297,10 @@ def _enrol(session: Session, ws: Workspace, enrolment: Enrolment, *, recorded_by
     for name, data in (*enrolment.photos, *enrolment.known_images):
         if len(data) > MAX_PHOTO_BYTES:
             raise UserError(f"{safe_filename(name)}: above the limit of {MAX_PHOTO_BYTES:,} bytes")
-    tmp_root = ws.root / "tmp"
+    tmp_root = ws.root / TMP_DIR
     tmp_root.mkdir(mode=0o700, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="enrol-", dir=tmp_root))
+    held = Held(tmp)  # a server killed mid-enrolment leaves the photos; the next start sweeps them
     try:
 
         def write(files: Sequence[tuple[str, bytes]], sub: str) -> list[Path]:
@@ -331,6 +332,7 @@ def _enrol(session: Session, ws: Workspace, enrolment: Enrolment, *, recorded_by
         return summary.person_id
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        held.release()
 
 
 # --- cases ------------------------------------------------------------------------------------------------

@@ -44,13 +44,15 @@ from reclaim.scan.service import scan_paths
 from reclaim.server.auth import Principal, case_for, principal_for_user_id
 from reclaim.store.models import Job, utcnow
 from reclaim.takedown.reupload import ReuploadCheck
-from reclaim.workspace import Workspace
+from reclaim.workspace import HELD_FILE, Held, Workspace, sweep_unheld
 
 UPLOADS_DIR = "uploads"
 FILES = "files"
 """``uploads/<job_id>/files``: the uploaded files as received (names sanitised)."""
 MATERIAL = "material"
 """``uploads/<job_id>/material``: what is scanned (plain uploads, and each ZIP extracted in a folder)."""
+TMP_DIR = "tmp"
+"""``tmp/``: short-lived plaintext (an enrolment's uploaded photos), each folder held while in use."""
 PROGRESS_EVERY_S = 0.25
 NO_JOB = "no such job"
 
@@ -122,6 +124,29 @@ def safe_filename(name: str, *, max_bytes: int = 200) -> str:
     return (stem + suffix) or "upload"
 
 
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+"""A ZIP archive starts with a local file header (or, empty, with the end of central directory)."""
+
+
+def is_archive(path: Path) -> bool:
+    """An upload is extracted only when it is *named* ``.zip`` and *starts* like a ZIP. (``zipfile``'s
+    ``is_zipfile`` looks for a central directory at the end: a JPEG with a ZIP appended passes it and was
+    unpacked instead of scanned.) A ``.zip`` that is not a ZIP goes to extraction and fails there with a
+    named error."""
+    if path.suffix.lower() == ".zip":
+        return True
+    with open(path, "rb") as fh:
+        return fh.read(4) in ZIP_MAGIC
+
+
+def _relative(path: str, root: Path) -> str:
+    """``path`` below the job's material folder as the user knows it (their file names, not ours)."""
+    base = str(root) + "/"
+    if path.startswith(base):
+        return path[len(base) :]
+    return path
+
+
 def _unique(folder: Path, name: str) -> Path:
     path = folder / name
     n = 1
@@ -184,10 +209,16 @@ def extract_zip(archive: Path, target: Path, limits: UploadLimits, *, budget: li
                 raise UploadError(
                     f"refusing the ZIP: member {info.filename[:200]!r} points outside the archive"
                 )
-            if info.is_dir():
-                dest.mkdir(parents=True, exist_ok=True)
-                continue
-            dest.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                if info.is_dir():
+                    dest.mkdir(parents=True, exist_ok=True)
+                    continue
+                dest.parent.mkdir(parents=True, exist_ok=True)
+            except OSError:  # e.g. both 'x' (a file) and 'x/y.jpg'
+                raise UploadError(
+                    f"refusing the ZIP: member {info.filename[:200]!r} needs a folder where the archive has "
+                    "a file of the same name"
+                ) from None
             if dest.exists():
                 raise UploadError(f"refusing the ZIP: member {info.filename[:200]!r} appears twice")
             try:
@@ -219,12 +250,26 @@ class JobRunner:
         self.limits = limits or UploadLimits()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reclaim-job")
         self._futures: dict[str, Future[None]] = {}
+        self._held: dict[str, Held] = {}
         self._lock = threading.Lock()
 
     def uploads(self, job_id: str) -> Path:
         return self.ws.root / UPLOADS_DIR / job_id
 
+    def hold(self, job_id: str) -> Held:
+        """Hold the job's uploads folder (created) for this process until the job ends: another server
+        process on the same workspace then leaves the job alone. UserError when another process holds
+        it."""
+        try:
+            held = Held(self.uploads(job_id))
+        except BlockingIOError:
+            raise UserError("this job is being handled by another server process") from None
+        with self._lock:
+            self._held[job_id] = held
+        return held
+
     def submit(self, job_id: str) -> None:
+        """Queue a job whose uploads this runner holds (:meth:`hold`)."""
         future = self._executor.submit(self._run, job_id)
         with self._lock:
             self._futures[job_id] = future
@@ -233,6 +278,9 @@ class JobRunner:
     def _forget(self, job_id: str) -> None:
         with self._lock:
             self._futures.pop(job_id, None)
+            held = self._held.pop(job_id, None)
+        if held is not None:
+            held.release()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until no job is queued or running (tests, and a graceful stop). True when idle."""
@@ -273,8 +321,11 @@ class JobRunner:
             result = self._scan(job_id)
         except Exception as exc:
             error = str(exc) if isinstance(exc, ReclaimError) else f"{type(exc).__name__}: {exc}"
+            error = error.replace(str(self.uploads(job_id)), "upload")  # no server paths in what users see
             if not isinstance(exc, ReclaimError):
                 traceback.print_exc()
+            # What was extracted is plaintext and is made again by a retry: it does not stay at rest.
+            shutil.rmtree(self.uploads(job_id) / MATERIAL, ignore_errors=True)
             with self.ws.session() as s:
                 job = s.get(Job, job_id)
                 assert job is not None
@@ -313,11 +364,18 @@ class JobRunner:
             shutil.rmtree(material)
         material.mkdir(mode=0o700)
         budget = [self.limits.max_bytes, self.limits.max_files]
-        for path in sorted(files.iterdir()):
-            if zipfile.is_zipfile(path):
-                extract_zip(path, _unique(material, path.stem or "archive"), self.limits, budget=budget)
-            else:
+        refused: list[dict[str, str]] = []
+        for path in sorted(p for p in files.iterdir() if p.name != HELD_FILE):
+            if not is_archive(path):
                 os.link(path, _unique(material, path.name))
+                continue
+            target = _unique(material, path.stem or "archive")
+            try:
+                extract_zip(path, target, self.limits, budget=budget)
+            except UploadError as exc:
+                # One bad archive is one named error; the other uploads are still scanned.
+                shutil.rmtree(target, ignore_errors=True)
+                refused.append({"path": path.name, "error": str(exc)})
         last = [0.0]
 
         def progress(done: int, total: int, label: str) -> None:
@@ -329,7 +387,13 @@ class JobRunner:
         report = scan_paths(
             self.ws, [material], workers=self.workers, progress=progress, checks=[ReuploadCheck()]
         )
-        return report.to_dict()
+        result = report.to_dict()
+        scanned: list[dict[str, str]] = result.get("errors") or []  # type: ignore[assignment]
+        errors = [*refused, *scanned]
+        for e in errors:  # paths as the user uploaded them, never the server's folders
+            e["path"] = _relative(str(e["path"]), material)
+        result["errors"] = errors
+        return result
 
 
 def _actor(session: Session, user_id: int | None) -> str:
@@ -355,7 +419,15 @@ def install_jobs(
         limits = UploadLimits(max_bytes=app.state.settings.upload_max_bytes)
     runner = JobRunner(ws, workers=workers, limits=limits)
     with ws.session() as s:
-        stale = s.scalars(select(Job).where(Job.status.in_(("queued", "running")))).all()
+        stale = []
+        for job in s.scalars(select(Job).where(Job.status.in_(("queued", "running")))):
+            folder = runner.uploads(job.id)
+            held = Held.attempt(folder) if folder.is_dir() else None
+            if folder.is_dir() and held is None:
+                continue  # another live server process on this workspace is running it
+            if held is not None:
+                held.release()
+            stale.append(job)
         for job in stale:
             job.status = "failed"
             job.error = (
@@ -370,8 +442,39 @@ def install_jobs(
                 actor="server",
             )
         s.commit()
+    sweep_plaintext(ws)
     app.state.jobs = runner
     return runner
+
+
+FAILED_UPLOADS_KEPT_S = 24 * 3600
+"""A failed job's uploads (plaintext, as received) are kept this long for a retry, then swept."""
+
+
+def sweep_plaintext(ws: Workspace, *, now: datetime | None = None) -> list[str]:
+    """Remove plaintext work files that no live process holds (see :class:`reclaim.workspace.Held`):
+    uploads of finished jobs and of uploads that never became a job (a server killed mid-upload), what
+    failed jobs had extracted, failed jobs' uploads older than :data:`FAILED_UPLOADS_KEPT_S`, and photos
+    of enrolments a killed server left in ``tmp/``. Run when the server starts. Returns what was removed
+    (folder names)."""
+    now = now or utcnow()
+    statuses: dict[str, tuple[str, datetime | None]] = {}
+    with ws.session() as s:
+        for job_id, status, finished in s.execute(select(Job.id, Job.status, Job.finished_at)):
+            statuses[job_id] = (status, finished)
+
+    def remove_upload(folder: Path) -> bool:
+        status, finished = statuses.get(folder.name, ("none", None))
+        if status == "failed":
+            shutil.rmtree(folder / MATERIAL, ignore_errors=True)
+            if finished is not None and finished.tzinfo is None:
+                finished = finished.replace(tzinfo=now.tzinfo)
+            return finished is None or (now - finished).total_seconds() > FAILED_UPLOADS_KEPT_S
+        return status not in ("queued", "running")  # a stale queued/running job is marked failed first
+
+    removed = sweep_unheld(ws.root / UPLOADS_DIR, remove=remove_upload)
+    removed += sweep_unheld(ws.root / TMP_DIR)
+    return [f"{p.parent.name}/{p.name}" for p in removed]
 
 
 def jobs_for(app: FastAPI) -> JobRunner:
@@ -406,8 +509,9 @@ def submit_upload_scan(app: FastAPI, *, case_id: str, user_id: int, files: Seque
         s.add(job)
         s.flush()
         job_id = job.id
+        held = runner.hold(job_id)
         folder = runner.uploads(job_id) / FILES
-        folder.mkdir(parents=True, mode=0o700)
+        folder.mkdir(mode=0o700)
         total = 0
         try:
             for name, content in files:
@@ -420,6 +524,8 @@ def submit_upload_scan(app: FastAPI, *, case_id: str, user_id: int, files: Seque
                         out.write(chunk)
         except BaseException:
             shutil.rmtree(runner.uploads(job_id), ignore_errors=True)
+            runner._forget(job_id)
+            held.release()
             s.rollback()
             raise
         log_event(
@@ -476,6 +582,7 @@ def retry_job(app: FastAPI, principal: Principal, job_id: str) -> JobOut:
             raise UserError(f"only a failed job can be retried (this one is {job.status})")
         if not (runner.uploads(job_id) / FILES).is_dir():
             raise UserError("the uploads of this job are gone; upload the material again")
+        runner.hold(job_id)
         job.status, job.error, job.done, job.total, job.finished_at = "queued", None, 0, None, None
         log_event(s, EventKind.JOB_RETRIED, subject=subject("job", job_id))
         s.commit()
