@@ -19,6 +19,8 @@ from starlette.middleware.sessions import SessionMiddleware
 from reclaim.errors import NotFound, ReclaimError, UserError
 from reclaim.server import api, hashapi, takedown_api, takedown_web, web
 from reclaim.server.auth import AuthError, Forbidden, LoginLimiter, RateLimited
+from reclaim.server.hashapi import HASH_MAX_BYTES
+from reclaim.server.limits import BodyLimit
 from reclaim.server.settings import ServerSettings
 from reclaim.workspace import WORKSPACE_FILE, Workspace
 
@@ -64,6 +66,8 @@ def create_app(settings: ServerSettings, *, workspace: Workspace | None = None) 
         same_site="strict",
         https_only=settings.secure_cookies,
     )
+    # Outermost: a body is capped before anything parses it or authenticates its sender.
+    app.add_middleware(BodyLimit, upload_max=settings.upload_max_bytes, hash_max=HASH_MAX_BYTES)
     _error_handlers(app)
     for router in (api, hashapi, web, takedown_api, takedown_web):
         router.include(app)

@@ -68,6 +68,12 @@ async def check_csrf(request: Request) -> None:
         form = await request.form()
         value = form.get(CSRF_FIELD)
         sent = value if isinstance(value, str) else None
+        try:
+            check_form_csrf(request, sent)
+        except Forbidden:
+            await form.close()  # the route that would have closed its uploaded files does not run
+            raise
+        return
     check_form_csrf(request, sent)
 
 
@@ -126,5 +132,5 @@ def request_lang(request: Request) -> Lang:
     return normalise_lang(request.session.get("lang"))
 
 
-def http_error(status: int, detail: str) -> HTTPException:
-    return HTTPException(status_code=status, detail=detail)
+def http_error(status: int, detail: str, *, headers: dict[str, str] | None = None) -> HTTPException:
+    return HTTPException(status_code=status, detail=detail, headers=headers)

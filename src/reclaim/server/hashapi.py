@@ -12,8 +12,10 @@ Roles: ``/h`` admin, advocate, platform; ``/m`` admin, platform. See docs/hash-a
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
@@ -218,7 +220,7 @@ _MULTIPART_BODY = {
 }
 
 
-@hasher.post("/hash", openapi_extra=_MULTIPART_BODY, responses={413: {}, 422: {}})
+@hasher.post("/hash", openapi_extra=_MULTIPART_BODY, responses={413: {}, 422: {}, 503: {}})
 async def hash_file(request: Request, principal: Hasher) -> HashOut:
     """Hash an image, animation or video (multipart field ``file``) without storing it. Bad or
     over-limit files get 422 with the reason; files above the size limit 413."""
@@ -228,6 +230,29 @@ async def hash_file(request: Request, principal: Hasher) -> HashOut:
         raise http_error(413, f"the file is larger than the limit of {limit // 2**20} MiB")
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise http_error(422, "send the file as multipart/form-data in the field 'file'")
+    slots = hash_slots(request.app)
+    if slots.locked():
+        # Each hash holds a file and its decoded frame in memory: beyond HASH_CONCURRENCY at once, callers
+        # wait their turn on their side instead of growing the server's memory.
+        raise http_error(503, "busy hashing other files; retry shortly", headers={"Retry-After": "1"})
+    async with slots:
+        return await _hash_upload(request, limit)
+
+
+HASH_CONCURRENCY = max(1, min(4, os.cpu_count() or 1))
+"""Files ``/h/hash`` reads and decodes at once (one per core, at most 4)."""
+
+
+def hash_slots(app: FastAPI) -> asyncio.Semaphore:
+    """The app's ``/h/hash`` semaphore (made on first use, inside the event loop)."""
+    slots = getattr(app.state, "hash_slots", None)
+    if not isinstance(slots, asyncio.Semaphore):
+        slots = asyncio.Semaphore(HASH_CONCURRENCY)
+        app.state.hash_slots = slots
+    return slots
+
+
+async def _hash_upload(request: Request, limit: int) -> HashOut:
     async with request.form(max_files=1, max_fields=4) as form:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):

@@ -42,7 +42,7 @@ from reclaim.errors import NotFound, ReclaimError, UserError
 from reclaim.events import EventKind, log_event, subject
 from reclaim.scan.service import scan_paths
 from reclaim.server.auth import Principal, case_for, principal_for_user_id
-from reclaim.store.models import Job, utcnow
+from reclaim.store.models import Job, new_id, utcnow
 from reclaim.takedown.reupload import ReuploadCheck
 from reclaim.workspace import HELD_FILE, Held, Workspace, sweep_unheld
 
@@ -493,7 +493,8 @@ def submit_upload_scan(app: FastAPI, *, case_id: str, user_id: int, files: Seque
     in the background). The user must be an admin or an advocate of the case (NotFound / Forbidden
     otherwise, as :func:`reclaim.server.auth.case_for`). ZIPs (e.g. a zipped Telegram Desktop export)
     are extracted by the job. Raises UploadError when there are no files, too many or too large ones;
-    nothing is kept then."""
+    nothing is kept then. No database transaction is open while the files are written (a large upload
+    must not hold SQLite's write lock): the job's row is added once they are all on disk."""
     runner = jobs_for(app)
     limits = runner.limits
     if not files:
@@ -503,38 +504,35 @@ def submit_upload_scan(app: FastAPI, *, case_id: str, user_id: int, files: Seque
     ws = runner.ws
     with ws.session() as s:
         principal = principal_for_user_id(s, user_id)
-        s.info["actor"] = f"user:{principal.username}"
         case_for(s, principal, case_id, write=True)
-        job = Job(case_id=case_id, kind="scan", status="queued", done=0, created_by=user_id)
-        s.add(job)
-        s.flush()
-        job_id = job.id
-        held = runner.hold(job_id)
+    job_id = new_id()
+    runner.hold(job_id)
+    total = 0
+    try:
         folder = runner.uploads(job_id) / FILES
         folder.mkdir(mode=0o700)
-        total = 0
-        try:
-            for name, content in files:
-                path = _unique(folder, safe_filename(name))
-                with open(path, "xb") as out:
-                    for chunk in _chunks(content):
-                        total += len(chunk)
-                        if total > limits.max_bytes:
-                            raise UploadError(f"the upload is above the limit of {limits.max_bytes:,} bytes")
-                        out.write(chunk)
-        except BaseException:
-            shutil.rmtree(runner.uploads(job_id), ignore_errors=True)
-            runner._forget(job_id)
-            held.release()
-            s.rollback()
-            raise
-        log_event(
-            s,
-            EventKind.JOB_SUBMITTED,
-            subject=subject("job", job_id),
-            detail={"case_id": case_id, "files": len(files), "bytes": total},
-        )
-        s.commit()
+        for name, content in files:
+            path = _unique(folder, safe_filename(name))
+            with open(path, "xb") as out:
+                for chunk in _chunks(content):
+                    total += len(chunk)
+                    if total > limits.max_bytes:
+                        raise UploadError(f"the upload is above the limit of {limits.max_bytes:,} bytes")
+                    out.write(chunk)
+        with ws.session() as s:
+            s.info["actor"] = f"user:{principal.username}"
+            s.add(Job(id=job_id, case_id=case_id, kind="scan", status="queued", done=0, created_by=user_id))
+            log_event(
+                s,
+                EventKind.JOB_SUBMITTED,
+                subject=subject("job", job_id),
+                detail={"case_id": case_id, "files": len(files), "bytes": total},
+            )
+            s.commit()
+    except BaseException:
+        shutil.rmtree(runner.uploads(job_id), ignore_errors=True)
+        runner._forget(job_id)
+        raise
     runner.submit(job_id)
     return job_id
 
