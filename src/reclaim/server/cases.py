@@ -629,12 +629,7 @@ def explain_case_item(
         if found is None:
             raise NotFound("no such item")
         item = found
-    data = explain_item(session, item)
-    data["matches"] = [m for m in data["matches"] if m["person_id"] in persons]
-    data["findings"] = [
-        f for f in data["findings"] if f.get("person_id") is None or f["person_id"] in persons
-    ]
-    return ExplainOut.model_validate(data)
+    return ExplainOut.model_validate(explain_item(session, item, persons=persons))
 
 
 # --- users (admin) -----------------------------------------------------------------------------------------
