@@ -168,3 +168,34 @@ def test_demo_runs_the_whole_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert result["scan"]["items"] == 9 and len(result["scan"]["errors"]) == 2
     assert (tmp_path / "kept" / "ChatExport_demo" / "result.json").exists()
     assert (tmp_path / "ws" / "workspace.json").exists()
+
+
+def test_database_url_is_used_by_init_and_never_silently_ignored(
+    cli_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 12, D19: 'init' reads RECLAIM_DATABASE_URL; a workspace opened with a different one is an error
+    naming both (without the password), not a quiet fall-back to SQLite."""
+    r = runner.invoke(app, ["init"])
+    assert r.exit_code == 0, r.output
+    monkeypatch.setenv("RECLAIM_DATABASE_URL", "postgresql+psycopg://reclaim:s3cret@db.example/reclaim")
+    r = runner.invoke(app, ["matches", "--json"])
+    assert r.exit_code == 2
+    assert "RECLAIM_DATABASE_URL" in r.output and "SQLite" in r.output and "s3cret" not in r.output
+    monkeypatch.delenv("RECLAIM_DATABASE_URL")
+    assert runner.invoke(app, ["matches", "--json"]).exit_code == 0
+
+
+def test_init_creates_the_workspace_in_the_database_of_database_url(
+    cli_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import contextlib
+
+    from tests.server.conftest import _pg_database
+
+    with contextlib.contextmanager(_pg_database)() as url:
+        monkeypatch.setenv("RECLAIM_DATABASE_URL", url)
+        r = runner.invoke(app, ["init"])
+        assert r.exit_code == 0, r.output
+        assert json.loads((cli_env / "workspace.json").read_text())["database_url"] == url
+        r = runner.invoke(app, ["matches", "--json"])
+        assert r.exit_code == 0 and json.loads(r.output) == []

@@ -77,7 +77,10 @@ class Workspace:
         return ws
 
     @classmethod
-    def open(cls, root: Path, passphrase: str) -> Workspace:
+    def open(cls, root: Path, passphrase: str, *, database_url: str | None = None) -> Workspace:
+        """Open the workspace at ``root``. ``database_url`` (e.g. from RECLAIM_DATABASE_URL) must be the
+        database the workspace was created with: a different one is a UserError, never silently
+        ignored (a server following its set-up steps must not end up on the wrong database)."""
         root = root.expanduser()
         meta_path = root / WORKSPACE_FILE
         if not meta_path.exists():
@@ -86,8 +89,16 @@ class Workspace:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise UserError(f"{meta_path} is damaged: {exc}") from exc
+        recorded = meta.get("database_url") or None
+        if database_url and database_url != recorded:
+            uses = _shown_url(recorded) if recorded else "its own SQLite file"
+            raise UserError(
+                f"the workspace at {root} uses {uses}, "
+                f"but RECLAIM_DATABASE_URL is {_shown_url(database_url)}: unset it, or create a new "
+                "workspace for that database ('reclaim init' reads RECLAIM_DATABASE_URL)"
+            )
         key = crypto.open_keyring(root / KEYRING_FILE, passphrase)
-        url = meta.get("database_url") or f"sqlite:///{root / DB_FILE}"
+        url = recorded or f"sqlite:///{root / DB_FILE}"
         engine = make_engine(url)
         upgrade(engine)
         vault_root = root / VAULT_DIR
@@ -153,6 +164,16 @@ class Workspace:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _shown_url(url: str) -> str:
+    """A database URL without its password."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "(an unreadable URL)"
 
 
 HELD_FILE = ".held"

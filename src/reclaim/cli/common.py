@@ -90,10 +90,15 @@ def passphrase(*, confirm: bool = False) -> str:
     return secret("RECLAIM_PASSPHRASE", what="passphrase", prompt="Workspace passphrase", confirm=confirm)
 
 
+def database_url() -> str | None:
+    """RECLAIM_DATABASE_URL, when set: the PostgreSQL database of a team server's workspace."""
+    return os.environ.get("RECLAIM_DATABASE_URL") or None
+
+
 @contextmanager
 def open_workspace() -> Iterator[Workspace]:
     """The workspace of this invocation, open (and closed again at the end)."""
-    ws = Workspace.open(workspace_dir(), passphrase())
+    ws = Workspace.open(workspace_dir(), passphrase(), database_url=database_url())
     try:
         yield ws
     finally:

@@ -30,7 +30,7 @@ SESSION_COOKIE = "reclaim_session"
 def open_workspace(settings: ServerSettings) -> Workspace:
     root = settings.workspace.expanduser()
     if (root / WORKSPACE_FILE).exists():
-        return Workspace.open(root, settings.passphrase)
+        return Workspace.open(root, settings.passphrase, database_url=settings.database_url)
     return Workspace.create(root, settings.passphrase, database_url=settings.database_url)
 
 
