@@ -67,6 +67,7 @@ from reclaim.evidence.verify import (
 from reclaim.forensics.pictures import pixel_pictures, source_photo_picture
 from reclaim.forensics.service import face_boxes, item_findings, statements
 from reclaim.matching.queries import sighting_dict
+from reclaim.matching.scope import scopes_of, sightings_in
 from reclaim.store.models import Event, Finding, Item, Match, Person, Sighting, Signal, utcnow
 from reclaim.workspace import Workspace
 
@@ -249,7 +250,12 @@ def _collect(session: Session, *, person_id: str, confirmed_only: bool) -> _Case
         .where(Signal.item_id.in_(item_ids), Signal.frame_index == 0, Signal.signal_type.in_(_SIGNALS))
         .order_by(Signal.item_id, Signal.signal_type, Signal.variant)
     ).all()
-    sighting_rows = session.scalars(select(Sighting).where(Sighting.item_id.in_(item_ids))).all()
+    sighting_rows = session.scalars(
+        select(Sighting).where(
+            Sighting.item_id.in_(item_ids),
+            Sighting.id.in_(sightings_in(scopes_of(session, person.id))),  # never another case's
+        )
+    ).all()
     events = session.scalars(select(Event).order_by(Event.id)).all()
 
     matches_of: dict[int, list[Match]] = defaultdict(list)

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from reclaim.matching.scope import SightingFilter
 from reclaim.store.models import Item, Match, Person, Sighting
 
 
@@ -51,9 +52,10 @@ def list_matches(
     if status:
         stmt = stmt.where(Match.status == status)
     out = []
+    shown = SightingFilter(session)  # a person's matches show the sightings of their own scopes only
     for m in session.scalars(stmt):
         sightings = sorted(
-            m.item.sightings,
+            (s for s in m.item.sightings if shown.allows(m.person_id, s.id)),
             key=lambda s: (s.posted_at is None, s.posted_at.isoformat() if s.posted_at else "", s.id),
         )
         out.append(

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select, true
 from sqlalchemy.orm import Session
 
 from reclaim.errors import MediaError
@@ -309,13 +309,21 @@ def encrypt_features(key: DataKey, features: KnownFeatures, known_id: int) -> by
     return key.encrypt(features.to_bytes(), aad=_aad(known_id))
 
 
-def load_robust_index(session: Session, key: DataKey) -> tuple[RobustIndex, dict[int, str]]:
-    """The engine's index over the known images (with features) of consenting persons, and each known
-    image's person id."""
+def load_robust_index(
+    session: Session, key: DataKey, *, persons: ColumnElement[bool] | None = None
+) -> tuple[RobustIndex, dict[int, str]]:
+    """The engine's index over the known images (with features) of consenting persons (those that
+    ``persons``, a condition on Person, chooses), and each known image's person id."""
     index = RobustIndex()
     owners: dict[int, str] = {}
     rows = session.scalars(
-        select(KnownImage).join(Person).where(Person.consents.any(), KnownImage.features_ct.is_not(None))
+        select(KnownImage)
+        .join(Person)
+        .where(
+            Person.consents.any(),
+            KnownImage.features_ct.is_not(None),
+            persons if persons is not None else true(),
+        )
     )
     for known in rows:
         assert known.features_ct is not None

@@ -16,17 +16,18 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
 from reclaim.events import EventKind, log_event, subject
 from reclaim.matching.banks import load_bank_index, record_bank_hits
 from reclaim.matching.index import MatchIndex
 from reclaim.matching.robust import first_frame, load_robust_index
+from reclaim.matching.scope import Scope, filter_items, items_in, persons_in, scopes_of
 from reclaim.signals import (
     PERCEPTUAL,
     PERCEPTUAL_SIGNALS,
@@ -137,10 +138,16 @@ def _via_rank(via: Mapping[str, Any]) -> tuple[float, int, str, str]:
 
 
 def propagate_reposts(
-    session: Session, cluster_ids: Iterable[int], *, person_id: str | None = None
+    session: Session,
+    cluster_ids: Iterable[int],
+    *,
+    person_id: str | None = None,
+    arriving: Mapping[int, Scope] | None = None,
 ) -> list[Match]:
     """Create the repost matches the clusters call for (of ``person_id`` only, if given) and move the
-    ``via`` of existing ones to a stronger link when one has joined. Returns the matches created."""
+    ``via`` of existing ones to a stronger link when one has joined. Returns the matches created.
+    ``arriving``: items being written by a scan, whose sightings (which say their scope) come after
+    them, with the scan's scope."""
     created: list[Match] = []
     for cluster_id in sorted(set(cluster_ids)):
         stmt = (
@@ -170,8 +177,13 @@ def propagate_reposts(
         for owner in sorted(anchors):
             direct = {item_id for _, item_id, _, _ in anchors[owner]}
             kind_of = {match_id: kind for match_id, _, kind, _ in anchors[owner]}
+            # a cluster spans cases (items are content-addressed): carry the match only to its members
+            # that the person may be matched against (matching.scope)
+            scopes = scopes_of(session, owner)
+            allowed = filter_items(session, [i for i, _ in members], scopes)
+            allowed |= {i for i, sc in (arriving or {}).items() if sc in scopes}
             for item_id, _ in members:
-                if item_id in direct:
+                if item_id in direct or item_id not in allowed:
                     continue
                 vias: list[dict[str, Any]] = []
                 for match_id, anchor_item, kind, anchor_sha in anchors[owner]:
@@ -211,15 +223,29 @@ def propagate_reposts(
 
 
 class Matcher:
-    def __init__(self, session: Session, key: DataKey, *, threshold: float | None = None) -> None:
+    """Matches items scanned into ``scope`` (a case id, or None outside any case: see
+    :mod:`reclaim.matching.scope`) against the persons matched in that scope."""
+
+    def __init__(
+        self,
+        session: Session,
+        key: DataKey,
+        *,
+        threshold: float | None = None,
+        scope: Scope = None,
+        persons: ColumnElement[bool] | None = None,
+    ) -> None:
+        """``persons``: a condition choosing the persons instead of ``scope``'s (one person's enrolment)."""
         self.key = key
+        self.scope = scope
         self.threshold = threshold if threshold is not None else face_threshold()
-        # Face templates of persons with a recorded consent only.
-        persons = session.scalars(select(Person).where(Person.consents.any())).all()
+        chosen = persons if persons is not None else persons_in(scope)
+        # Face templates of persons with a recorded consent only, of this scope only.
+        chosen_persons = session.scalars(select(Person).where(Person.consents.any(), chosen)).all()
         vectors: list[np.ndarray] = []
         self._template_owner: list[str] = []
-        self.minor_ids = {p.id for p in persons if p.minor}
-        for person in persons:
+        self.minor_ids = {p.id for p in chosen_persons if p.minor}
+        for person in chosen_persons:
             for tpl in person.templates:
                 vectors.append(decrypt_vector(key, tpl.vector_ct, kind="template", owner=str(tpl.id)))
                 self._template_owner.append(person.id)
@@ -227,7 +253,7 @@ class Matcher:
         # Known images: exact and perceptual hashes.
         self._known = MatchIndex(KNOWN_SIGNALS)
         self._known_owner: dict[int, str] = {}
-        for known in session.scalars(select(KnownImage).join(Person).where(Person.consents.any())):
+        for known in session.scalars(select(KnownImage).join(Person).where(Person.consents.any(), chosen)):
             self._known.add(known.id, Sha256Signal.name, known.sha256)
             self._known.add(known.id, Md5Signal.name, known.md5)
             for signal_type, (value, quality) in known.perceptual().items():
@@ -235,7 +261,7 @@ class Matcher:
                     self._known.add(known.id, signal_type, value)
             self._known_owner[known.id] = known.person_id
         # Known images' features for the robust repost engine (crops, borders, banners, screenshots).
-        self.robust, self._robust_owner = load_robust_index(session, key)
+        self.robust, self._robust_owner = load_robust_index(session, key, persons=chosen)
         # Imported hash banks ('reclaim hashes import'): a hit is recorded per item (BankHit), not a match.
         self.banks = load_bank_index(session)
         # Items' perceptual hashes (variant 0 of every frame) for clustering.
@@ -290,6 +316,18 @@ class Matcher:
         check ``item_id``). Call inside the item's transaction."""
         self.assign_cluster(session, item, pdq)
         record_bank_hits(session, self.banks, item, pdq)
+        return self.match_item(session, item, pdq, faces, data)
+
+    def match_item(
+        self,
+        session: Session,
+        item: Item,
+        pdq: Sequence[SignalValue],
+        faces: Sequence[tuple[Face, np.ndarray]],
+        data: bytes | None = None,
+    ) -> list[Match]:
+        """The matches of :meth:`process_item` for an item already clustered (a known item seen for the
+        first time in this matcher's scope), and the repost matches they call for."""
         created: list[Match] = []
         for person_id, (d, idx) in self.face_hits([v for _, v in faces]).items():
             face = faces[idx][0]
@@ -322,7 +360,7 @@ class Matcher:
             if created:
                 self._matched_clusters.add(item.cluster_id)
             if item.cluster_id in self._matched_clusters:
-                created += propagate_reposts(session, [item.cluster_id])
+                created += propagate_reposts(session, [item.cluster_id], arriving={item.id: self.scope})
         return created
 
     def robust_matches(
@@ -391,13 +429,19 @@ class Matcher:
         self._item_cluster[item.id] = target
 
 
-def match_person_against_items(session: Session, key: DataKey, person: Person) -> int:
-    """Run a newly enrolled person's templates and known images over every stored item, then carry the
-    matches over their clusters (repost matches). Returns the number of matches created."""
-    matcher = Matcher(session, key)
+def match_person_against_items(
+    session: Session, key: DataKey, person: Person, *, scopes: Collection[Scope] | None = None
+) -> int:
+    """Run a newly enrolled person's templates and known images over every stored item of their scopes
+    (default: :func:`reclaim.matching.scope.scopes_of`; a case being opened with its person passes its
+    own), then carry the matches over their clusters (repost matches). Returns the number of matches
+    created."""
+    scopes = set(scopes) if scopes is not None else scopes_of(session, person.id)
+    matcher = Matcher(session, key, persons=Person.id == person.id)
+    in_scope = items_in(scopes)
     created = 0
     faces_by_item: dict[int, list[tuple[Face, np.ndarray]]] = defaultdict(list)
-    for face in session.scalars(select(Face)):
+    for face in session.scalars(select(Face).where(Face.item_id.in_(in_scope))):
         faces_by_item[face.item_id].append(
             (face, decrypt_vector(key, face.vector_ct, kind="face", owner=str(face.item_id)))
         )
@@ -412,11 +456,13 @@ def match_person_against_items(session: Session, key: DataKey, person: Person) -
             ):
                 created += 1
     pdq_by_item: dict[int, list[SignalValue]] = defaultdict(list)
-    for sig in session.scalars(select(Signal).where(Signal.signal_type.in_(PERCEPTUAL))):
+    for sig in session.scalars(
+        select(Signal).where(Signal.signal_type.in_(PERCEPTUAL), Signal.item_id.in_(in_scope))
+    ):
         pdq_by_item[sig.item_id].append(
             SignalValue(sig.signal_type, sig.value, sig.frame_index, sig.variant, sig.quality)
         )
-    for item in session.scalars(select(Item)):
+    for item in session.scalars(select(Item).where(Item.id.in_(in_scope))):
         hash_hits = matcher.hash_hits(item.sha256, item.md5, pdq_by_item.get(item.id, []))
         if person.id in hash_hits:
             dist, known_id, how = hash_hits[person.id]

@@ -92,6 +92,7 @@ def add_person(
     recorded_by: str | None = None,
     vault: Vault | None = None,
     keep_photos: bool = False,
+    case_id: str | None = None,
 ) -> PersonSummary:
     """Enrol a consenting person. Every photo is checked before anything is stored: one bad photo
     stores nothing. Photos are not kept unless ``keep_photos`` (the person agreed): then the photos
@@ -174,7 +175,10 @@ def add_person(
         },
     )
     session.refresh(person)
-    created = match_person_against_items(session, key, person)
+    # A person enrolled for a team-server case is matched against that case's material only.
+    created = match_person_against_items(
+        session, key, person, scopes={case_id} if case_id is not None else None
+    )
     if created and vault is not None:
         matched = session.scalars(
             select(Item).join(Match, Match.item_id == Item.id).where(Match.person_id == person.id)

@@ -43,10 +43,12 @@ from reclaim.forensics.service import (
     source_photo_findings,
     store_findings,
 )
+from reclaim.matching.scope import filter_items
 from reclaim.matching.service import Matcher
 from reclaim.media import MediaLimits
 from reclaim.scan.analyze import Analysis, AnalyzeOptions, analyze_job
 from reclaim.scan.checks import PostScanCheck
+from reclaim.signals import SignalValue
 from reclaim.sources import (
     EXPORT_FILE,
     NOT_MEDIA,
@@ -57,7 +59,7 @@ from reclaim.sources import (
     display_path,
     source_for,
 )
-from reclaim.store.crypto import encrypt_vector
+from reclaim.store.crypto import decrypt_vector, encrypt_vector
 from reclaim.store.models import Face, Item, Match, Scan, Sighting, Signal, utcnow
 from reclaim.text import escaped, storable
 from reclaim.workspace import Workspace
@@ -153,8 +155,11 @@ def _stored_text(info: SightingInfo, placeholder: str | None) -> tuple[dict[str,
     return values, originals
 
 
-def _sighting_key(info: SightingInfo, sha256: str | None) -> str:
-    return hashlib.sha256(f"{info.key}\x00{sha256 or '-'}".encode()).hexdigest()
+def _sighting_key(info: SightingInfo, sha256: str | None, case_id: str | None = None) -> str:
+    """The sighting's identity: rescanning the same material adds nothing; the same file uploaded to two
+    cases is a sighting in each (a case's person is matched through their own case's sightings)."""
+    scoped = info.key if case_id is None else f"case:{case_id}\x00{info.key}"
+    return hashlib.sha256(f"{scoped}\x00{sha256 or '-'}".encode()).hexdigest()
 
 
 def _join(label: str, rel: str) -> str:
@@ -251,14 +256,14 @@ class _Writer:
         self.session = session
         self.scan = scan
         self.hash_only = hash_only
-        self.matcher = Matcher(session, ws.key)
+        self.matcher = Matcher(session, ws.key, scope=scan.case_id)
         self.source_photos = SourcePhotoChecker(ws.vault, ws.key)
         self.seen_items: set[int] = set()
         self.report = ScanReport(scan_id=scan.id)
 
     def add_sighting(self, label: str, entry: Entry, item: Item | None) -> None:
         info = entry.sighting
-        key = _sighting_key(info, item.sha256 if item else None)
+        key = _sighting_key(info, item.sha256 if item else None, self.scan.case_id)
         self.report.sightings += 1
         if item is not None:
             self.seen_items.add(item.id)
@@ -373,6 +378,26 @@ class _Writer:
         self.report.new_items += 1
         return item
 
+    def match_in_scope(self, item: Item, data: bytes) -> None:
+        """A known item seen for the first time in this scan's case (its bytes were uploaded to another
+        case before): match it against this case's person from what is stored (its faces and hashes), as
+        the first scan did for the other case's."""
+        s = self.session
+        faces = [
+            (f, decrypt_vector(self.ws.key, f.vector_ct, kind="face", owner=str(item.id)))
+            for f in s.scalars(select(Face).where(Face.item_id == item.id).order_by(Face.id))
+        ]
+        refs = [
+            SignalValue(sig.signal_type, sig.value, sig.frame_index, sig.variant, sig.quality)
+            for sig in s.scalars(select(Signal).where(Signal.item_id == item.id).order_by(Signal.id))
+        ]
+        created = self.matcher.match_item(s, item, refs, faces, data)
+        if not created:
+            return
+        self._purge_minor_reposts(s, created)
+        if self.options.forensics == "matched":
+            complete_forensics(s, self.ws.vault, list({m.item_id: m.item for m in created}.values()))
+
     def _purge_minor_reposts(self, s: Session, carried: Sequence[Match]) -> None:
         """Policy for a minor, again: an item scanned earlier that this item's match made a repost of a
         minor's image loses its stored media (the event first, the bytes after the rows say so)."""
@@ -420,10 +445,13 @@ def scan_paths(
     workers: int | None = None,
     progress: ProgressFn | None = None,
     checks: Sequence[PostScanCheck] = (),
+    case_id: str | None = None,
 ) -> ScanReport:
     """Scan files, folders and Telegram exports into the workspace. ``forensics`` says which items get
     the forensic signals (see :data:`reclaim.forensics.passes.ForensicsMode`); findings are stored.
-    ``checks`` run in order after the items are written (see :class:`reclaim.scan.checks.PostScanCheck`)."""
+    ``checks`` run in order after the items are written (see :class:`reclaim.scan.checks.PostScanCheck`).
+    ``case_id``: the team server's case the material belongs to; only that case's person is matched
+    against it (None: the CLI's workspace, see :mod:`reclaim.matching.scope`)."""
     missing = [display_path(p) for p in paths if not p.exists()]
     if missing:
         raise UserError(f"no such file or directory: {', '.join(missing)}")
@@ -442,6 +470,7 @@ def scan_paths(
             workers=workers,
             progress=progress,
             checks=checks,
+            case_id=case_id,
         )
 
 
@@ -454,13 +483,14 @@ def _scan(
     workers: int,
     progress: ProgressFn | None,
     checks: Sequence[PostScanCheck],
+    case_id: str | None,
 ) -> ScanReport:
     limits = MediaLimits()
     with ws.session() as session:
         # We hold the writer lock: a scan still marked running was killed; its work is kept and this
         # scan resumes it.
         session.execute(update(Scan).where(Scan.status == "running").values(status="interrupted"))
-        scan = Scan(paths={"paths": [display_path(p) for p in paths]}, status="running")
+        scan = Scan(paths={"paths": [display_path(p) for p in paths]}, status="running", case_id=case_id)
         session.add(scan)
         session.flush()
         log_event(
@@ -527,7 +557,10 @@ def _scan(
                     continue
                 known = session.scalar(select(Item).where(Item.sha256 == sha))
                 if known is not None:
+                    new_to_case = case_id is not None and not filter_items(session, [known.id], {case_id})
                     writer.add_sighting(label, entry, known)
+                    if new_to_case:
+                        writer.match_in_scope(known, data)
                     session.commit()
                     done += 1
                     if progress:

@@ -43,7 +43,7 @@ from reclaim.server.auth import (
     visible_cases,
 )
 from reclaim.server.jobs import TMP_DIR, safe_filename
-from reclaim.store.models import Case, CaseMember, Consent, Item, Match, Person, Sighting, User
+from reclaim.store.models import Case, CaseMember, Consent, Item, Match, Person, Sighting, User, new_id
 from reclaim.workspace import Held, Workspace
 
 MAX_TITLE = 200
@@ -287,7 +287,7 @@ def _visible_person_ids(session: Session, principal: Principal, *, write: bool =
     return {c.person_id for c in visible_cases(session, principal) if c.person_id is not None}
 
 
-def _enrol(session: Session, ws: Workspace, enrolment: Enrolment, *, recorded_by: str) -> str:
+def _enrol(session: Session, ws: Workspace, enrolment: Enrolment, *, recorded_by: str, case_id: str) -> str:
     """Enrol the person from uploaded photos; returns the person id. Holds the workspace's writer lock
     (an enrolment searches every stored item), so it fails with UserError while a scan runs."""
     if not enrolment.photos:
@@ -328,6 +328,7 @@ def _enrol(session: Session, ws: Workspace, enrolment: Enrolment, *, recorded_by
                 recorded_by=recorded_by,
                 vault=ws.vault,
                 keep_photos=enrolment.keep_photos,
+                case_id=case_id,
             )
         return summary.person_id
     finally:
@@ -390,9 +391,10 @@ def create_case(
         _require_admin(principal)
         if session.get(Person, person_id) is None:
             raise NotFound("no such person")
+    case_id = new_id()
     if enrolment is not None:
-        person_id = _enrol(session, ws, enrolment, recorded_by=f"user:{principal.username}")
-    case = Case(title=title, person_id=person_id, status="open", created_by=principal.user_id)
+        person_id = _enrol(session, ws, enrolment, recorded_by=f"user:{principal.username}", case_id=case_id)
+    case = Case(id=case_id, title=title, person_id=person_id, status="open", created_by=principal.user_id)
     session.add(case)
     session.flush()
     log_event(
@@ -416,7 +418,7 @@ def enrol_case_person(
     case = case_for(session, principal, case_id, write=True)
     if case.person_id is not None:
         raise UserError("this case already has an enrolled person")
-    person_id = _enrol(session, ws, enrolment, recorded_by=f"user:{principal.username}")
+    person_id = _enrol(session, ws, enrolment, recorded_by=f"user:{principal.username}", case_id=case.id)
     case = case_for(session, principal, case_id, write=True)
     case.person_id = person_id
     log_event(

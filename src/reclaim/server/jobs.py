@@ -384,8 +384,16 @@ class JobRunner:
                 last[0] = now
                 self._set(job_id, done=done, total=total)
 
+        with self.ws.session() as s:
+            job = s.get(Job, job_id)
+            case_id = job.case_id if job is not None else None
         report = scan_paths(
-            self.ws, [material], workers=self.workers, progress=progress, checks=[ReuploadCheck()]
+            self.ws,
+            [material],
+            workers=self.workers,
+            progress=progress,
+            checks=[ReuploadCheck()],
+            case_id=case_id,
         )
         result = report.to_dict()
         scanned: list[dict[str, str]] = result.get("errors") or []  # type: ignore[assignment]

@@ -270,6 +270,10 @@ class Scan(Base):
     status: Mapped[str] = mapped_column(String(20), default="running")
     paths: Mapped[dict[str, Any]] = mapped_column()
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    case_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    """The team server's case the material was uploaded to; None for the CLI's workspace (one case). A
+    person is matched only against material of their own cases (:mod:`reclaim.matching.scope`). Not a
+    foreign key: deleting a case must not move its material into another scope."""
 
 
 class Sighting(Base):
