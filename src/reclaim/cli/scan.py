@@ -92,6 +92,10 @@ def _render_scan(r: dict[str, Any]) -> None:
     )
     for e in r["errors"]:
         typer.echo(f"  skipped {e['path']}: {e['error']}", err=True)
+    for name, v in r.get("video_signals", {}).items():
+        say(f"{name}: {v['hashed']} new video(s) hashed, {v['unhashed']} not")
+        for problem, n in v["problems"].items():
+            typer.echo(f"  {name} missing on {n} video(s): {problem}", err=True)
     for s in r.get("skipped_paths", []):
         typer.echo(f"  {s['reason'].replace('_', ' ')}: {s['path']}", err=True)
 

@@ -122,7 +122,7 @@ class FaceTemplate(Base):
 
 
 class KnownImage(Base):
-    """An image the person already holds, kept as hashes only (the bytes are never stored)."""
+    """An image (or a video) the person already holds, kept as hashes only (the bytes are never stored)."""
 
     __tablename__ = "known_images"
 
@@ -135,6 +135,9 @@ class KnownImage(Base):
     pdq_quality: Mapped[int | None] = mapped_column(Integer)
     pdq64: Mapped[str | None] = mapped_column(String(64))
     pdq64_quality: Mapped[int | None] = mapped_column(Integer)
+    vpdq: Mapped[str | None] = mapped_column(Text)
+    """A known *video*'s vPDQ in python-threatexchange's serialisation (``signals.vpdq.to_te``); None for
+    images, and for videos enrolled where the ``vpdq`` package is not installed."""
     features_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
     """The robust repost engine's features (region hashes, ORB keypoints; no pixels), encrypted with the
     data key (``matching.robust.encrypt_features``); None for images enrolled before it."""
