@@ -131,7 +131,7 @@ def from_values(values: Iterable[SignalValue]) -> list[VpdqFeature]:
 
 @cache
 def _vpdq_module() -> Any:
-    import vpdq  # type: ignore[import-not-found]  # optional extra, built from source: imported on use
+    import vpdq  # optional extra, built from source: imported on first use
 
     return vpdq
 

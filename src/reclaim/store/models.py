@@ -496,7 +496,9 @@ class ImportedBank(Base):
 
 
 class ImportedHash(Base):
-    """One hash of an imported bank: ``signal_type`` "pdq" (standard PDQ, 64 hex) or "md5" (32 hex)."""
+    """One hash of an imported bank: ``signal_type`` "pdq" (standard PDQ, 64 hex), "md5" (32 hex) or
+    "vpdq" (a video's vPDQ: ``value`` is the SHA-256 of its serialisation, so the unique key stays short,
+    and ``vpdq`` the serialisation itself)."""
 
     __tablename__ = "imported_hashes"
     __table_args__ = (
@@ -507,6 +509,7 @@ class ImportedHash(Base):
     bank_id: Mapped[int] = mapped_column(ForeignKey("imported_banks.id", ondelete="CASCADE"), index=True)
     signal_type: Mapped[str] = mapped_column(String(20))
     value: Mapped[str] = mapped_column(String(64))
+    vpdq: Mapped[str | None] = mapped_column(Text)
 
     bank: Mapped[ImportedBank] = relationship(back_populates="hashes")
 

@@ -1,4 +1,4 @@
-"""known images: a known video's vPDQ (python-threatexchange's serialisation, one JSON list)
+"""vPDQ: a known video's vPDQ, and imported vPDQ hashes (python-threatexchange's serialisation)
 
 Revision ID: 0009
 Revises: 0008
@@ -21,8 +21,12 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("known_images", schema=None) as batch_op:
         batch_op.add_column(sa.Column("vpdq", sa.Text(), nullable=True))
+    with op.batch_alter_table("imported_hashes", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("vpdq", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("imported_hashes", schema=None) as batch_op:
+        batch_op.drop_column("vpdq")
     with op.batch_alter_table("known_images", schema=None) as batch_op:
         batch_op.drop_column("vpdq")
