@@ -49,6 +49,7 @@ bench: install
 	$(BIN)/python bench/pixel_auc.py
 	$(BIN)/python bench/forensics_time.py
 	$(BIN)/python bench/lookup_load.py
+	$(BIN)/python bench/vpdq.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
