@@ -9,6 +9,7 @@ with the reason otherwise."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -20,8 +21,10 @@ import pytest
 from sqlalchemy import select
 
 from reclaim.demo import SampleExport, build_sample_export, encode_video, pan_frames, paste_face
+from reclaim.matching.banks import list_hits
 from reclaim.persons.service import add_person
 from reclaim.scan.service import scan_paths
+from reclaim.sharing.service import import_hashes, list_banks
 from reclaim.signals import SIGNALS_BY_NAME, SignalValue, VpdqSignal
 from reclaim.signals.vpdq import (
     VpdqFeature,
@@ -34,7 +37,7 @@ from reclaim.signals.vpdq import (
     to_values,
     unavailable_reason,
 )
-from reclaim.store.models import Item, KnownImage, Match, Sighting, Signal
+from reclaim.store.models import ImportedHash, Item, KnownImage, Match, Sighting, Signal
 from reclaim.workspace import Workspace
 
 needs_vpdq = pytest.mark.skipif(
@@ -279,3 +282,28 @@ def test_without_the_package_videos_get_no_vpdq_and_the_scan_says_so(videos: Vid
             assert s.scalars(select(Signal).where(Signal.signal_type == "pdq")).all() != []
     finally:
         ws.close()
+
+
+@needs_vpdq
+def test_an_imported_vpdq_list_flags_a_trimmed_copy(
+    workspace: Workspace, videos: Videos, tmp_path: Path
+) -> None:
+    """A partner's python-threatexchange list with a vpdq line: the bank holds it, a scan flags the copy."""
+    listing = tmp_path / "partner.te"
+    original = to_te(hash_video(videos.original.read_bytes()))
+    listing.write_text(f"# a partner's list\nvpdq {original}\nvpdq {original}\n")
+    with workspace.session() as s:
+        result = import_hashes(s, path=listing, bank="partner")
+    assert (result.added, result.already_there) == (1, 0)  # a repeated line counts once
+    with workspace.session() as s:
+        (banked,) = s.scalars(select(ImportedHash)).all()
+        assert banked.vpdq == original and banked.signal_type == "vpdq" and len(banked.value) == 64
+        assert [b.to_dict() for b in list_banks(s)] == [
+            {"bank": "partner", "pdq": 0, "md5": 0, "hits": 0, "vpdq": 1}
+        ]
+    scan_paths(workspace, [videos.trimmed.parent, videos.unrelated.parent], workers=1)
+    trimmed_sha = hashlib.sha256(videos.trimmed.read_bytes()).hexdigest()
+    with workspace.session() as s:
+        assert [(h.item_sha256, h.bank, h.by, h.distance) for h in list_hits(s)] == [
+            (trimmed_sha, "partner", "vpdq", 0)
+        ]
