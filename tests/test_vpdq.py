@@ -11,16 +11,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from sqlalchemy import select
 
 from reclaim.demo import SampleExport, build_sample_export, encode_video, pan_frames, paste_face
+from reclaim.evidence.package import export_package
+from reclaim.evidence.report import render_report
 from reclaim.matching.banks import list_hits
 from reclaim.persons.service import add_person
 from reclaim.scan.service import scan_paths
@@ -218,6 +223,21 @@ def test_scan_finds_copies_of_a_known_video(
         )
     assert to_te(stored) == to_te(hash_video(videos.trimmed.read_bytes()))
     assert [f.frame_number for f in stored] == [0, 12, 24, 36, 48, 60]
+    # the evidence report explains a vPDQ match in frames, not in bits
+    reports: list[bytes] = []
+
+    def hook(manifest: Mapping[str, Any], read: Callable[[str], bytes | None]) -> Mapping[str, bytes]:
+        reports.append(render_report(manifest, originals=read))
+        return {"report/report.pdf": reports[-1]}
+
+    export_package(workspace, person_id=person, out=tmp_path / "evidence.zip", report=hook)
+    if shutil.which("pdftotext") is not None:
+        text = subprocess.run(
+            ["pdftotext", "-", "-"], input=reports[0], capture_output=True, check=True, timeout=60
+        ).stdout.decode()
+        assert "vPDQ video match: 100% of this video's frames and 75% of the known video's" in " ".join(
+            text.split()
+        )
 
 
 @needs_vpdq
