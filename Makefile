@@ -8,10 +8,19 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
+# The `video` extra (vPDQ) builds from source against FFmpeg's development packages: installed only when
+# pkg-config finds them, so a fresh machine without them still installs (videos then get no vPDQ, and
+# scans say so).
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	if pkg-config --exists libavformat libavcodec libswscale libavutil libavdevice libavfilter libswresample 2>/dev/null \
+		&& command -v cmake >/dev/null; then \
+		$(BIN)/python -m pip install --quiet -e '.[dev,video]'; \
+	else \
+		echo "FFmpeg development packages not found: installing without vPDQ (the 'video' extra)"; \
+		$(BIN)/python -m pip install --quiet -e '.[dev]'; \
+	fi
 	touch $(STAMP)
 
 demo: install
@@ -40,6 +49,7 @@ bench: install
 	$(BIN)/python bench/pixel_auc.py
 	$(BIN)/python bench/forensics_time.py
 	$(BIN)/python bench/lookup_load.py
+	$(BIN)/python bench/vpdq.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

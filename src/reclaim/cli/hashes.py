@@ -54,7 +54,8 @@ def hashes_export(
 
 def _render_export(r: dict[str, object]) -> None:
     say(
-        f"Wrote {r['path']}: {r['hashes']} hash(es) ({r['pdq']} PDQ, {r['md5']} MD5) "
+        f"Wrote {r['path']}: {r['hashes']} hash(es) ({r['pdq']} PDQ, {r['md5']} MD5, "
+        f"{r.get('vpdq', 0)} vPDQ) "
         f"of {r['items']} confirmed item(s); {r['withheld_minor']} minor's item(s) withheld, "
         f"{r['skipped_low_quality']} too flat to hash."
     )

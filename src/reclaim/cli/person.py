@@ -24,7 +24,10 @@ def person_add(
     ],
     known_image: Annotated[
         list[Path] | None,
-        typer.Option("--known-image", help="An image the person already holds; kept as hashes only."),
+        typer.Option(
+            "--known-image",
+            help="An image or video the person already holds; kept as hashes only (a video also as vPDQ).",
+        ),
     ] = None,
     minor: Annotated[
         bool, typer.Option("--minor", help="The person is under 18: their matched media are never stored.")
@@ -64,6 +67,9 @@ def person_add(
         "person_id": s.person_id, "name": s.name, "templates": s.templates, "known_images": s.known_images,
         "kept_photos": s.kept_photos, "minor": s.minor, "matches_created": s.matches_created,
     }  # fmt: skip
+    if s.known_videos:  # only then: the output of an enrolment without videos is unchanged
+        result["known_videos"] = s.known_videos
+        result["vpdq_problems"] = s.video_problems
     emit(result, as_json, _render_added)
 
 
@@ -73,6 +79,8 @@ def _render_added(r: dict[str, Any]) -> None:
         f"{r['known_images']} known image(s), {r['kept_photos']} photo(s) kept encrypted; "
         f"{r['matches_created']} match(es) in stored items."
     )
+    for problem, n in r.get("vpdq_problems", {}).items():
+        typer.echo(f"  {n} known video(s) without vPDQ: {problem}", err=True)
 
 
 @person_app.command("list")

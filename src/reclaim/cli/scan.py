@@ -101,6 +101,10 @@ def _render_scan(r: dict[str, Any]) -> None:
     )
     for e in r["errors"]:
         warn(f"  skipped {e['path']}: {e['error']}")
+    for name, v in r.get("video_signals", {}).items():
+        say(f"{name}: {v['hashed']} new video(s) hashed, {v['unhashed']} not")
+        for problem, n in v["problems"].items():
+            warn(f"  {name} missing on {n} video(s): {problem}")
     for s in r.get("skipped_paths", []):
         warn(f"  {s['reason'].replace('_', ' ')}: {s['path']}")
 

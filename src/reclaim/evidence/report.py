@@ -147,6 +147,12 @@ _T: dict[str, dict[str, str]] = {
         "en": "{d} of 256 bits differ (≤ {t} means visually the same picture; 0 = no visible change).",
         "ko": "256비트 중 {d}비트 차이 ({t} 이하이면 시각적으로 같은 사진; 0 = 눈에 띄는 변화 없음).",
     },
+    "hash_vpdq": {
+        "en": "vPDQ video match: {q}% of this video's frames and {c}% of the known video's are the same "
+        "footage (≥ 80% of either is a match).",
+        "ko": "vPDQ 영상 일치: 이 영상 프레임의 {q}%와 알려진 영상 프레임의 {c}%가 같은 장면 "
+        "(어느 한쪽이 80% 이상이면 일치).",
+    },
     "no_matches": {"en": "No matches listed for this item.", "ko": "이 항목에 대한 일치 기록이 없습니다."},
     "msg_id": {"en": "Message id", "ko": "메시지 ID"},
     "sender": {"en": "Sender", "ko": "보낸 사람"},
@@ -803,6 +809,10 @@ class _Report:
             by = str(detail.get("by") or "")
             if by in ("sha256", "md5"):
                 return self.t("hash_exact")
+            if by == "vpdq":  # a percentage of frames, not bits
+                pct = [detail.get("query_match_percent"), detail.get("compared_match_percent")]
+                q, c = (f"{p:.0f}" if isinstance(p, int | float) else "—" for p in pct)
+                return self.t("hash_vpdq", q=q, c=c)
             return self.t("hash_bits", d=round(d), t=HASH_THRESHOLD)
         via = detail.get("via")
         if mt.get("kind") == "repost" and isinstance(via, dict):

@@ -1,17 +1,19 @@
 """Matching items against imported hash banks ('reclaim hashes import').
 
 The bank index (:func:`load_bank_index`) holds every imported hash: standard PDQ by Hamming radius, MD5
-by equality. The scan's :class:`~reclaim.matching.service.Matcher` loads one per scan and calls
-:func:`record_bank_hits` for each new item; :func:`check_items` runs the banks over items already in the
-workspace (after an import). A hit is a :class:`~reclaim.store.models.BankHit` plus a ``bank.hit``
-custody event, not a match to a person.
+by equality, vPDQ by python-threatexchange's brute-force video matcher (a hit's ``distance`` is
+100 − the larger match percentage, rounded up). The scan's :class:`~reclaim.matching.service.Matcher`
+loads one per scan and calls :func:`record_bank_hits` for each new item; :func:`check_items` runs the
+banks over items already in the workspace (after an import). A hit is a
+:class:`~reclaim.store.models.BankHit` plus a ``bank.hit`` custody event, not a match to a person.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,7 +21,8 @@ from sqlalchemy.orm import Session
 from reclaim.errors import NotFound
 from reclaim.events import EventKind, log_event, subject
 from reclaim.matching.index import MatchIndex
-from reclaim.signals import Md5Signal, PdqSignal, SignalValue
+from reclaim.signals import Md5Signal, PdqSignal, SignalValue, VpdqIndex, VpdqSignal
+from reclaim.signals.vpdq import from_te, from_values
 from reclaim.store.models import BankHit, ImportedBank, ImportedHash, Item, Signal
 
 BANK_SIGNALS = (PdqSignal, Md5Signal)
@@ -31,23 +34,45 @@ def _bank_names(session: Session) -> dict[int, str]:
     return {bank_id: name for bank_id, name in session.execute(select(ImportedBank.id, ImportedBank.name))}
 
 
-def load_bank_index(session: Session) -> MatchIndex:
+@dataclass
+class BankIndex:
+    """The imported banks' hashes: PDQ and MD5 in one :class:`MatchIndex`, vPDQ (one entry per imported
+    video, owned by its bank) in a :class:`VpdqIndex`."""
+
+    hashes: MatchIndex = field(default_factory=lambda: MatchIndex(BANK_SIGNALS))
+    videos: VpdqIndex = field(default_factory=VpdqIndex)
+
+    def __len__(self) -> int:
+        return len(self.hashes) + len(self.videos)
+
+
+def load_bank_index(session: Session) -> BankIndex:
     """Every imported hash, by bank id."""
-    index = MatchIndex(BANK_SIGNALS)
-    for bank_id, signal_type, value in session.execute(
-        select(ImportedHash.bank_id, ImportedHash.signal_type, ImportedHash.value)
+    index = BankIndex()
+    for bank_id, signal_type, value, vpdq in session.execute(
+        select(ImportedHash.bank_id, ImportedHash.signal_type, ImportedHash.value, ImportedHash.vpdq)
     ):
-        index.add(bank_id, signal_type, value)
+        if signal_type == VpdqSignal.name:
+            if vpdq:
+                index.videos.add_features(bank_id, from_te(vpdq))
+        else:
+            index.hashes.add(bank_id, signal_type, value)
     return index
 
 
-def _query(index: MatchIndex, item: Item, refs: Sequence[SignalValue]) -> dict[int, tuple[int, str]]:
-    """Bank id → (smallest distance in bits, "pdq" or "md5")."""
-    return index.query([SignalValue(Md5Signal.name, item.md5), *refs])
+def _query(index: BankIndex, item: Item, refs: Sequence[SignalValue]) -> dict[int, tuple[int, str]]:
+    """Bank id → (smallest distance, "pdq", "md5" or "vpdq"; a vPDQ distance is 100 − the percentage)."""
+    found = index.hashes.query([SignalValue(Md5Signal.name, item.md5), *refs])
+    if len(index.videos):
+        for m in index.videos.search(from_values(refs)):
+            distance = math.ceil(m.distance)
+            if m.ident not in found or distance < found[m.ident][0]:
+                found[m.ident] = (distance, VpdqSignal.name)
+    return found
 
 
 def record_bank_hits(
-    session: Session, index: MatchIndex, item: Item, refs: Sequence[SignalValue], *, actor: str | None = None
+    session: Session, index: BankIndex, item: Item, refs: Sequence[SignalValue], *, actor: str | None = None
 ) -> list[BankHit]:
     """Record (once per item and bank) that ``item`` is on an imported bank; one ``bank.hit`` event each.
     Call in the item's transaction. Returns the hits created."""
@@ -78,18 +103,18 @@ def record_bank_hits(
 
 
 def _stored_refs(session: Session, item_ids: Sequence[int] | None = None) -> dict[int, list[SignalValue]]:
-    query = select(Signal.item_id, Signal.value, Signal.frame_index, Signal.variant, Signal.quality).where(
-        Signal.signal_type == PdqSignal.name
-    )
+    query = select(
+        Signal.item_id, Signal.signal_type, Signal.value, Signal.frame_index, Signal.variant, Signal.quality
+    ).where(Signal.signal_type.in_((PdqSignal.name, VpdqSignal.name)))
     if item_ids is not None:
         query = query.where(Signal.item_id.in_(item_ids))
     refs: dict[int, list[SignalValue]] = defaultdict(list)
-    for item_id, value, frame_index, variant, quality in session.execute(query):
-        refs[item_id].append(SignalValue(PdqSignal.name, value, frame_index, variant, quality))
+    for item_id, signal_type, value, frame_index, variant, quality in session.execute(query):
+        refs[item_id].append(SignalValue(signal_type, value, frame_index, variant, quality))
     return refs
 
 
-def bank_hits(session: Session, item: Item, index: MatchIndex | None = None) -> dict[str, tuple[int, str]]:
+def bank_hits(session: Session, item: Item, index: BankIndex | None = None) -> dict[str, tuple[int, str]]:
     """Which imported banks ``item`` is on, from its stored hashes: bank name → (distance, how).
     Records nothing."""
     index = index if index is not None else load_bank_index(session)

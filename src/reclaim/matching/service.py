@@ -10,6 +10,14 @@ the person's direct match on the cluster item nearest to it (``match_id``, ``ite
 perceptual signal and the Hamming distance between the two items (``signal``, ``distance``; the match's
 own ``distance`` is the same number of bits). :func:`propagate_reposts` recomputes a whole cluster, so the
 result is the same whichever item was scanned first, and after an enrolment that follows the scan.
+
+Videos (vPDQ, ``signals.vpdq``): a video whose vPDQ matches a known video's is a ``hash`` match with
+``detail["by"] == "vpdq"`` and both match percentages (its ``distance`` is 100 − the larger one); such a
+match takes precedence over a first-frame PDQ hit on the same known video. A video whose vPDQ matches
+another item's joins that item's cluster, so a copy (re-encoded, trimmed, resized) of a video already
+matched for a person becomes a ``repost`` match; its ``via`` may name ``signal: "vpdq"`` with the bits
+between the two videos' nearest frames and both percentages. Brute force: every feature of the video
+against every stored feature (see ``signals.vpdq``).
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ from reclaim.signals import (
 from reclaim.signals.face import DEFAULT_FACE_MODEL, FACE_MODELS
 from reclaim.signals.index import hex_rows
 from reclaim.signals.pdq import MIN_QUALITY
+from reclaim.signals.vpdq import VpdqFeature, VpdqIndex, VpdqMatch, VpdqSignal, from_te, from_values, prepared
 from reclaim.store.crypto import DataKey, decrypt_vector
 from reclaim.store.models import Cluster, Face, Item, KnownImage, Match, Person, Signal
 
@@ -106,7 +115,28 @@ def _perceptual_of(
         every.append(value)
         if variant == 0:
             plain.append(value)
+    for item_id, features in _videos_of(session, item_ids).items():
+        hexes = prepared(features)  # vPDQ has no variants: the same hashes both ways
+        if hexes:
+            out[item_id][VpdqSignal.name] = (hexes, hexes)
     return out
+
+
+def _videos_of(session: Session, item_ids: Sequence[int] | None = None) -> dict[int, list[VpdqFeature]]:
+    """Per item, its vPDQ features (items without a vPDQ are absent)."""
+    stmt = select(Signal.item_id, Signal.signal_type, Signal.value, Signal.frame_index, Signal.quality).where(
+        Signal.signal_type == VpdqSignal.name
+    )
+    if item_ids is not None:
+        stmt = stmt.where(Signal.item_id.in_(item_ids))
+    values: dict[int, list[SignalValue]] = defaultdict(list)
+    for item_id, signal_type, value, frame_index, quality in session.execute(stmt):
+        values[item_id].append(SignalValue(signal_type, value, frame_index, 0, quality))
+    return {item_id: from_values(v) for item_id, v in values.items()}
+
+
+LINK_SIGNALS: tuple[str, ...] = (*PERCEPTUAL, VpdqSignal.name)
+"""The signal types a repost's ``via`` can name, in order of preference on a tie."""
 
 
 def _link(
@@ -115,7 +145,7 @@ def _link(
     """(smallest Hamming distance, signal type) between two items, comparing every variant of one with the
     plain (variant 0) hashes of the other, both ways, as clustering does; None without a common type."""
     best: tuple[int, str] | None = None
-    for signal_type in PERCEPTUAL:  # in registry order: on a tie the first type names the link
+    for signal_type in LINK_SIGNALS:  # in registry order: on a tie the first type names the link
         if signal_type not in a or signal_type not in b:
             continue
         for every, plain in ((a[signal_type][0], b[signal_type][1]), (b[signal_type][0], a[signal_type][1])):
@@ -132,7 +162,7 @@ def _via_rank(via: Mapping[str, Any]) -> tuple[float, int, str, str]:
     """The order of links, strongest first: fewer bits, then the signal's registry order, then the matched
     item's SHA-256 and the match kind (so the choice never depends on which item was scanned first)."""
     dist, signal = via.get("distance"), via.get("signal")
-    order = PERCEPTUAL.index(signal) if signal in PERCEPTUAL else len(PERCEPTUAL)
+    order = LINK_SIGNALS.index(signal) if signal in LINK_SIGNALS else len(LINK_SIGNALS)
     bits = float(dist) if isinstance(dist, int | float) else NO_LINK_DISTANCE
     return (bits, order, str(via.get("item_sha256")), str(via.get("kind")))
 
@@ -253,6 +283,7 @@ class Matcher:
         # Known images: exact and perceptual hashes.
         self._known = MatchIndex(KNOWN_SIGNALS)
         self._known_owner: dict[int, str] = {}
+        self._known_videos = VpdqIndex()  # known videos' vPDQ
         for known in session.scalars(select(KnownImage).join(Person).where(Person.consents.any(), chosen)):
             self._known.add(known.id, Sha256Signal.name, known.sha256)
             self._known.add(known.id, Md5Signal.name, known.md5)
@@ -260,6 +291,8 @@ class Matcher:
                 if self._known.matchable(SignalValue(signal_type, value, quality=quality)):
                     self._known.add(known.id, signal_type, value)
             self._known_owner[known.id] = known.person_id
+            if known.vpdq:
+                self._known_videos.add_features(known.id, from_te(known.vpdq))
         # Known images' features for the robust repost engine (crops, borders, banners, screenshots).
         self.robust, self._robust_owner = load_robust_index(session, key, persons=chosen)
         # Imported hash banks ('reclaim hashes import'): a hit is recorded per item (BankHit), not a match.
@@ -275,6 +308,18 @@ class Matcher:
         for item_id, signal_type, value, cluster_id in rows:
             self._items.add(item_id, signal_type, value)
             self._item_cluster[item_id] = cluster_id
+        # Items' vPDQ (videos), for clustering too.
+        self._item_videos = VpdqIndex()
+        video_clusters = dict(
+            session.execute(
+                select(Item.id, Item.cluster_id).where(
+                    Item.id.in_(select(Signal.item_id).where(Signal.signal_type == VpdqSignal.name))
+                )
+            ).all()
+        )
+        for item_id, features in sorted(_videos_of(session).items()):
+            self._item_videos.add_features(item_id, features)
+            self._item_cluster[item_id] = video_clusters.get(item_id)
         # Clusters holding a face or hash match: an item joining one (or merging it) gets repost matches.
         self._matched_clusters: set[int] = {
             c
@@ -341,8 +386,22 @@ class Matcher:
             )
             if m:
                 created.append(m)
+        video_hits = self.video_hits(from_values(pdq))
+        for person_id, (vm, known_id) in video_hits.items():
+            m = _upsert_match(
+                session,
+                person_id=person_id,
+                item_id=item.id,
+                kind="hash",
+                distance=vm.distance,
+                detail={"known_image_id": known_id, **vm.detail()},
+            )
+            if m:
+                created.append(m)
         hash_hits = self.hash_hits(item.sha256, item.md5, pdq)
         for person_id, (dist, known_id, how) in hash_hits.items():
+            if person_id in video_hits:
+                continue  # the whole video matched: that is the evidence, not one frame
             m = _upsert_match(
                 session,
                 person_id=person_id,
@@ -353,7 +412,7 @@ class Matcher:
             )
             if m:
                 created.append(m)
-        created += self.robust_matches(session, item, data, skip=set(hash_hits))
+        created += self.robust_matches(session, item, data, skip=set(hash_hits) | set(video_hits))
         if created:
             session.flush()
         if item.cluster_id is not None:
@@ -388,6 +447,17 @@ class Matcher:
                 created.append(m)
         return created
 
+    def video_hits(self, features: Sequence[VpdqFeature]) -> dict[str, tuple[VpdqMatch, int]]:
+        """Per person: (the best vPDQ match, known video id) among the known videos ``features`` match."""
+        best: dict[str, tuple[VpdqMatch, int]] = {}
+        if not features or not len(self._known_videos):
+            return best
+        for m in self._known_videos.search(features):
+            person_id = self._known_owner[m.ident]
+            if person_id not in best or m.distance < best[person_id][0].distance:
+                best[person_id] = (m, m.ident)
+        return best
+
     def hash_hits(self, sha256: str, md5: str, pdq: Iterable[SignalValue]) -> dict[str, tuple[int, int, str]]:
         """Per person: (distance in bits, known image id, how) for the closest known image."""
         best: dict[str, tuple[int, int, str]] = {}
@@ -399,7 +469,9 @@ class Matcher:
         return best
 
     def assign_cluster(self, session: Session, item: Item, pdq: Sequence[SignalValue]) -> None:
-        near = set(self._items.query(pdq)) - {item.id}
+        features = from_values(pdq)
+        near = set(self._items.query(pdq)) | {m.ident for m in self._item_videos.search(features)}
+        near -= {item.id}
         clusters = sorted({c for i in near if (c := self._item_cluster.get(i)) is not None})
         if clusters:
             target = clusters[0]
@@ -426,6 +498,8 @@ class Matcher:
         for ref in pdq:
             if ref.variant == 0 and self._items.matchable(ref):
                 self._items.add(item.id, ref.signal_type, ref.value)
+        if features:
+            self._item_videos.add_features(item.id, features)
         self._item_cluster[item.id] = target
 
 
@@ -462,7 +536,18 @@ def match_person_against_items(
         pdq_by_item[sig.item_id].append(
             SignalValue(sig.signal_type, sig.value, sig.frame_index, sig.variant, sig.quality)
         )
+    videos = _videos_of(session)
     for item in session.scalars(select(Item).where(Item.id.in_(in_scope))):
+        video_hits = matcher.video_hits(videos.get(item.id, []))
+        if person.id in video_hits:
+            vm, known_id = video_hits[person.id]
+            detail = {"known_image_id": known_id, **vm.detail()}
+            dist = vm.distance
+            if _upsert_match(
+                session, person_id=person.id, item_id=item.id, kind="hash", distance=dist, detail=detail
+            ):
+                created += 1
+            continue
         hash_hits = matcher.hash_hits(item.sha256, item.md5, pdq_by_item.get(item.id, []))
         if person.id in hash_hits:
             dist, known_id, how = hash_hits[person.id]

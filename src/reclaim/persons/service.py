@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +17,9 @@ from reclaim.forensics.service import complete_forensics, delete_person_findings
 from reclaim.matching.robust import KnownFeatures, encrypt_features, known_features
 from reclaim.matching.service import match_person_against_items
 from reclaim.media import WORK_SIDE, MediaLimits, decode_media
-from reclaim.signals import first_values, get_face_model, hash_media
+from reclaim.signals import VpdqSignal, first_values, get_face_model, hash_media, hash_video
 from reclaim.signals.face import DEFAULT_FACE_MODEL
+from reclaim.signals.vpdq import from_values, to_te
 from reclaim.sources import display_path
 from reclaim.store.crypto import DataKey, encrypt_vector
 from reclaim.store.models import (
@@ -46,6 +47,10 @@ class PersonSummary:
     minor: bool
     matches_created: int = 0
     kept_photos: int = 0
+    known_videos: int = 0
+    """Known images that are videos (they also get a vPDQ where the ``vpdq`` package is installed)."""
+    video_problems: dict[str, int] = field(default_factory=dict)
+    """Why known videos got no vPDQ, with a count each (the package is missing, an unreadable video)."""
 
 
 def _read(path: Path) -> bytes:
@@ -117,6 +122,8 @@ def add_person(
         kept += [("reference", display_path(p.name), _read(p)) for p in photos]
     known: list[KnownImage] = []
     known_robust: list[KnownFeatures] = []  # the robust repost engine's features, encrypted below
+    known_videos = 0
+    video_problems: dict[str, int] = {}
     for path in known_images:
         data = _read(path)
         if keep_photos:
@@ -128,6 +135,15 @@ def add_person(
             raise UserError(f"{display_path(path)}: {exc}") from exc
         hashes = first_values(hash_media(data, media))
         pdq, pdq64 = hashes["pdq"], hashes["pdq64"]
+        vpdq: str | None = None
+        if media.kind == "video":  # a known video: its first frame's hashes as above, and its vPDQ
+            known_videos += 1
+            video = hash_video(data, media)
+            video_features = from_values(video.values)
+            vpdq = to_te(video_features) if video_features else None
+            problem = video.problems.get(VpdqSignal.name)
+            if problem is not None:
+                video_problems[problem] = video_problems.get(problem, 0) + 1
         known.append(
             KnownImage(
                 label=display_path(path.name),
@@ -137,6 +153,7 @@ def add_person(
                 pdq_quality=pdq.quality,
                 pdq64=pdq64.value,
                 pdq64_quality=pdq64.quality,
+                vpdq=vpdq,
             )
         )
         known_robust.append(known_features(media.frames[0].image))
@@ -172,6 +189,7 @@ def add_person(
             "known_images": len(known),
             "minor": minor,
             "kept_photos": len(kept),
+            **({"known_videos": known_videos} if known_videos else {}),
         },
     )
     session.refresh(person)
@@ -189,7 +207,8 @@ def add_person(
     if kept and vault is not None:
         source_photo_for_person(session, vault, key, person)
     session.commit()
-    return PersonSummary(person.id, person.name, len(vectors), len(known), minor, created, len(kept))
+    counts = (len(vectors), len(known), minor, created, len(kept), known_videos, video_problems)
+    return PersonSummary(person.id, person.name, *counts)
 
 
 def _purge_media_of(session: Session, vault: Vault, person: Person) -> None:

@@ -19,7 +19,7 @@ from reclaim.forensics.passes import (
     run_file_forensics,
 )
 from reclaim.media import WORK_SIDE, DecodedMedia, MediaLimits, decode_media
-from reclaim.signals import PERCEPTUAL, SignalValue, first_values, get_face_model, hash_media
+from reclaim.signals import PERCEPTUAL, SignalValue, first_values, get_face_model, hash_media, hash_video
 from reclaim.signals.face import DEFAULT_FACE_MODEL
 
 _CRASH_ON = os.environ.get("RECLAIM_FAULT_CRASH_SHA256", "")
@@ -59,6 +59,8 @@ class Analysis:
     forensic_seconds: dict[str, float] = field(default_factory=dict)
     """Seconds each forensic pass took (for the benchmark; not stored)."""
     seconds: float = 0.0
+    video_problems: dict[str, str] = field(default_factory=dict)
+    """For a video: whole-video signal types (vPDQ) it has no value of, and why."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,9 @@ def analyze_bytes(
         face_model=face_model,
     )
     analysis.signals = [v for v in hashes if v.signal_type in PERCEPTUAL]
+    video = hash_video(data, media)  # vPDQ of a video, where the package is installed
+    analysis.signals += video.values
+    analysis.video_problems = video.problems
     if faces:
         model = get_face_model(face_model)
         chosen = _face_frames(media)

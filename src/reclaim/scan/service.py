@@ -48,7 +48,7 @@ from reclaim.matching.service import Matcher
 from reclaim.media import MediaLimits
 from reclaim.scan.analyze import Analysis, AnalyzeOptions, analyze_job
 from reclaim.scan.checks import PostScanCheck
-from reclaim.signals import SignalValue
+from reclaim.signals import VIDEO_SIGNALS, SignalValue
 from reclaim.sources import (
     EXPORT_FILE,
     NOT_MEDIA,
@@ -84,6 +84,16 @@ def _no_skips() -> dict[str, int]:
 
 
 @dataclass
+class VideoSignalCount:
+    """New videos that got a whole-video hash (vPDQ), those that did not, and why not (with a count
+    each: the package is not installed, a video it could not read)."""
+
+    hashed: int = 0
+    unhashed: int = 0
+    problems: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
 class ScanReport:
     scan_id: int
     items: int = 0
@@ -100,6 +110,17 @@ class ScanReport:
     """Files that are not material, by reason: ``not_media`` (documents, ``.DS_Store``, ...) and
     ``export_file`` (an export's own result.json, HTML, CSS, JS, icons)."""
     skipped_paths: list[SkippedFile] = field(default_factory=list)
+    video_signals: dict[str, VideoSignalCount] = field(default_factory=dict)
+    """Per whole-video signal type (vPDQ), over the new videos of this scan. Left out of :meth:`to_dict`
+    when the scan added no video."""
+
+    def count_video(self, signal_type: str, problem: str | None) -> None:
+        counts = self.video_signals.setdefault(signal_type, VideoSignalCount())
+        if problem is None:
+            counts.hashed += 1
+        else:
+            counts.unhashed += 1
+            counts.problems[problem] = counts.problems.get(problem, 0) + 1
 
     def skip(self, path: str, reason: str) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
@@ -110,6 +131,8 @@ class ScanReport:
         out = asdict(self)
         if not verbose:
             del out["skipped_paths"]
+        if not self.video_signals:
+            del out["video_signals"]
         return out
 
 
@@ -319,7 +342,10 @@ class _Writer:
                     for sig in analysis.signals
                 ],
             )
-        refs = analysis.signals  # the perceptual hashes
+        refs = analysis.signals  # the perceptual hashes (and a video's vPDQ features)
+        if analysis.kind == "video":
+            for signal in VIDEO_SIGNALS:
+                self.report.count_video(signal.name, analysis.video_problems.get(signal.name))
         faces: list[tuple[Face, np.ndarray]] = []
         for fr in analysis.faces:
             face = Face(

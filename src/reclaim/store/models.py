@@ -122,7 +122,7 @@ class FaceTemplate(Base):
 
 
 class KnownImage(Base):
-    """An image the person already holds, kept as hashes only (the bytes are never stored)."""
+    """An image (or a video) the person already holds, kept as hashes only (the bytes are never stored)."""
 
     __tablename__ = "known_images"
 
@@ -135,6 +135,9 @@ class KnownImage(Base):
     pdq_quality: Mapped[int | None] = mapped_column(Integer)
     pdq64: Mapped[str | None] = mapped_column(String(64))
     pdq64_quality: Mapped[int | None] = mapped_column(Integer)
+    vpdq: Mapped[str | None] = mapped_column(Text)
+    """A known *video*'s vPDQ in python-threatexchange's serialisation (``signals.vpdq.to_te``); None for
+    images, and for videos enrolled where the ``vpdq`` package is not installed."""
     features_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
     """The robust repost engine's features (region hashes, ORB keypoints; no pixels), encrypted with the
     data key (``matching.robust.encrypt_features``); None for images enrolled before it."""
@@ -497,7 +500,9 @@ class ImportedBank(Base):
 
 
 class ImportedHash(Base):
-    """One hash of an imported bank: ``signal_type`` "pdq" (standard PDQ, 64 hex) or "md5" (32 hex)."""
+    """One hash of an imported bank: ``signal_type`` "pdq" (standard PDQ, 64 hex), "md5" (32 hex) or
+    "vpdq" (a video's vPDQ: ``value`` is the SHA-256 of its serialisation, so the unique key stays short,
+    and ``vpdq`` the serialisation itself)."""
 
     __tablename__ = "imported_hashes"
     __table_args__ = (
@@ -508,6 +513,7 @@ class ImportedHash(Base):
     bank_id: Mapped[int] = mapped_column(ForeignKey("imported_banks.id", ondelete="CASCADE"), index=True)
     signal_type: Mapped[str] = mapped_column(String(20))
     value: Mapped[str] = mapped_column(String(64))
+    vpdq: Mapped[str | None] = mapped_column(Text)
 
     bank: Mapped[ImportedBank] = relationship(back_populates="hashes")
 
