@@ -75,7 +75,6 @@ def test_chip_is_what_the_encoder_sees() -> None:
     chip = model.chip(image, face.box)
     assert chip.shape == (150, 150, 3)
     from reclaim.signals.dlib_onnx import OnnxResNetEncoder
-
     from reclaim.signals.face import flip_average
 
     encoder = OnnxResNetEncoder()
