@@ -3,7 +3,7 @@ wrong person?
 
 Usage (from the repository root)::
 
-    python bench/face_roc.py [--data ../shared/data] [--out docs/face-roc.md] [--json]
+    python bench/face_roc.py [--data ../shared/data] [--out docs/face-roc.md] [--json] [--quick]
 
 What it does (everything in the written report is measured by this script; nothing is hard-coded):
 
@@ -21,6 +21,11 @@ What it does (everything in the written report is measured by this script; nothi
    threshold.
 4. **ROC.** Recall (genuine probes matched) and FMR (impostor comparisons matched) for thresholds
    0.30-0.80; the chosen threshold is the largest with FMR <= 1 % (the highest recall within the budget).
+
+5. **Repost conditions** (bench/face_repost.py; ``--no-reposts`` skips it, ``--quick`` uses every 4th
+   probe photo): each probe photo also pasted and edited as reposts edit pictures (40-80 px faces,
+   aspect changes, blur, heavy JPEG, a caption banner over the face), with recall at <= 0.5 % FMR per
+   condition and for each improvement measured on the same pictures.
 
 Safety: all inputs are benign portrait photos and sample scenes; nothing sexual is generated.
 The data is read from ../shared/data and never copied into the repository.
