@@ -15,7 +15,8 @@ from reclaim.demo import SampleExport, build_sample_export, face_crop
 
 runner = CliRunner()
 
-COMMANDS = [[], ["init"], ["person"], ["person", "add"], ["person", "list"], ["person", "forget"], ["scan"],
+COMMANDS = [[], ["init"], ["person"], ["person", "add"], ["person", "list"], ["person", "forget"],
+            ["person", "reembed"], ["scan"],
             ["matches"], ["review"], ["custody"], ["custody", "verify"], ["timestamp"],
             ["evidence"], ["evidence", "export"], ["evidence", "verify"],
             ["explain"], ["trust"], ["trust", "set"], ["trust", "show"], ["trust", "clear"],
@@ -100,6 +101,11 @@ def test_full_loop_json_contract(cli_env: Path, sample: SampleExport) -> None:
     code, out, _ = invoke("matches", "--person", person["person_id"])
     assert code == 0 and "Room A" in out
 
+    # templates are current (made by this version): nothing to re-embed, and no kept photos
+    code, out, _ = invoke("person", "reembed", person["person_id"], "--json")
+    assert code == 0
+    assert json.loads(out) == {"person_id": person["person_id"], "reembedded": 0, "left_on_older_model": 0}
+
     code, out, _ = invoke("person", "forget", person["person_id"], "--json")
     assert code == 0
     erased = json.loads(out)["erased"]
@@ -125,6 +131,7 @@ def test_user_errors_exit_2_with_one_line(cli_env: Path, tmp_path: Path) -> None
         (["person", "add", "X", "--photo", str(tmp_path / "nope.jpg"), "--consent", "yes"], "no such file"),
         (["person", "add", "X", "--photo", str(blank), "--consent", "  "], "consent statement is required"),
         (["person", "forget", "doesnotexist"], "no person"),
+        (["person", "reembed", "doesnotexist"], "no person"),
         (["matches", "--person", "doesnotexist"], "no person"),
         (["matches", "--status", "maybe"], "--status"),
         (["scan", str(tmp_path / "typo")], "no such file"),

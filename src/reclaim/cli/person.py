@@ -1,4 +1,4 @@
-"""``reclaim person``: enrol consenting persons, list them, erase them."""
+"""``reclaim person``: enrol consenting persons, list them, erase them, bring their templates up to date."""
 
 from __future__ import annotations
 
@@ -130,4 +130,31 @@ def _render_forgotten(r: dict[str, Any]) -> None:
     say(
         f"Erased person {r['person_id']}: {c['templates']} template(s), {c['known_images']} known "
         f"image(s), {c['kept_photos']} kept photo(s), {c['matches']} match(es)."
+    )
+
+
+@person_app.command("reembed")
+def person_reembed(
+    person_id: Annotated[str, typer.Argument(help="The person's id (see 'reclaim person list').")],
+    as_json: JsonOption = False,
+) -> None:
+    """Compute a person's face templates again with the current face model, from the reference photos
+    kept at enrolment (--keep-photos). Templates without a kept photo stay as they are (still matched).
+
+    Example:
+        reclaim person reembed 3f9a0c1d2e4b5a69 --json
+    """
+    from reclaim.persons.service import reembed_templates
+
+    with open_workspace() as ws, ws.session() as session:
+        done, left = reembed_templates(session, ws.key, ws.vault, person_id)
+    emit(
+        {"person_id": person_id, "reembedded": done, "left_on_older_model": left}, as_json, _render_reembedded
+    )
+
+
+def _render_reembedded(r: dict[str, Any]) -> None:
+    say(
+        f"Person {r['person_id']}: {r['reembedded']} template(s) re-embedded; {r['left_on_older_model']} "
+        "left on an older model (no kept photo; they are still matched)."
     )

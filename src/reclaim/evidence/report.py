@@ -31,16 +31,18 @@ from PIL import Image, ImageFilter, ImageOps
 from reclaim.errors import DependencyError
 from reclaim.forensics.service import STATEMENT_KO
 from reclaim.lang import Lang, parse_lang
+from reclaim.signals.face import DlibResNetFace
 from reclaim.text import clip, shown
 
 FONT_DIRS: tuple[Path, ...] = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"))
 """Where fonts are searched (recursively)."""
 
-FACE_THRESHOLD = 0.47
+FACE_THRESHOLD = DlibResNetFace.default_threshold
 """The shipped face-match threshold (``signals.face`` default); used when a match does not record one."""
 HASH_THRESHOLD = 31
 """PDQ: at most this many of 256 bits may differ for a match (``signals.pdq.MATCH_THRESHOLD``)."""
-FACE_FALSE_MATCH_RATE = "0.6 %"
+FACE_FALSE_MATCH_RATE = "0.5 %"
+"""Measured at the shipped threshold in docs/face-roc.md (plain and repost-condition benchmarks)."""
 
 THUMB_MM = 60.0
 _THUMB_PX = 480
@@ -228,7 +230,7 @@ _GLOSSARY: dict[str, list[tuple[str, str]]] = {
             "Compares the similarity of facial features between a face in the image and the photos the "
             f"person provided. A distance below {FACE_THRESHOLD:.2f} is reported as a candidate; it stays a "
             "candidate until a person looks at it and confirms or rejects it. At the shipped threshold the "
-            f"false-match rate was measured at about {FACE_FALSE_MATCH_RATE}: roughly 6 in 1,000 comparisons "
+            f"false-match rate was measured at about {FACE_FALSE_MATCH_RATE}: roughly 5 in 1,000 comparisons "
             "of different people are wrongly flagged, which is why a human confirmation is required.",
         ),
         (
@@ -284,7 +286,7 @@ _GLOSSARY: dict[str, list[tuple[str, str]]] = {
             "이미지 속 얼굴과 대상자가 제공한 사진의 얼굴 특징 유사도를 비교합니다. 거리가 "
             f"{FACE_THRESHOLD:.2f} 미만이면 후보로 보고되며, 사람이 직접 보고 확인하거나 기각할 때까지 "
             f"후보로 남습니다. 기본 기준에서 측정된 오일치율은 약 {FACE_FALSE_MATCH_RATE}입니다. 즉 서로 "
-            "다른 사람을 비교한 1,000건 중 약 6건이 잘못 표시될 수 있으므로 사람의 확인이 필요합니다.",
+            "다른 사람을 비교한 1,000건 중 약 5건이 잘못 표시될 수 있으므로 사람의 확인이 필요합니다.",
         ),
         (
             "제작 방식: 선언, C2PA, 워터마크",

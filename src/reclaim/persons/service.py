@@ -63,26 +63,70 @@ def _read(path: Path) -> bytes:
 
 
 def _template_from_photo(path: Path) -> np.ndarray:
-    data = _read(path)
+    return _template_from_bytes(_read(path), display_path(path))
+
+
+def _template_from_bytes(data: bytes, label: str) -> np.ndarray:
     try:
         media = decode_media(data, limits=MediaLimits(max_side=1600, max_frames=1))
     except MediaError as exc:
-        raise UserError(f"{display_path(path)}: {exc}") from exc
+        raise UserError(f"{label}: {exc}") from exc
     frame = media.frames[0].image
-    faces = get_face_model().faces(frame, budget_s=4.0)
+    # first_pass only: an enrolment photo needs a clear face, not the weak boxes a scan also tries
+    faces, _ = get_face_model().first_pass(frame, budget_s=4.0)
     if not faces:
-        raise UserError(f"{display_path(path)}: no face found; use a clear photo of the person's face")
+        raise UserError(f"{label}: no face found; use a clear photo of the person's face")
     if len(faces) > 1:
-        raise UserError(
-            f"{display_path(path)}: {len(faces)} faces found; use a photo showing only the person enrolled"
-        )
+        raise UserError(f"{label}: {len(faces)} faces found; use a photo showing only the person enrolled")
     left, _, right, _ = faces[0].box
     if right - left < MIN_FACE_PX:
         raise UserError(
-            f"{display_path(path)}: the face is only {right - left} px wide (need ≥ {MIN_FACE_PX}); "
+            f"{label}: the face is only {right - left} px wide (need ≥ {MIN_FACE_PX}); "
             "use a closer or larger photo"
         )
     return np.asarray(faces[0].vector, dtype=np.float32)
+
+
+def reembed_templates(session: Session, key: DataKey, vault: Vault, person_id: str) -> tuple[int, int]:
+    """Bring a person's templates to the current face model (:data:`DEFAULT_FACE_MODEL`) from the
+    reference photos kept at enrolment (``--keep-photos``): a template made by an older model (e.g. the
+    plain ``dlib-resnet-v1`` descriptor, before flip-averaging) whose photo was kept is computed again
+    and re-encrypted in place. Templates without a kept photo stay as they are: older descriptors are
+    still compared (see ``COMPATIBLE_FACE_MODELS``), only without the newer model's gain.
+
+    Returns (templates re-embedded, templates left on an older model)."""
+    person = session.get(Person, person_id)
+    if person is None:
+        raise NotFound(f"no person {person_id}")
+    photos = {
+        p.label: p.sha256
+        for p in session.scalars(
+            select(ReferencePhoto).where(
+                ReferencePhoto.person_id == person_id, ReferencePhoto.kind == "reference"
+            )
+        )
+    }
+    done, left = 0, 0
+    for tpl in person.templates:
+        if tpl.model == DEFAULT_FACE_MODEL:
+            continue
+        digest = photos.get(tpl.photo_label)
+        if digest is None or not vault.has(digest):
+            left += 1
+            continue
+        vector = _template_from_bytes(vault.get(digest), tpl.photo_label)
+        tpl.vector_ct = encrypt_vector(key, vector.tobytes(), kind="template", owner=str(tpl.id))
+        tpl.model = DEFAULT_FACE_MODEL
+        done += 1
+    if done:
+        session.flush()
+        log_event(
+            session,
+            EventKind.PERSON_TEMPLATES_REEMBEDDED,
+            subject=subject("person", person.id),
+            detail={"templates": done, "left_on_older_model": left, "model": DEFAULT_FACE_MODEL},
+        )
+    return done, left
 
 
 def add_person(
