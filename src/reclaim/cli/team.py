@@ -23,6 +23,15 @@ def serve(
             "of at least 12 characters) and sends cookies over HTTPS only (default: $RECLAIM_MODE).",
         ),
     ] = False,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            "--forwarded-allow-ips",
+            help="Trust X-Forwarded-For/-Proto only from these proxy addresses (comma-separated). Default: "
+            "trust no proxy headers (a client could otherwise pick its own address and dodge the sign-in "
+            "rate limit).",
+        ),
+    ] = None,
 ) -> None:
     """Start the team server (web UI, REST API with OpenAPI at /docs, hash API) with uvicorn.
 
@@ -30,7 +39,7 @@ def serve(
     RECLAIM_COOKIE_SECURE, RECLAIM_PUBLIC_URL, RECLAIM_SCAN_WORKERS. Put it behind an HTTPS reverse proxy.
 
     Example:
-        reclaim --workspace /srv/reclaim serve --server-mode --host 0.0.0.0 --port 8000
+        reclaim --workspace /srv/reclaim serve --server-mode --host 0.0.0.0 --forwarded-allow-ips 10.0.0.2
     """
     import uvicorn
 
@@ -39,9 +48,13 @@ def serve(
     from reclaim.server.settings import ServerSettings
 
     settings = ServerSettings.from_env(workspace_dir(), mode="server" if server_mode else None)
+    settings.check_host(host)
     server = create_app(settings)
     install_jobs(server)
-    uvicorn.run(server, host=host, port=port, proxy_headers=True)
+    if forwarded_allow_ips:
+        uvicorn.run(server, host=host, port=port, proxy_headers=True, forwarded_allow_ips=forwarded_allow_ips)
+    else:
+        uvicorn.run(server, host=host, port=port, proxy_headers=False)
 
 
 @user_app.command("add")

@@ -15,13 +15,15 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reclaim.errors import NotFound, ReclaimError, UserError
 from reclaim.server import api, hashapi, takedown_api, takedown_web, web
 from reclaim.server.auth import AuthError, Forbidden, LoginLimiter, RateLimited
+from reclaim.server.deps import CurrentPrincipal
 from reclaim.server.hashapi import HASH_MAX_BYTES
 from reclaim.server.limits import BodyLimit
-from reclaim.server.settings import ServerSettings
+from reclaim.server.settings import ServerSettings, local_secret
 from reclaim.workspace import WORKSPACE_FILE, Workspace
 
 SESSION_COOKIE = "reclaim_session"
@@ -50,6 +52,11 @@ def create_app(settings: ServerSettings, *, workspace: Workspace | None = None) 
                 app.state.workspace.close()
 
     app = FastAPI(
+        # No Swagger UI or ReDoc pages (they load their scripts from a CDN); the OpenAPI document is for
+        # signed-in callers only (see _openapi_route).
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
         title="reclaim",
         version="0.1.0",
         description="Find, prove, preserve and take down non-consensual deepfake imagery: the team server.",
@@ -60,7 +67,7 @@ def create_app(settings: ServerSettings, *, workspace: Workspace | None = None) 
     app.state.limiter = LoginLimiter(settings.login_attempts, settings.login_window_s)
     app.add_middleware(
         SessionMiddleware,
-        secret_key=settings.secret_key,
+        secret_key=settings.secret_key or local_secret(app.state.workspace.root),
         session_cookie=SESSION_COOKIE,
         max_age=settings.session_max_age_s,
         same_site="strict",
@@ -68,7 +75,9 @@ def create_app(settings: ServerSettings, *, workspace: Workspace | None = None) 
     )
     # Outermost: a body is capped before anything parses it or authenticates its sender.
     app.add_middleware(BodyLimit, upload_max=settings.upload_max_bytes, hash_max=HASH_MAX_BYTES)
+    app.add_middleware(NoStore)
     _error_handlers(app)
+    _openapi_route(app)
     for router in (api, hashapi, web, takedown_api, takedown_web):
         router.include(app)
     return app
@@ -88,3 +97,33 @@ def _error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RateLimited, handler(429))
     app.add_exception_handler(UserError, handler(422))
     app.add_exception_handler(ReclaimError, handler(422))
+
+
+class NoStore:
+    """Every response but the static files says ``Cache-Control: no-store`` (unless the route set its own):
+    case data, names and tokens must not stay in a browser's or a proxy's cache."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or str(scope.get("path", "")).startswith("/static/"):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_no_store(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers") or [])
+                if not any(k.lower() == b"cache-control" for k, _ in headers):
+                    headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_no_store)
+
+
+def _openapi_route(app: FastAPI) -> None:
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi(principal: CurrentPrincipal) -> JSONResponse:
+        """The OpenAPI document, for signed-in callers (a session or an API token)."""
+        return JSONResponse(app.openapi())
