@@ -33,7 +33,7 @@ def serve(
         ),
     ] = None,
 ) -> None:
-    """Start the team server (web UI, REST API with OpenAPI at /docs, hash API) with uvicorn.
+    """Start the team server (web UI, REST API with OpenAPI at /openapi.json, hash API) with uvicorn.
 
     Settings come from the environment: RECLAIM_PASSPHRASE, RECLAIM_SECRET_KEY, RECLAIM_DATABASE_URL,
     RECLAIM_COOKIE_SECURE, RECLAIM_PUBLIC_URL, RECLAIM_SCAN_WORKERS. Put it behind an HTTPS reverse proxy.
