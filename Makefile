@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit bench clean
+.PHONY: install demo test lint typecheck unit bench fuzz fuzz-corpus clean
 
 install: $(STAMP)
 
@@ -27,8 +27,8 @@ demo: install
 	$(BIN)/reclaim demo
 
 lint: install
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench fuzz
+	$(BIN)/ruff format --check src tests bench fuzz
 	$(BIN)/lint-imports
 
 typecheck: install
@@ -50,6 +50,16 @@ bench: install
 	$(BIN)/python bench/forensics_time.py
 	$(BIN)/python bench/lookup_load.py
 	$(BIN)/python bench/vpdq.py
+
+# Coverage-guided fuzzing (atheris), FUZZ_SECONDS per target; crashes land in fuzz/crashes/TARGET/.
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?= telegram media zip evidence custody
+fuzz: install
+	$(BIN)/python -m pip install --quiet --only-binary=:all: -e '.[fuzz]'
+	for t in $(FUZZ_TARGETS); do $(BIN)/python fuzz/run.py $$t --seconds $(FUZZ_SECONDS) || exit 1; done
+
+fuzz-corpus: install
+	$(BIN)/python fuzz/make_corpus.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
