@@ -18,6 +18,7 @@ Events: ``job.submitted``, ``job.finished``, ``job.failed`` (the scan logs its o
 from __future__ import annotations
 
 import contextlib
+import lzma
 import os
 import shutil
 import stat
@@ -26,6 +27,7 @@ import time
 import traceback
 import unicodedata
 import zipfile
+import zlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -228,7 +230,15 @@ def extract_zip(archive: Path, target: Path, limits: UploadLimits, *, budget: li
                         if budget[0] < 0:
                             raise UploadError(f"{archive.name}: expands beyond the upload limit")
                         out.write(chunk)
-            except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError) as exc:
+            except (
+                zipfile.BadZipFile,
+                zipfile.LargeZipFile,
+                OSError,
+                EOFError,
+                NotImplementedError,
+                zlib.error,  # a corrupt deflate stream (found by fuzzing)
+                lzma.LZMAError,
+            ) as exc:
                 raise UploadError(f"{archive.name}: cannot extract {info.filename[:200]!r} ({exc})") from exc
             budget[1] -= 1
             written += 1
