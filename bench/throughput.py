@@ -276,11 +276,16 @@ grey): every item then goes through the robust repost engine (matching/robust.py
 
 
 def _enrol_known_image(ws: Workspace, tmp: Path, shared: Path | None) -> None:
+    """A person (a face not in the generated images, so nothing matches) with one known image."""
     from reclaim.demo import sample_picture
     from reclaim.persons.service import add_person
 
-    photo = tmp / "astronaut.png"
-    Image.fromarray(sample_picture("astronaut")).save(photo)
+    portrait = shared / "faces" / "public_domain" / "biden.jpg" if shared is not None else None
+    photo = tmp / "photo.jpg"
+    if portrait is not None and portrait.exists():
+        photo.write_bytes(portrait.read_bytes())
+    else:  # the pasted face itself: then every item is a face match
+        Image.fromarray(sample_picture("astronaut")).save(photo, "JPEG")
     known = tmp / f"{ROBUST_KNOWN}.png"
     if shared is not None and (shared / "scenes" / known.name).exists():
         known.write_bytes((shared / "scenes" / known.name).read_bytes())

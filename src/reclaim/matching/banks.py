@@ -21,9 +21,10 @@ from sqlalchemy.orm import Session
 from reclaim.errors import NotFound
 from reclaim.events import EventKind, log_event, subject
 from reclaim.matching.index import MatchIndex
-from reclaim.matching.robust import ItemFeatures
+from reclaim.matching.robust import ItemFeatures, load_item_features
 from reclaim.signals import Md5Signal, PdqSignal, SignalValue, VpdqIndex, VpdqSignal
 from reclaim.signals.vpdq import from_te, from_values
+from reclaim.store.crypto import DataKey
 from reclaim.store.models import BankHit, ImportedBank, ImportedHash, Item, Signal
 
 BANK_SIGNALS = (PdqSignal, Md5Signal)
@@ -61,6 +62,7 @@ def load_bank_index(session: Session) -> BankIndex:
     return index
 
 
+FEATURE_BATCH = 500
 REGION_SIGNAL = "pdq-region"
 """A bank hit found by a region hash of the item (``BankHit.signal_type``), not by its standard PDQ."""
 
@@ -155,15 +157,23 @@ def bank_hits(session: Session, item: Item, index: BankIndex | None = None) -> d
     return {names[bank_id]: (d, how) for bank_id, (d, how, _) in found.items()}
 
 
-def check_items(session: Session, *, actor: str | None = None) -> list[BankHit]:
-    """Run the imported banks over every item in the workspace and record new hits (no commit)."""
+def check_items(session: Session, *, actor: str | None = None, key: DataKey | None = None) -> list[BankHit]:
+    """Run the imported banks over every item in the workspace and record new hits (no commit); with the
+    data ``key``, the items' stored region hashes too."""
     index = load_bank_index(session)
     if not len(index):
         return []
     refs = _stored_refs(session)
     created: list[BankHit] = []
-    for item in session.scalars(select(Item).order_by(Item.id)):
-        created += record_bank_hits(session, index, item, refs.get(item.id, []), actor=actor)
+    items = session.scalars(select(Item).order_by(Item.id)).all()
+    for start in range(0, len(items), FEATURE_BATCH):
+        batch = items[start : start + FEATURE_BATCH]
+        features = load_item_features(session, key, [i.id for i in batch]) if key is not None else {}
+        for item in batch:
+            found = record_bank_hits(
+                session, index, item, refs.get(item.id, []), features.get(item.id), actor=actor
+            )
+            created += found
     return created
 
 

@@ -154,10 +154,11 @@ ItemFeatures = KnownFeatures
 """An item's features: its query regions (trimmed, and without a top/bottom band) and keypoints."""
 
 
-def item_features(image: np.ndarray) -> ItemFeatures:
-    """The engine's data for an item's frame (an RGB or grey array): what the scan's worker computes."""
+def item_features(image: np.ndarray, *, pdq: tuple[np.ndarray, int] | None = None) -> ItemFeatures:
+    """The engine's data for an item's frame (an RGB or grey array): what the scan's worker computes.
+    ``pdq``: the frame's standard PDQ (bits, quality) when already computed on its working copy."""
     small = working_copy(image)
-    regions = query_regions(small)
+    regions = query_regions(small, whole=pdq)
     points, desc = orb_features(small)
     h, w = small.shape[:2]
     qualities = np.array([r.quality for r in regions], np.int64)

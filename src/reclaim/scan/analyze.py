@@ -20,8 +20,17 @@ from reclaim.forensics.passes import (
 )
 from reclaim.matching.robust import ItemFeatures, item_features
 from reclaim.media import WORK_SIDE, DecodedMedia, MediaLimits, decode_media
-from reclaim.signals import PERCEPTUAL, SignalValue, first_values, get_face_model, hash_media, hash_video
+from reclaim.signals import (
+    PERCEPTUAL,
+    PdqSignal,
+    SignalValue,
+    first_values,
+    get_face_model,
+    hash_media,
+    hash_video,
+)
 from reclaim.signals.face import DEFAULT_FACE_MODEL
+from reclaim.signals.index import hex_to_bytes
 
 _CRASH_ON = os.environ.get("RECLAIM_FAULT_CRASH_SHA256", "")
 """Testing only: a worker analysing the file with this SHA-256 exits abruptly, as a crashing decoder
@@ -107,7 +116,8 @@ def analyze_bytes(
     start = time.monotonic()
     limits = limits or MediaLimits(max_side=WORK_SIDE)
     media = decode_media(data, limits=limits)
-    hashes = hash_media(data, media)
+    working: dict[int, np.ndarray] = {}
+    hashes = hash_media(data, media, working=working)
     exact = first_values(hashes)
     analysis = Analysis(
         sha256=exact["sha256"].value,
@@ -125,7 +135,17 @@ def analyze_bytes(
     analysis.signals += video.values
     analysis.video_problems = video.problems
     if robust and media.frames:
-        analysis.robust = item_features(media.frames[0].image)
+        index0 = media.frames[0].index
+        pdq = next(
+            (
+                v
+                for v in hashes
+                if v.signal_type == PdqSignal.name and v.frame_index == index0 and not v.variant
+            ),
+            None,
+        )
+        whole = (np.unpackbits(hex_to_bytes(pdq.value)), pdq.quality or 0) if pdq is not None else None
+        analysis.robust = item_features(working.get(index0, media.frames[0].image), pdq=whole)
     if faces:
         model = get_face_model(face_model)
         chosen = _face_frames(media)

@@ -109,11 +109,14 @@ def reference_regions(image: np.ndarray) -> list[RegionHash]:
     return out
 
 
-def query_regions(image: np.ndarray) -> list[RegionHash]:
-    """Region hashes of an item: trimmed whole, and trimmed without a top or bottom band."""
-    pic = trim_border(image)
+def query_regions(image: np.ndarray, *, whole: tuple[np.ndarray, int] | None = None) -> list[RegionHash]:
+    """Region hashes of an item: trimmed whole, and trimmed without a top or bottom band. ``whole``: the
+    standard PDQ (bits, quality) of ``image`` when already computed, used when there is no border."""
+    t, b, left, r = border_box(image)
+    pic = image[t:b, left:r]
     h = pic.shape[0]
-    out = [RegionHash("trimmed", *_pdq(pic))]
+    untrimmed = pic.shape[:2] == image.shape[:2]
+    out = [RegionHash("trimmed", *(whole if untrimmed and whole is not None else _pdq(pic)))]
     for band in BANNER_BANDS:
         cut = round(h * band)
         out.append(RegionHash(f"trimmed-top{band}", *_pdq(trim_border(pic[cut:]))))
