@@ -21,6 +21,15 @@ Columns: "today" is the production path (the item's 8 dihedral PDQ + pdq64 hashe
 did not find. False matches: every copy against every *other* known image (unrelated pairs).
 
     python bench/robust_reposts.py [--shared ../shared/data] [--json]
+
+``--banks``: the imported-bank part instead. A bank holds the originals' standard PDQ, as a partner would
+send it (python-threatexchange's ``PdqSignal.hash_from_bytes`` of the original file). Every copy is looked
+up as a scan does (``reclaim.matching.banks.lookup``: its PDQ, all 8 dihedral variants, then its region
+hashes from the scan's analysis worker: trimmed of borders, and without a 12/20 % top/bottom band, at
+PDQ's threshold of 31 bits). The anchor is python-threatexchange's own ``threatexchange hash photo
+--photo-preprocess unletterbox`` (black threshold 15, its default): ``PhotoContent.unletterbox`` then
+``PdqSignal.hash_from_bytes``, compared with ``PdqSignal.compare_hash`` (31 bits); "te plain" is the same
+without the preprocessing. False hits: every copy against every *other* original.
 """
 
 from __future__ import annotations
@@ -40,6 +49,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from reclaim.matching.banks import BankIndex, lookup
 from reclaim.matching.index import MatchIndex
 from reclaim.matching.robust import RobustIndex, known_features
 from reclaim.matching.service import KNOWN_SIGNALS
@@ -216,6 +226,107 @@ def run(shared: Path) -> dict[str, Any]:
     }
 
 
+def run_banks(shared: Path) -> dict[str, Any]:
+    import tempfile
+
+    from threatexchange.content_type.photo import PhotoContent
+    from threatexchange.signal_type.pdq.signal import PdqSignal as TePdq
+
+    known = load_known(shared)
+    bank = BankIndex()
+    te_bank: list[str] = []
+    for i, k in enumerate(known):
+        value = TePdq.hash_from_bytes(k.data)
+        te_bank.append(value)
+        if value:
+            bank.hashes.add(i, "pdq", value)
+
+    def te_hits(value: str) -> set[int]:
+        if not value:
+            return set()
+        return {i for i, b in enumerate(te_bank) if b and TePdq.compare_hash(value, b).match}
+
+    rng = np.random.default_rng(11)
+    rows: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="reclaim-bench-banks-") as tmp:
+        for family, edit in FAMILIES.items():
+            counts = dict.fromkeys(("plain", "regions", "te_plain", "te_unletterbox"), 0)
+            false = dict.fromkeys(counts, 0)
+            by_region: dict[str, int] = {}
+            ms: list[float] = []
+            pairs = 0
+            for i, k in enumerate(known):
+                data = _jpeg(edit(Image.fromarray(k.pixels), rng), rng)
+                t = time.perf_counter()
+                analysis = analyze_bytes(data, faces=False, robust=True)
+                refs = [s for s in analysis.signals if s.signal_type in PERCEPTUAL]
+                plain = {b for b, (_, how, _) in lookup(bank, analysis.md5, refs).items() if how == "pdq"}
+                found = lookup(bank, analysis.md5, refs, analysis.robust)
+                ms.append((time.perf_counter() - t) * 1000)
+                ours = set(found)
+                path = Path(tmp) / f"{family}_{i}.jpg"
+                path.write_bytes(data)
+                te_plain = te_hits(TePdq.hash_from_file(path))
+                te_unl = te_hits(TePdq.hash_from_bytes(PhotoContent.unletterbox(path, 15)))
+                pairs += len(known) - 1
+                for name, hits in (
+                    ("plain", plain),
+                    ("regions", ours),
+                    ("te_plain", te_plain),
+                    ("te_unletterbox", te_unl),
+                ):
+                    counts[name] += i in hits
+                    false[name] += len(hits - {i})
+                if i in found and found[i][2] is not None:
+                    region = str(found[i][2])
+                    by_region[region] = by_region.get(region, 0) + 1
+            n = len(known)
+            rows[family] = {
+                "copies": n,
+                **{f"recall_{k}": v / n for k, v in counts.items()},
+                **{f"false_{k}": v for k, v in false.items()},
+                "unrelated_pairs": pairs,
+                "found_by_region": by_region,
+                "ms_analysis_and_lookup": float(np.median(ms)),
+            }
+            print(f"  {family}: done", file=sys.stderr)
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "bank_hashes": sum(1 for b in te_bank if b),
+        "families": rows,
+        "total_unrelated_pairs": sum(r["unrelated_pairs"] for r in rows.values()),
+        **{
+            f"total_false_{k}": sum(r[f"false_{k}"] for r in rows.values())
+            for k in ("plain", "regions", "te_plain", "te_unletterbox")
+        },
+    }
+
+
+def print_banks(r: dict[str, Any]) -> None:
+    print(
+        f"bank: the standard PDQ of {r['bank_hashes']} originals (real photographs), "
+        f"{r['date']}, {r['machine']}"
+    )
+    print(
+        f"{'family':<15}{'te plain':>9}{'te unlbx':>9}{'pdq':>7}{'+regions':>9}"
+        f"  {'false te-unlbx/regions':>23}  {'pairs':>6}  found by region"
+    )
+    for family, row in r["families"].items():
+        print(
+            f"{family:<15}{row['recall_te_plain']:>9.1%}{row['recall_te_unletterbox']:>9.1%}"
+            f"{row['recall_plain']:>7.1%}{row['recall_regions']:>9.1%}"
+            f"  {row['false_te_unletterbox']:>11}/{row['false_regions']:<11}  {row['unrelated_pairs']:>6}"
+            f"  {row['found_by_region']}"
+        )
+    print(
+        f"false hits over {r['total_unrelated_pairs']} unrelated pairs: "
+        f"te plain {r['total_false_te_plain']}, "
+        f"te unletterbox {r['total_false_te_unletterbox']}, pdq {r['total_false_plain']}, "
+        f"pdq + regions {r['total_false_regions']}"
+    )
+
+
 def print_report(r: dict[str, Any]) -> None:
     print(f"known images: {r['known_images']} (real photographs), {r['date']}, {r['machine']}")
     print(f"engine enrolment (region hashes + ORB) per known image: {r['enrol_ms_per_known_image']:.1f} ms")
@@ -241,15 +352,18 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--shared", type=Path, default=DEFAULT_SHARED)
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--banks", action="store_true", help="the imported-bank part (region hashes vs te unletterbox)"
+    )
     args = p.parse_args(argv)
     if not (args.shared / "scenes").is_dir():
         print(f"skipped: {args.shared} (the shared photographs) is absent", file=sys.stderr)
         return 0
-    r = run(args.shared)
+    r = run_banks(args.shared) if args.banks else run(args.shared)
     if args.json:
         print(json.dumps(r, indent=2))
     else:
-        print_report(r)
+        (print_banks if args.banks else print_report)(r)
     return 0
 
 

@@ -70,13 +70,19 @@ REGION_SIGNAL = "pdq-region"
 def _query(
     index: BankIndex, item: Item, refs: Sequence[SignalValue], features: ItemFeatures | None = None
 ) -> dict[int, tuple[int, str, str | None]]:
+    return lookup(index, item.md5, refs, features)
+
+
+def lookup(
+    index: BankIndex, md5: str, refs: Sequence[SignalValue], features: ItemFeatures | None = None
+) -> dict[int, tuple[int, str, str | None]]:
     """Bank id → (smallest distance, "pdq", "md5", "vpdq" or "pdq-region", the region when by one; a vPDQ
     distance is 100 − the percentage). Region hashes (the item's picture trimmed of borders, and without
     a top or bottom band: ``signals.regions.query_regions``) are looked up at standard PDQ's threshold
     for banks its standard hashes did not hit."""
     found: dict[int, tuple[int, str, str | None]] = {
         bank: (d, how, None)
-        for bank, (d, how) in index.hashes.query([SignalValue(Md5Signal.name, item.md5), *refs]).items()
+        for bank, (d, how) in index.hashes.query([SignalValue(Md5Signal.name, md5), *refs]).items()
     }
     if len(index.videos):
         for m in index.videos.search(from_values(refs)):
