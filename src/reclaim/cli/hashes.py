@@ -81,8 +81,8 @@ def hashes_import(
     """
     from reclaim.sharing.service import import_hashes
 
-    with open_session() as session:
-        result = import_hashes(session, path=file, bank=bank).to_dict()
+    with open_workspace() as ws, ws.session() as session:
+        result = import_hashes(session, path=file, bank=bank, key=ws.key).to_dict()
     emit(result, as_json, _render_import)
 
 
@@ -128,8 +128,8 @@ def hashes_check(
     """
     from reclaim.matching.banks import check_items, list_hits
 
-    with open_session() as session:
-        new = len(check_items(session))
+    with open_workspace() as ws, ws.session() as session:
+        new = len(check_items(session, key=ws.key))
         session.commit()
         result = {"new_hits": new, "hits": [h.to_dict() for h in list_hits(session, bank=bank)]}
     emit(result, as_json, _render_hits)

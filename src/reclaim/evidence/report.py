@@ -141,6 +141,18 @@ _T: dict[str, dict[str, str]] = {
         "en": "Repost of matched item {sha} (match {mid}): {signal}, {d} of 256 bits differ.",
         "ko": "일치 항목 {sha}(일치 {mid})의 재게시물: {signal}, 256비트 중 {d}비트 차이.",
     },
+    "robust_known": {
+        "en": "Edited copy of a known image (cropped, bordered, captioned, screenshotted or rotated): "
+        "found by {by}, {inliers} keypoint pairs agree on one transform.",
+        "ko": "알려진 이미지의 편집된 사본 (자르기, 테두리, 캡션, 스크린샷 또는 회전): {by}로 찾음, "
+        "키포인트 쌍 {inliers}개가 하나의 변환에 일치.",
+    },
+    "repost_robust": {
+        "en": "Edited repost of matched item {sha} (match {mid}): found by {signal}, "
+        "{inliers} keypoint pairs agree on one transform.",
+        "ko": "일치 항목 {sha}(일치 {mid})의 편집된 재게시물: {signal}로 찾음, "
+        "키포인트 쌍 {inliers}개가 하나의 변환에 일치.",
+    },
     "repost_cluster": {
         "en": "In the near-duplicate cluster of matched item {sha} (match {mid}), through other copies.",
         "ko": "일치 항목 {sha}(일치 {mid})의 유사 중복 묶음에 속함 (다른 사본을 통해 연결됨).",
@@ -815,10 +827,15 @@ class _Report:
                 pct = [detail.get("query_match_percent"), detail.get("compared_match_percent")]
                 q, c = (f"{p:.0f}" if isinstance(p, int | float) else "—" for p in pct)
                 return self.t("hash_vpdq", q=q, c=c)
+            if by.startswith("robust:"):  # the robust engine: verified keypoints, not a bit distance
+                return self.t("robust_known", by=by, inliers=detail.get("inliers", "—"))
             return self.t("hash_bits", d=round(d), t=HASH_THRESHOLD)
         via = detail.get("via")
         if mt.get("kind") == "repost" and isinstance(via, dict):
             sha, mid = str(via.get("item_sha256") or "")[:16], str(via.get("match_id") or "")
+            if str(via.get("signal") or "").startswith("robust:"):
+                signal, inliers = str(via.get("signal")), via.get("inliers", "—")
+                return self.t("repost_robust", sha=sha, mid=mid, signal=signal, inliers=inliers)
             dist = via.get("distance")
             if isinstance(dist, int) and not isinstance(dist, bool):
                 return self.t("repost_via", sha=sha, mid=mid, signal=str(via.get("signal")), d=dist)

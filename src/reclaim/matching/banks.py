@@ -21,8 +21,10 @@ from sqlalchemy.orm import Session
 from reclaim.errors import NotFound
 from reclaim.events import EventKind, log_event, subject
 from reclaim.matching.index import MatchIndex
+from reclaim.matching.robust import ItemFeatures, load_item_features
 from reclaim.signals import Md5Signal, PdqSignal, SignalValue, VpdqIndex, VpdqSignal
 from reclaim.signals.vpdq import from_te, from_values
+from reclaim.store.crypto import DataKey
 from reclaim.store.models import BankHit, ImportedBank, ImportedHash, Item, Signal
 
 BANK_SIGNALS = (PdqSignal, Md5Signal)
@@ -60,41 +62,79 @@ def load_bank_index(session: Session) -> BankIndex:
     return index
 
 
-def _query(index: BankIndex, item: Item, refs: Sequence[SignalValue]) -> dict[int, tuple[int, str]]:
-    """Bank id → (smallest distance, "pdq", "md5" or "vpdq"; a vPDQ distance is 100 − the percentage)."""
-    found = index.hashes.query([SignalValue(Md5Signal.name, item.md5), *refs])
+FEATURE_BATCH = 500
+REGION_SIGNAL = "pdq-region"
+"""A bank hit found by a region hash of the item (``BankHit.signal_type``), not by its standard PDQ."""
+
+
+def _query(
+    index: BankIndex, item: Item, refs: Sequence[SignalValue], features: ItemFeatures | None = None
+) -> dict[int, tuple[int, str, str | None]]:
+    return lookup(index, item.md5, refs, features)
+
+
+def lookup(
+    index: BankIndex, md5: str, refs: Sequence[SignalValue], features: ItemFeatures | None = None
+) -> dict[int, tuple[int, str, str | None]]:
+    """Bank id → (smallest distance, "pdq", "md5", "vpdq" or "pdq-region", the region when by one; a vPDQ
+    distance is 100 − the percentage). Region hashes (the item's picture trimmed of borders, and without
+    a top or bottom band: ``signals.regions.query_regions``) are looked up at standard PDQ's threshold
+    for banks its standard hashes did not hit."""
+    found: dict[int, tuple[int, str, str | None]] = {
+        bank: (d, how, None)
+        for bank, (d, how) in index.hashes.query([SignalValue(Md5Signal.name, md5), *refs]).items()
+    }
     if len(index.videos):
         for m in index.videos.search(from_values(refs)):
             distance = math.ceil(m.distance)
             if m.ident not in found or distance < found[m.ident][0]:
-                found[m.ident] = (distance, VpdqSignal.name)
+                found[m.ident] = (distance, VpdqSignal.name, None)
+    if features is not None and len(index.hashes):
+        by_region: dict[int, tuple[int, str, str | None]] = {}
+        for region, value, quality in features.region_hexes():
+            for bank, (d, _) in index.hashes.query(
+                [SignalValue(PdqSignal.name, value, quality=quality)]
+            ).items():
+                if bank not in found and (bank not in by_region or d < by_region[bank][0]):
+                    by_region[bank] = (d, REGION_SIGNAL, region)
+        found.update(by_region)
     return found
 
 
 def record_bank_hits(
-    session: Session, index: BankIndex, item: Item, refs: Sequence[SignalValue], *, actor: str | None = None
+    session: Session,
+    index: BankIndex,
+    item: Item,
+    refs: Sequence[SignalValue],
+    features: ItemFeatures | None = None,
+    *,
+    actor: str | None = None,
 ) -> list[BankHit]:
-    """Record (once per item and bank) that ``item`` is on an imported bank; one ``bank.hit`` event each.
-    Call in the item's transaction. Returns the hits created."""
+    """Record (once per item and bank) that ``item`` is on an imported bank; one ``bank.hit`` event each
+    (a hit by a region names the region). With the item's robust-engine ``features``, its region hashes
+    are looked up too. Call in the item's transaction. Returns the hits created."""
     if not len(index):
         return []
-    found = _query(index, item, refs)
+    found = _query(index, item, refs, features)
     if not found:
         return []
     known = set(session.scalars(select(BankHit.bank_id).where(BankHit.item_id == item.id)))
     names = _bank_names(session)
     created: list[BankHit] = []
-    for bank_id, (distance, how) in sorted(found.items()):
+    for bank_id, (distance, how, region) in sorted(found.items()):
         if bank_id in known:
             continue
         hit = BankHit(item_id=item.id, bank_id=bank_id, signal_type=how, distance=distance)
         session.add(hit)
         created.append(hit)
+        detail: dict[str, object] = {"bank": names.get(bank_id), "by": how, "distance": distance}
+        if region is not None:
+            detail["region"] = region
         log_event(
             session,
             EventKind.BANK_HIT,
             subject=subject("item", item.sha256),
-            detail={"bank": names.get(bank_id), "by": how, "distance": distance},
+            detail=detail,
             actor=actor,
         )
     if created:
@@ -120,18 +160,26 @@ def bank_hits(session: Session, item: Item, index: BankIndex | None = None) -> d
     index = index if index is not None else load_bank_index(session)
     names = _bank_names(session)
     found = _query(index, item, _stored_refs(session, [item.id]).get(item.id, []))
-    return {names[bank_id]: hit for bank_id, hit in found.items()}
+    return {names[bank_id]: (d, how) for bank_id, (d, how, _) in found.items()}
 
 
-def check_items(session: Session, *, actor: str | None = None) -> list[BankHit]:
-    """Run the imported banks over every item in the workspace and record new hits (no commit)."""
+def check_items(session: Session, *, actor: str | None = None, key: DataKey | None = None) -> list[BankHit]:
+    """Run the imported banks over every item in the workspace and record new hits (no commit); with the
+    data ``key``, the items' stored region hashes too."""
     index = load_bank_index(session)
     if not len(index):
         return []
     refs = _stored_refs(session)
     created: list[BankHit] = []
-    for item in session.scalars(select(Item).order_by(Item.id)):
-        created += record_bank_hits(session, index, item, refs.get(item.id, []), actor=actor)
+    items = session.scalars(select(Item).order_by(Item.id)).all()
+    for start in range(0, len(items), FEATURE_BATCH):
+        batch = items[start : start + FEATURE_BATCH]
+        features = load_item_features(session, key, [i.id for i in batch]) if key is not None else {}
+        for item in batch:
+            found = record_bank_hits(
+                session, index, item, refs.get(item.id, []), features.get(item.id), actor=actor
+            )
+            created += found
     return created
 
 

@@ -11,6 +11,16 @@ perceptual signal and the Hamming distance between the two items (``signal``, ``
 own ``distance`` is the same number of bits). :func:`propagate_reposts` recomputes a whole cluster, so the
 result is the same whichever item was scanned first, and after an enrolment that follows the scan.
 
+Edited reposts of matched items (``matching.robust``): an item with a direct match (face or hash, not
+rejected) is a *reference* for the robust engine through its stored features (``item_features``). An
+item whose features the engine verifies against a reference's (a crop, a border, a banner, a
+screenshot, a rotation: plain hashes and clusters miss them) is a ``repost`` match for the reference's
+persons, ``detail["via"] = {"match_id", "item_sha256", "signal": "robust:region:…" or
+"robust:keypoints", "distance", "inliers"}`` (``distance``: the closest region distance in bits, 256
+when found by keypoints alone; the match's own distance is the same). Both orders give the same matches:
+a scan queries the references it has (:meth:`Matcher.robust_reposts`), and every item that becomes a
+reference is run over the stored items' features afterwards (:func:`carry_to_edited_reposts`).
+
 Videos (vPDQ, ``signals.vpdq``): a video whose vPDQ matches a known video's is a ``hash`` match with
 ``detail["by"] == "vpdq"`` and both match percentages (its ``distance`` is 100 − the larger one); such a
 match takes precedence over a first-frame PDQ hit on the same known video. A video whose vPDQ matches
@@ -24,7 +34,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -34,7 +44,14 @@ from sqlalchemy.orm import Session
 from reclaim.events import EventKind, log_event, subject
 from reclaim.matching.banks import load_bank_index, record_bank_hits
 from reclaim.matching.index import MatchIndex
-from reclaim.matching.robust import first_frame, load_robust_index
+from reclaim.matching.robust import (
+    ItemFeatures,
+    RobustHit,
+    RobustIndex,
+    backfill_item_features,
+    load_item_features,
+    load_robust_index,
+)
 from reclaim.matching.scope import Scope, filter_items, items_in, persons_in, scopes_of
 from reclaim.signals import (
     PERCEPTUAL,
@@ -49,7 +66,8 @@ from reclaim.signals.index import hex_rows
 from reclaim.signals.pdq import MIN_QUALITY
 from reclaim.signals.vpdq import VpdqFeature, VpdqIndex, VpdqMatch, VpdqSignal, from_te, from_values, prepared
 from reclaim.store.crypto import DataKey, decrypt_vector
-from reclaim.store.models import Cluster, Face, Item, KnownImage, Match, Person, Signal
+from reclaim.store.models import Cluster, Face, Item, ItemFeatureRow, KnownImage, Match, Person, Signal
+from reclaim.store.vault import Vault
 
 
 def face_threshold(model: str = DEFAULT_FACE_MODEL) -> float:
@@ -252,6 +270,117 @@ def propagate_reposts(
     return created
 
 
+ROBUST_PREFIX = "robust:"
+"""How a match's ``by`` (hash) or ``via.signal`` (repost) says the robust engine found it."""
+
+
+def _reference_anchors(
+    session: Session,
+    item_ids: Collection[int] | None = None,
+    *,
+    persons: ColumnElement[bool] | None = None,
+) -> dict[int, list[tuple[str, str, str]]]:
+    """Reference item id → [(person id, match id, item SHA-256)]: its direct matches (not rejected) of
+    consenting persons (those ``persons`` chooses), in a stable order."""
+    stmt = (
+        select(Match.item_id, Match.person_id, Match.id, Item.sha256)
+        .join(Item, Item.id == Match.item_id)
+        .join(Person, Person.id == Match.person_id)
+        .where(Match.kind.in_(DIRECT_KINDS), Match.status != "rejected", Person.consents.any())
+        .order_by(Match.item_id, Match.person_id, Match.kind, Match.id)
+    )
+    if item_ids is not None:
+        stmt = stmt.where(Match.item_id.in_(item_ids))
+    if persons is not None:
+        stmt = stmt.where(persons)
+    out: dict[int, list[tuple[str, str, str]]] = defaultdict(list)
+    seen: set[tuple[int, str]] = set()
+    for item_id, person_id, match_id, sha256 in session.execute(stmt):
+        if (item_id, person_id) not in seen:  # one anchor per person: its first direct match
+            seen.add((item_id, person_id))
+            out[item_id].append((person_id, match_id, sha256))
+    return out
+
+
+def _carry_robust(
+    session: Session,
+    item_id: int,
+    hits: Sequence[RobustHit],
+    anchors: Mapping[int, Sequence[tuple[str, str, str]]],
+    allowed: Callable[[str], bool],
+) -> list[Match]:
+    """Repost matches on ``item_id`` from the engine's ``hits`` on reference items (best first), one per
+    person without a direct match on it."""
+    direct = set(
+        session.scalars(select(Match.person_id).where(Match.item_id == item_id, Match.kind.in_(DIRECT_KINDS)))
+    )
+    created: list[Match] = []
+    done: set[str] = set()
+    for hit in hits:
+        if hit.owner == item_id:
+            continue
+        for owner, match_id, sha256 in anchors.get(hit.owner, ()):
+            if owner in direct or owner in done or not allowed(owner):
+                continue
+            done.add(owner)
+            via = {
+                "match_id": match_id,
+                "item_sha256": sha256,
+                "signal": f"{ROBUST_PREFIX}{hit.by}",
+                "distance": hit.distance,
+                "inliers": hit.inliers,
+            }
+            m = _upsert_match(
+                session,
+                person_id=owner,
+                item_id=item_id,
+                kind=REPOST,
+                distance=float(hit.distance),
+                detail={"via": via},
+            )
+            if m:
+                created.append(m)
+    return created
+
+
+FEATURE_BATCH = 500
+
+
+def carry_to_edited_reposts(
+    session: Session,
+    key: DataKey,
+    reference_ids: Collection[int],
+    *,
+    persons: ColumnElement[bool] | None = None,
+) -> list[Match]:
+    """Run the robust engine with ``reference_ids`` (items with a direct match) as references over every
+    stored item's features, and create the repost matches it verifies (for the persons ``persons``
+    chooses, only on items in their scopes). Returns the matches created."""
+    anchors = _reference_anchors(session, reference_ids, persons=persons)
+    index = RobustIndex()
+    for item_id, features in sorted(load_item_features(session, key, list(anchors)).items()):
+        index.add(item_id, features)
+    if not len(index):
+        return []
+    scopes = {owner: scopes_of(session, owner) for refs in anchors.values() for owner, _, _ in refs}
+    created: list[Match] = []
+    ids = session.scalars(select(ItemFeatureRow.item_id).order_by(ItemFeatureRow.item_id)).all()
+    for start in range(0, len(ids), FEATURE_BATCH):
+        batch = load_item_features(session, key, ids[start : start + FEATURE_BATCH])
+        for item_id, features in sorted(batch.items()):
+            hits = [h for h in index.query_features(features) if h.owner != item_id]
+            if not hits:
+                continue
+
+            def allowed(owner: str, item_id: int = item_id) -> bool:
+                return bool(filter_items(session, [item_id], scopes[owner]))
+
+            created += _carry_robust(session, item_id, hits, anchors, allowed)
+    if created:
+        session.flush()
+    return created
+
+
 class Matcher:
     """Matches items scanned into ``scope`` (a case id, or None outside any case: see
     :mod:`reclaim.matching.scope`) against the persons matched in that scope."""
@@ -293,8 +422,17 @@ class Matcher:
             self._known_owner[known.id] = known.person_id
             if known.vpdq:
                 self._known_videos.add_features(known.id, from_te(known.vpdq))
+        self._chosen = chosen
+        self.has_persons = bool(chosen_persons)
         # Known images' features for the robust repost engine (crops, borders, banners, screenshots).
         self.robust, self._robust_owner = load_robust_index(session, key, persons=chosen)
+        # Items with a direct match: references for the engine (their edited reposts become repost matches).
+        self._ref_anchors = _reference_anchors(session, persons=chosen)
+        self.references = RobustIndex()
+        for item_id, feats in sorted(load_item_features(session, key, list(self._ref_anchors)).items()):
+            self.references.add(item_id, feats)
+        self.new_references: set[int] = set()
+        """Items that became references during this matcher's life (see :meth:`finish`)."""
         # Imported hash banks ('reclaim hashes import'): a hit is recorded per item (BankHit), not a match.
         self.banks = load_bank_index(session)
         # Items' perceptual hashes (variant 0 of every frame) for clustering.
@@ -353,15 +491,16 @@ class Matcher:
         item: Item,
         pdq: Sequence[SignalValue],
         faces: Sequence[tuple[Face, np.ndarray]],
-        data: bytes | None = None,
+        features: ItemFeatures | None = None,
     ) -> list[Match]:
-        """Assign ``item`` to a cluster and create its matches (with the item's bytes, ``data``, known images
-        its hashes did not find go to the robust engine), then the repost matches its cluster calls for (on
-        this item or, when it brings a face/hash match or merges clusters, on the cluster's other items:
-        check ``item_id``). Call inside the item's transaction."""
+        """Assign ``item`` to a cluster and create its matches (with the item's robust-engine ``features``
+        from the analysis worker: known images its hashes did not find, and edited reposts of matched
+        items), then the repost matches its cluster calls for (on this item or, when it brings a face/hash
+        match or merges clusters, on the cluster's other items: check ``item_id``). Call inside the item's
+        transaction."""
         self.assign_cluster(session, item, pdq)
-        record_bank_hits(session, self.banks, item, pdq)
-        return self.match_item(session, item, pdq, faces, data)
+        record_bank_hits(session, self.banks, item, pdq, features)
+        return self.match_item(session, item, pdq, faces, features)
 
     def match_item(
         self,
@@ -369,7 +508,7 @@ class Matcher:
         item: Item,
         pdq: Sequence[SignalValue],
         faces: Sequence[tuple[Face, np.ndarray]],
-        data: bytes | None = None,
+        features: ItemFeatures | None = None,
     ) -> list[Match]:
         """The matches of :meth:`process_item` for an item already clustered (a known item seen for the
         first time in this matcher's scope), and the repost matches they call for."""
@@ -412,24 +551,52 @@ class Matcher:
             )
             if m:
                 created.append(m)
-        created += self.robust_matches(session, item, data, skip=set(hash_hits) | set(video_hits))
+        created += self.robust_matches(session, item, features, skip=set(hash_hits) | set(video_hits))
         if created:
             session.flush()
+            if features is not None:  # a direct match: the item is now a reference for its edited reposts
+                self._ref_anchors = {**self._ref_anchors, **_reference_anchors(session, [item.id])}
+                self.references.add(item.id, features)
+                self.new_references.add(item.id)
         if item.cluster_id is not None:
             if created:
                 self._matched_clusters.add(item.cluster_id)
             if item.cluster_id in self._matched_clusters:
                 created += propagate_reposts(session, [item.cluster_id], arriving={item.id: self.scope})
+        if features is not None and len(self.references):
+            created += self.robust_reposts(session, item, features)
         return created
 
+    def robust_reposts(self, session: Session, item: Item, features: ItemFeatures) -> list[Match]:
+        """Repost matches of ``item`` (arriving in this matcher's scope) as an edited copy of a reference
+        (an item with a direct match), found by the robust engine."""
+        hits = self.references.query_features(features)
+        if not hits:
+            return []
+        return _carry_robust(session, item.id, hits, self._ref_anchors, lambda owner: True)
+
+    def finish(self, session: Session) -> list[Match]:
+        """After the items: run the items that became references over every stored item (those scanned
+        before them included), so the result does not depend on the order of the items."""
+        if not self.new_references:
+            return []
+        refs, self.new_references = self.new_references, set()
+        return carry_to_edited_reposts(session, self.key, refs, persons=self._chosen)
+
+    @property
+    def wants_features(self) -> bool:
+        """Whether items need the robust engine's features: there is a person to match (known images, or
+        items that a match makes references) or an imported bank."""
+        return self.has_persons or bool(len(self.banks))
+
     def robust_matches(
-        self, session: Session, item: Item, data: bytes | None, *, skip: set[str]
+        self, session: Session, item: Item, features: ItemFeatures | None, *, skip: set[str]
     ) -> list[Match]:
         """Hash matches by the robust repost engine (``matching.robust``) for persons not in ``skip``."""
-        if data is None or not len(self.robust) or (frame := first_frame(data)) is None:
+        if features is None or not len(self.robust):
             return []
         created: list[Match] = []
-        for hit in self.robust.query(frame):
+        for hit in self.robust.query_features(features):
             person_id = self._robust_owner[hit.owner]
             if person_id in skip:
                 continue
@@ -504,12 +671,18 @@ class Matcher:
 
 
 def match_person_against_items(
-    session: Session, key: DataKey, person: Person, *, scopes: Collection[Scope] | None = None
+    session: Session,
+    key: DataKey,
+    person: Person,
+    *,
+    scopes: Collection[Scope] | None = None,
+    vault: Vault | None = None,
 ) -> int:
     """Run a newly enrolled person's templates and known images over every stored item of their scopes
     (default: :func:`reclaim.matching.scope.scopes_of`; a case being opened with its person passes its
-    own), then carry the matches over their clusters (repost matches). Returns the number of matches
-    created."""
+    own), the robust engine over the items' stored features (items whose media are in ``vault`` but have
+    no features get them first), then carry the matches over their clusters and to edited reposts of
+    the matched items (repost matches). Returns the number of matches created."""
     scopes = set(scopes) if scopes is not None else scopes_of(session, person.id)
     matcher = Matcher(session, key, persons=Person.id == person.id)
     in_scope = items_in(scopes)
@@ -537,7 +710,11 @@ def match_person_against_items(
             SignalValue(sig.signal_type, sig.value, sig.frame_index, sig.variant, sig.quality)
         )
     videos = _videos_of(session)
-    for item in session.scalars(select(Item).where(Item.id.in_(in_scope))):
+    item_ids = list(session.scalars(select(Item.id).where(Item.id.in_(in_scope))))
+    if vault is not None and (len(matcher.robust) or matcher.has_persons):
+        backfill_item_features(session, key, vault, item_ids)
+    features = load_item_features(session, key, item_ids) if len(matcher.robust) else {}
+    for item in session.scalars(select(Item).where(Item.id.in_(in_scope)).order_by(Item.id)):
         video_hits = matcher.video_hits(videos.get(item.id, []))
         if person.id in video_hits:
             vm, known_id = video_hits[person.id]
@@ -560,6 +737,9 @@ def match_person_against_items(
                 detail={"known_image_id": known_id, "by": how},
             ):
                 created += 1
+            continue
+        if item.id in features:
+            created += len(matcher.robust_matches(session, item, features[item.id], skip=set()))
     session.flush()
     clusters = session.scalars(
         select(Item.cluster_id)
@@ -568,4 +748,8 @@ def match_person_against_items(
         .distinct()
     ).all()
     created += len(propagate_reposts(session, [c for c in clusters if c is not None], person_id=person.id))
+    references = session.scalars(
+        select(Match.item_id).where(Match.person_id == person.id, Match.kind.in_(DIRECT_KINDS)).distinct()
+    ).all()
+    created += len(carry_to_edited_reposts(session, key, references, persons=Person.id == person.id))
     return created

@@ -239,7 +239,7 @@ def add_person(
     session.refresh(person)
     # A person enrolled for a team-server case is matched against that case's material only.
     created = match_person_against_items(
-        session, key, person, scopes={case_id} if case_id is not None else None
+        session, key, person, scopes={case_id} if case_id is not None else None, vault=vault
     )
     if created and vault is not None:
         matched = session.scalars(

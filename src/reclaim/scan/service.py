@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +43,7 @@ from reclaim.forensics.service import (
     source_photo_findings,
     store_findings,
 )
+from reclaim.matching.robust import features_of_bytes, load_item_features, store_item_features
 from reclaim.matching.scope import filter_items
 from reclaim.matching.service import Matcher
 from reclaim.media import MediaLimits
@@ -367,7 +368,9 @@ class _Writer:
             s.flush()
         if analysis.forensics:
             store_findings(s, item, analysis.forensics)
-        all_created = self.matcher.process_item(s, item, refs, faces, pending.data)
+        if analysis.robust is not None:
+            store_item_features(s, self.ws.key, item, analysis.robust)
+        all_created = self.matcher.process_item(s, item, refs, faces, analysis.robust)
         created = [m for m in all_created if m.item_id == item.id]
         carried = [m for m in all_created if m.item_id != item.id]  # earlier items that became reposts
         self._purge_minor_reposts(s, carried)
@@ -417,9 +420,25 @@ class _Writer:
             SignalValue(sig.signal_type, sig.value, sig.frame_index, sig.variant, sig.quality)
             for sig in s.scalars(select(Signal).where(Signal.item_id == item.id).order_by(Signal.id))
         ]
-        created = self.matcher.match_item(s, item, refs, faces, data)
+        features = None
+        if self.options.robust:  # stored by the scan that added it, else from the bytes in hand (rare)
+            features = load_item_features(s, self.ws.key, [item.id]).get(item.id)
+            if features is None and (features := features_of_bytes(data)) is not None:
+                store_item_features(s, self.ws.key, item, features)
+        created = self.matcher.match_item(s, item, refs, faces, features)
+        self._after_matches(created)
+
+    def finish_references(self) -> None:
+        """After the items: edited reposts of items this scan matched, among every stored item (those
+        scanned before the match included: see ``Matcher.finish``)."""
+        self._after_matches(self.matcher.finish(self.session))
+        self.session.commit()
+
+    def _after_matches(self, created: Sequence[Match]) -> None:
+        """Matches made on items already written: the minor policy, and their pixel passes."""
         if not created:
             return
+        s = self.session
         self._purge_minor_reposts(s, created)
         if self.options.forensics == "matched":
             complete_forensics(s, self.ws.vault, list({m.item_id: m.item for m in created}.values()))
@@ -524,6 +543,8 @@ def _scan(
         )
         session.commit()
         writer = _Writer(ws, session, scan, hash_only=hash_only, options=options)
+        # The workers compute the robust engine's features only when it has something to match against.
+        options = writer.options = replace(options, robust=writer.matcher.wants_features)
         entries = _enumerate(paths, writer.report)
         total = len(entries)
         if progress:
@@ -598,6 +619,7 @@ def _scan(
                 inflight.append((pending, _submit(pool, job) if pool else analyze_job(job), generation))
                 drain(window)
             drain(0)
+            writer.finish_references()
         except BaseException:
             session.rollback()
             scan.status = "interrupted"

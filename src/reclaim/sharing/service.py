@@ -20,6 +20,7 @@ from reclaim.matching.banks import check_items
 from reclaim.sharing.export import ExportFormat, ExportSelection, render, select_hashes
 from reclaim.sharing.importer import parse_hash_list
 from reclaim.signals import VpdqSignal
+from reclaim.store.crypto import DataKey
 from reclaim.store.models import BankHit, ImportedBank, ImportedHash
 from reclaim.store.vault import Vault
 
@@ -145,7 +146,9 @@ def _bank_key(signal_type: str, value: str) -> str:
     return value
 
 
-def import_hashes(session: Session, *, path: Path, bank: str, actor: str | None = None) -> ImportResult:
+def import_hashes(
+    session: Session, *, path: Path, bank: str, actor: str | None = None, key: DataKey | None = None
+) -> ImportResult:
     """Add the hashes of the list at ``path`` to the bank named ``bank`` (created if new), then check the
     items already in the workspace against the banks. One ``bank.imported`` event; commits."""
     name = _bank_name(bank)
@@ -186,7 +189,7 @@ def import_hashes(session: Session, *, path: Path, bank: str, actor: str | None 
         detail={k: v for k, v in result.to_dict().items() if k != "existing_items_hit"},
         actor=actor,
     )
-    result.existing_items_hit = len(check_items(session, actor=actor))
+    result.existing_items_hit = len(check_items(session, actor=actor, key=key))
     session.commit()
     return result
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from reclaim.media import DecodedMedia
 from reclaim.registry import by_name
 from reclaim.signals.base import BytesHasher, FrameHasher, SignalType, SignalValue, VideoHasher, working_copy
@@ -31,15 +33,22 @@ PERCEPTUAL: tuple[str, ...] = tuple(s.name for s in PERCEPTUAL_SIGNALS)
 
 
 def hash_media(
-    data: bytes, media: DecodedMedia, *, signal_types: Sequence[type[SignalType]] = SIGNAL_TYPES
+    data: bytes,
+    media: DecodedMedia,
+    *,
+    signal_types: Sequence[type[SignalType]] = SIGNAL_TYPES,
+    working: dict[int, np.ndarray] | None = None,
 ) -> list[SignalValue]:
     """The hashes of one media file (``data``, decoded as ``media``) by each of ``signal_types``: first
-    the byte hashes, then per frame the frame hashes (each frame downscaled once for all of them)."""
+    the byte hashes, then per frame the frame hashes (each frame downscaled once for all of them; the
+    downscaled frames go into ``working``, by frame index, when it is given)."""
     out = [s.hash_bytes(data) for s in signal_types if issubclass(s, BytesHasher)]
     frame_types = [s for s in signal_types if issubclass(s, FrameHasher)]
     if frame_types:
         for frame in media.frames:
             small = working_copy(frame.image)
+            if working is not None:
+                working[frame.index] = small
             for signal in frame_types:
                 out += signal.hash_working(frame.index, small)
     return out

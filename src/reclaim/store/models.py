@@ -205,6 +205,19 @@ class Item(Base):
     faces: Mapped[list[Face]] = relationship(back_populates="item", cascade="all, delete-orphan")
     findings: Mapped[list[Finding]] = relationship(back_populates="item", cascade="all, delete-orphan")
     sightings: Mapped[list[Sighting]] = relationship(back_populates="item")
+    robust_features: Mapped[ItemFeatureRow | None] = relationship(cascade="all, delete-orphan")
+
+
+class ItemFeatureRow(Base):
+    """An item's features for the robust repost engine (``matching.robust``: region hashes and ORB
+    keypoints of its first frame, no pixels), encrypted with the data key and bound to the item. They let
+    an item matched later serve as a reference for its edited reposts, and an enrolment after the scan
+    find what the scan would have found, without decoding the media again."""
+
+    __tablename__ = "item_features"
+
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), primary_key=True)
+    features_ct: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Signal(Base):
