@@ -176,6 +176,12 @@ def _member_parts(info: zipfile.ZipInfo, limits: UploadLimits) -> list[str]:
     return parts
 
 
+def _is_dir(info: zipfile.ZipInfo) -> bool:
+    """``ZipInfo.is_dir`` without its IndexError on a member with an empty name (found by fuzzing); such a
+    member is refused by :func:`_member_parts`."""
+    return info.filename.endswith("/")
+
+
 def extract_zip(archive: Path, target: Path, limits: UploadLimits, *, budget: list[int]) -> int:
     """Extract ``archive`` into ``target`` (created), refusing path traversal, symbolic links, encrypted
     members, more than the remaining file count and more bytes than the remaining size (counted while
@@ -190,7 +196,7 @@ def extract_zip(archive: Path, target: Path, limits: UploadLimits, *, budget: li
         raise UploadError(f"{archive.name}: not a readable ZIP archive ({exc})") from exc
     with zf:
         infos = zf.infolist()
-        files = [i for i in infos if not i.is_dir()]
+        files = [i for i in infos if not _is_dir(i)]
         if len(files) > budget[1]:
             raise UploadError(
                 f"{archive.name}: {len(files):,} files, above the limit of {limits.max_files:,}"
@@ -212,7 +218,7 @@ def extract_zip(archive: Path, target: Path, limits: UploadLimits, *, budget: li
                     f"refusing the ZIP: member {info.filename[:200]!r} points outside the archive"
                 )
             try:
-                if info.is_dir():
+                if _is_dir(info):
                     dest.mkdir(parents=True, exist_ok=True)
                     continue
                 dest.parent.mkdir(parents=True, exist_ok=True)
