@@ -192,7 +192,8 @@ def extract_zip(archive: Path, target: Path, limits: UploadLimits, *, budget: li
     written = 0
     try:
         zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, OSError, EOFError, UnicodeDecodeError, ValueError) as exc:
+        # UnicodeDecodeError: a member name flagged UTF-8 that is not (found by fuzzing)
         raise UploadError(f"{archive.name}: not a readable ZIP archive ({exc})") from exc
     with zf:
         infos = zf.infolist()
