@@ -18,7 +18,6 @@ Events: ``job.submitted``, ``job.finished``, ``job.failed`` (the scan logs its o
 from __future__ import annotations
 
 import contextlib
-import lzma
 import os
 import shutil
 import stat
@@ -27,7 +26,6 @@ import time
 import traceback
 import unicodedata
 import zipfile
-import zlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -192,9 +190,13 @@ def extract_zip(archive: Path, target: Path, limits: UploadLimits, *, budget: li
     written = 0
     try:
         zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError, EOFError, UnicodeDecodeError, ValueError) as exc:
-        # UnicodeDecodeError: a member name flagged UTF-8 that is not (found by fuzzing)
-        raise UploadError(f"{archive.name}: not a readable ZIP archive ({exc})") from exc
+    except Exception as exc:
+        # zipfile raises a zoo of types on a malformed central directory (BadZipFile, OSError, EOFError,
+        # UnicodeDecodeError for a name flagged UTF-8 that is not, NotImplementedError for an unknown
+        # version, ...: found by fuzzing); all mean the same to the uploader
+        raise UploadError(
+            f"{archive.name}: not a readable ZIP archive ({type(exc).__name__}: {exc})"
+        ) from exc
     with zf:
         infos = zf.infolist()
         files = [i for i in infos if not _is_dir(i)]
@@ -237,15 +239,9 @@ def extract_zip(archive: Path, target: Path, limits: UploadLimits, *, budget: li
                         if budget[0] < 0:
                             raise UploadError(f"{archive.name}: expands beyond the upload limit")
                         out.write(chunk)
-            except (
-                zipfile.BadZipFile,
-                zipfile.LargeZipFile,
-                OSError,
-                EOFError,
-                NotImplementedError,
-                zlib.error,  # a corrupt deflate stream (found by fuzzing)
-                lzma.LZMAError,
-            ) as exc:
+            except UploadError:
+                raise
+            except Exception as exc:  # a corrupt member (BadZipFile, zlib.error, LZMAError, EOFError, ...)
                 raise UploadError(f"{archive.name}: cannot extract {info.filename[:200]!r} ({exc})") from exc
             budget[1] -= 1
             written += 1
