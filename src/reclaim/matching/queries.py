@@ -44,14 +44,15 @@ def list_matches(
         .join(Person)
         .join(Item, Item.id == Match.item_id)
         .options(selectinload(Match.item).selectinload(Item.sightings), selectinload(Match.person))
-        .order_by(Person.name, Match.kind, Match.distance, Item.sha256)
     )
     if person_id:
         stmt = stmt.where(Match.person_id == person_id)
     if status:
         stmt = stmt.where(Match.status == status)
+    # Person names are encrypted (store.fields): ordered here, as SQLite's binary collation did.
+    matches = sorted(session.scalars(stmt), key=lambda m: (m.person.name, m.kind, m.distance, m.item.sha256))
     out = []
-    for m in session.scalars(stmt):
+    for m in matches:
         sightings = sorted(
             m.item.sightings,
             key=lambda s: (s.posted_at is None, s.posted_at.isoformat() if s.posted_at else "", s.id),
