@@ -103,9 +103,13 @@ class Workspace:
         key = crypto.open_keyring(root / KEYRING_FILE, passphrase)
         url = recorded or f"sqlite:///{root / DB_FILE}"
         engine = make_engine(url)
-        upgrade(engine)
-        bind_key(engine, key)
-        encrypt_plaintext_fields(engine, key, Base.metadata)  # once, for workspaces made before 0011
+        try:
+            upgrade(engine)
+            bind_key(engine, key)
+            encrypt_plaintext_fields(engine, key, Base.metadata)  # once, for workspaces made before 0011
+        except BaseException:
+            engine.dispose()
+            raise
         vault_root = root / VAULT_DIR
         vault_root.mkdir(exist_ok=True)
         vault = Vault(vault_root, key)
