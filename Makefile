@@ -39,6 +39,7 @@ bench: install
 	$(BIN)/python bench/source_photo.py
 	$(BIN)/python bench/pixel_auc.py
 	$(BIN)/python bench/forensics_time.py
+	$(BIN)/python bench/field_encryption.py
 	$(BIN)/python bench/lookup_load.py
 
 clean:
