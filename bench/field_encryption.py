@@ -204,7 +204,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=3000, help="extra messages (sightings) in the export")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--json", action="store_true")
-    ap.add_argument("--before", nargs="+", type=Path, help="--json outputs of the old tree (medians compared)")
+    ap.add_argument("--before", nargs="+", type=Path, help="--json outputs of the old tree (medians)")
     ap.add_argument("--after", nargs="+", type=Path, help="--json outputs of this tree")
     ap.add_argument("--doc", type=Path, help="with --before/--after: replace the measured block of this file")
     args = ap.parse_args()
