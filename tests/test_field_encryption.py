@@ -4,6 +4,7 @@ workspace written before it (schema 0008, every word in plaintext) without losin
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from tests.conftest import PASSPHRASE
 NAME = "Legacy Person-Needle 김지연"
 NOTE = "legacy-note-needle: from her graduation album"
 CONSENT = "legacy-consent-needle: signed form on file"
+PG_URL = os.environ.get("RECLAIM_TEST_PG_URL", "")
 
 
 def snapshot(ws: Workspace) -> dict[str, dict[Any, Any]]:
@@ -92,6 +94,54 @@ def legacy(tmp_path: Path) -> tuple[Path, dict[str, dict[Any, Any]]]:
     with sa.create_engine(f"sqlite:///{tmp_path / 'ws' / DB_FILE}").connect() as conn:
         assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0008"
     return tmp_path / "ws", before
+
+
+def pg_rows_text(url: str) -> str:
+    """Every row of every table of a PostgreSQL database, as text."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return "\n".join(
+                row
+                for table in sa.inspect(conn).get_table_names()
+                for row in conn.execute(text(f'SELECT t::text FROM "{table}" t')).scalars()
+            )
+    finally:
+        engine.dispose()
+
+
+def test_a_legacy_postgresql_workspace_is_encrypted_on_open(tmp_path: Path) -> None:
+    if not PG_URL:
+        pytest.skip("RECLAIM_TEST_PG_URL is not set (CI starts PostgreSQL and sets it)")
+    from tests.server.conftest import _pg_database
+
+    databases = _pg_database()
+    url = next(databases)
+    try:
+        sample = build_sample_export(tmp_path / "export")
+        ws = Workspace.create(tmp_path / "ws", PASSPHRASE, database_url=url)
+        with ws.session() as s:
+            person = add_person(s, ws.key, name=NAME, photos=sample.enrol_photos, consent=CONSENT)
+        scan_paths(ws, [sample.root], workers=1)
+        with ws.session() as s:
+            for m in list_matches(s, person_id=person.person_id):
+                review_match(s, match_id=m["match_id"], decision="confirmed", note=NOTE)
+        before = snapshot(ws)
+        make_legacy(ws)
+        rows = pg_rows_text(url)
+        assert NAME in rows and NOTE in rows and "0008" in rows, "a legacy (plaintext, 0008) database"
+        ws = Workspace.open(tmp_path / "ws", PASSPHRASE)
+        try:
+            assert snapshot(ws) == before
+            assert ws.verify_custody() == []
+        finally:
+            ws.close()
+        rows = pg_rows_text(url)
+        for needle in (NAME, NOTE, CONSENT, "Room A", "uploader_77", "photo_1.jpg"):
+            assert needle not in rows and json.dumps(needle)[1:-1] not in rows, needle
+    finally:
+        for _ in databases:
+            pass
 
 
 def test_a_legacy_workspace_is_encrypted_on_open_without_losing_anything(
