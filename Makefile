@@ -48,6 +48,7 @@ bench: install
 	$(BIN)/python bench/source_photo.py
 	$(BIN)/python bench/pixel_auc.py
 	$(BIN)/python bench/forensics_time.py
+	$(BIN)/python bench/field_encryption.py
 	$(BIN)/python bench/lookup_load.py
 	$(BIN)/python bench/vpdq.py
 

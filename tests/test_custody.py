@@ -65,9 +65,18 @@ def test_every_change_is_in_the_chain(logged: Path) -> None:
 @pytest.mark.parametrize(
     ("statement", "needle"),
     [
+        # details are encrypted (store.fields): one moved to another event decrypts but does not fit it
         (
-            "UPDATE events SET detail = json_set(detail, '$.kind', 'video') WHERE kind = 'item.added'",
+            "UPDATE events SET detail = (SELECT detail FROM events WHERE kind = 'scan.started') "
+            "WHERE id = (SELECT min(id) FROM events WHERE kind = 'item.added')",
             "content",
+        ),
+        # and a changed ciphertext does not decrypt at all
+        (
+            "UPDATE events SET detail = substr(detail, 1, 40) || "
+            "(CASE WHEN substr(detail, 41, 1) = 'A' THEN 'B' ELSE 'A' END) || substr(detail, 42) "
+            "WHERE kind = 'item.added'",
+            "fails authentication",
         ),
         ("UPDATE events SET actor = 'someone else' WHERE id = 3", "content"),
         ("UPDATE events SET at = '2020-01-01 00:00:00.000000' WHERE id = 2", "content"),

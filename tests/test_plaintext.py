@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import os
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,14 +21,31 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import create_engine, inspect, select, text
+from sqlalchemy.engine import make_url
 
 from reclaim.demo import SampleExport, build_sample_export, paste_face
+from reclaim.matching.queries import list_matches
 from reclaim.persons.service import _template_from_photo, add_person
+from reclaim.review import review_match
 from reclaim.scan.analyze import analyze_bytes
 from reclaim.scan.service import ScanReport, scan_paths
 from reclaim.store.crypto import decrypt_vector
-from reclaim.store.models import Face, FaceTemplate, Item, ReferencePhoto
+from reclaim.store.models import (
+    Case,
+    Event,
+    Face,
+    FaceTemplate,
+    Item,
+    Job,
+    Notice,
+    Person,
+    ReferencePhoto,
+    Scan,
+    Sighting,
+)
+from reclaim.takedown.drafting import draft_notices
+from reclaim.text import unescaped
 from reclaim.workspace import VAULT_DIR, Workspace
 
 PASSPHRASE = "plaintext-test passphrase: tulip-4711"
@@ -250,3 +270,208 @@ def test_hash_only_scan_stores_no_blobs(tmp_path: Path, scanned: Scanned) -> Non
         assert not hits, "\n".join(hits)
     finally:
         ws.close()
+
+
+# --- words: names, consent, chats, senders, captions, file names, notes (both backends) ----------------
+
+PG_URL = os.environ.get("RECLAIM_TEST_PG_URL", "")
+WORDS = {
+    "person name": "Seo Haeun-Needle 서하은",
+    "consent text": "consent-needle: agreed by phone with her aunt present",
+    "consent recorded by": "advocate Minji-Needle",
+    "chat name": "Needle Chatroom 비밀방",
+    "sender name": "needle_sender_uploader",
+    "caption": "caption-needle: the new one of our classmate",
+    "forwarded from": "Needle Forwarder Channel",
+    "hostile caption original": "ctl-needle\x1b[31mgpj-needle.exe",
+    "scanned folder name": "NeedleExportFolder",
+    "scanned file name": "needle_original_file",
+    "enrolment photo name": "needle_portrait_photo",
+    "known image name": "needle_already_held",
+    "review note": "note-needle: she recognises her school photo",
+    "case title": "Case-Needle Seo v. uploader",
+    "job error": "job-needle: failed reading NeedleUploadName.zip",
+}
+
+
+def word_needles(words: dict[str, str]) -> dict[str, list[bytes]]:
+    """Each word as UTF-8, as JSON would escape it (ASCII-only and as is), and as UTF-16."""
+    out: dict[str, list[bytes]] = {}
+    for what, word in words.items():
+        forms = {word.encode(), json.dumps(word)[1:-1].encode(), word.encode("utf-16-le")}
+        forms |= {part.encode() for part in word.split("\x1b")}  # either side of a control character
+        out[what] = sorted(forms)
+    return out
+
+
+@dataclass
+class Worded:
+    ws: Workspace
+    backend: str
+    person_id: str
+
+
+def _worded_export(base: Path) -> tuple[SampleExport, Path]:
+    """The demo export with every name, caption and file name replaced by a needle; the person's photos
+    renamed too."""
+    sample = build_sample_export(base / WORDS["scanned folder name"])
+    doc_path = sample.root / "result.json"
+    doc = json.loads(doc_path.read_text(encoding="utf-8"))
+    for chat in doc["chats"]["list"]:
+        chat["name"] = WORDS["chat name"]
+        for m in chat["messages"]:
+            if m.get("from"):
+                m["from"] = WORDS["sender name"]
+            if "forwarded_from" in m:
+                m["forwarded_from"] = WORDS["forwarded from"]
+            if m.get("photo") == "chats/chat_001/photos/photo_1.jpg":
+                m["text"] = WORDS["caption"]
+            if m.get("photo") == "chats/chat_002/photos/photo_12.jpg":
+                m["text"] = WORDS["hostile caption original"]  # kept escaped in extra["original_text"]
+            for field_name in ("photo", "file"):
+                if m.get(field_name) == "chats/chat_001/photos/photo_1.jpg":
+                    m[field_name] = f"chats/chat_001/photos/{WORDS['scanned file name']}.jpg"
+    photo = sample.root / "chats" / "chat_001" / "photos" / "photo_1.jpg"
+    photo.rename(photo.with_name(f"{WORDS['scanned file name']}.jpg"))
+    doc_path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    enrol = sample.enrol_photos[0].rename(
+        sample.enrol_photos[0].with_name(f"{WORDS['enrolment photo name']}.jpg")
+    )
+    known = sample.known_image.rename(sample.known_image.with_name(f"{WORDS['known image name']}.png"))
+    return SampleExport(sample.root, [enrol, sample.enrol_photos[1]], known, sample.expected_face_items), base
+
+
+def fill_with_words(ws: Workspace, base: Path) -> str:
+    """Enrol, scan, review with a note, draft a notice naming the person, open a case and a failed job:
+    every kind of word a workspace holds."""
+    sample, _ = _worded_export(base)
+    with ws.session() as s:
+        person = add_person(
+            s,
+            ws.key,
+            name=WORDS["person name"],
+            photos=sample.enrol_photos,
+            known_images=[sample.known_image],
+            consent=WORDS["consent text"],
+            recorded_by=WORDS["consent recorded by"],
+            vault=ws.vault,
+            keep_photos=True,
+        )
+    scan_paths(ws, [sample.root], workers=1)
+    pid = person.person_id
+    with ws.session() as s:
+        matches = list_matches(s, person_id=pid)
+        assert matches
+        for m in matches:
+            review_match(s, match_id=m["match_id"], decision="confirmed", note=WORDS["review note"])
+    with ws.session() as s:
+        drafted = draft_notices(s, person_id=pid, platform="kcsc", lang="both", name_visible=True)
+        assert drafted.notices
+        s.add(Case(title=WORDS["case title"], person_id=pid))
+        s.add(
+            Job(kind="scan", status="failed", error=WORDS["job error"], result={"error": WORDS["job error"]})
+        )
+        s.commit()
+    return pid
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def worded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worded]:
+    base = tmp_path_factory.mktemp(f"words-{request.param}")
+    url: str | None = None
+    admin = None
+    if request.param == "postgresql":
+        if not PG_URL:
+            pytest.skip("RECLAIM_TEST_PG_URL is not set (CI starts PostgreSQL and sets it)")
+        admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        name = f"reclaim_t_{secrets.token_hex(6)}"
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    ws = Workspace.create(base / "ws", PASSPHRASE, database_url=url)
+    try:
+        pid = fill_with_words(ws, base / "material")
+        yield Worded(ws, request.param, pid)
+    finally:
+        ws.close()
+        if admin is not None:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+
+
+def database_text(ws: Workspace) -> dict[str, bytes]:
+    """PostgreSQL: every row of every table as text (what pg_dump would write), one entry per table."""
+    out: dict[str, bytes] = {}
+    with ws.engine.connect() as conn:
+        for table in inspect(conn).get_table_names():
+            rows = conn.execute(text(f'SELECT t::text FROM "{table}" t')).scalars().all()
+            out[f"table {table}"] = "\n".join(rows).encode()
+    return out
+
+
+def stored_words(w: Worded) -> dict[str, bytes]:
+    files = workspace_files(w.ws.root)
+    if w.backend == "postgresql":
+        files.update(database_text(w.ws))
+    return files
+
+
+def test_the_words_were_stored_and_read_back(worded: Worded) -> None:
+    """The needles are what the workspace holds: read through the models, every word is there."""
+    with worded.ws.session() as s:
+        person = s.get(Person, worded.person_id)
+        assert person is not None and person.name == WORDS["person name"]
+        assert [c.statement for c in person.consents] == [WORDS["consent text"]]
+        assert [c.recorded_by for c in person.consents] == [WORDS["consent recorded by"]]
+        assert any(WORDS["enrolment photo name"] in t.photo_label for t in person.templates)
+        assert [k.label for k in person.known_images] == [f"{WORDS['known image name']}.png"]
+        sightings = s.scalars(select(Sighting)).all()
+        assert {sg.chat_name for sg in sightings if sg.source == "telegram"} == {WORDS["chat name"]}
+        assert WORDS["sender name"] in {sg.sender for sg in sightings}
+        assert WORDS["caption"] in {sg.caption for sg in sightings}
+        assert WORDS["forwarded from"] in {sg.forwarded_from for sg in sightings}
+        assert any(WORDS["scanned file name"] in (sg.path or "") for sg in sightings)
+        originals = [(sg.extra or {}).get("original_text") for sg in sightings]
+        assert any(o and unescaped(o["caption"]) == WORDS["hostile caption original"] for o in originals)
+        assert any(WORDS["scanned folder name"] in json.dumps(sc.paths) for sc in s.scalars(select(Scan)))
+        notes = [e.detail.get("note") for e in s.scalars(select(Event)) if e.detail]
+        assert WORDS["review note"] in notes
+        assert all(WORDS["person name"] in n.text for n in s.scalars(select(Notice)))
+        assert s.scalar(select(Case.title)) == WORDS["case title"]
+        assert s.scalar(select(Job.error)) == WORDS["job error"]
+    assert worded.ws.verify_custody() == []
+
+
+def test_no_words_in_plaintext_while_open(worded: Worded) -> None:
+    with worded.ws.session() as s:
+        assert s.scalar(select(Person.id).limit(1)) is not None
+        files = stored_words(worded)
+        if worded.backend == "sqlite":
+            assert {"reclaim.db", "reclaim.db-wal", "reclaim.db-shm"} <= files.keys()
+        hits = find_plaintext(files, word_needles(WORDS))
+    assert not hits, "\n".join(hits)
+
+
+def test_no_words_in_plaintext_after_close(worded: Worded) -> None:
+    worded.ws.close()
+    hits = find_plaintext(stored_words(worded), word_needles(WORDS))
+    assert not hits, "\n".join(hits)
+
+
+def test_the_word_search_would_find_plaintext(worded: Worded) -> None:
+    """The probe works on this backend: a word written in the clear through the database is found."""
+    with worded.ws.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE sightings SET chat_type = :v WHERE id = (SELECT min(id) FROM sightings)"),
+            {"v": WORDS["chat name"]},
+        )
+    try:
+        worded.ws.close()  # checkpoint (SQLite)
+        hits = find_plaintext(stored_words(worded), word_needles(WORDS))
+        assert any(h.startswith(("reclaim.db", "table sightings")) and "chat name" in h for h in hits), hits
+    finally:
+        with worded.ws.engine.begin() as conn:
+            conn.execute(
+                text("UPDATE sightings SET chat_type = NULL WHERE chat_type = :v"), {"v": WORDS["chat name"]}
+            )

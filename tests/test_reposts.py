@@ -99,8 +99,12 @@ def scan(ws: Workspace, *paths: Path) -> None:
 
 def sha_of(ws: Workspace, path: Path) -> str:
     with ws.session() as s:
-        sha = s.scalar(select(Item.sha256).join(Sighting).where(Sighting.path.like(f"%{path.name}")))
-    assert sha is not None
+        # sighting paths are encrypted: found in Python, not by SQL LIKE
+        sha = next(
+            sg.item.sha256
+            for sg in s.scalars(select(Sighting))
+            if sg.item is not None and (sg.path or "").endswith(path.name)
+        )
     return sha
 
 

@@ -28,7 +28,9 @@ from PIL import Image
 
 from reclaim.demo import SampleExport, build_sample_export, jpeg, paste_face
 from reclaim.persons.service import add_person
-from reclaim.workspace import DB_FILE, VAULT_DIR, Workspace
+from reclaim.store.crypto import open_keyring
+from reclaim.store.fields import unseal
+from reclaim.workspace import DB_FILE, KEYRING_FILE, VAULT_DIR, Workspace
 
 pytestmark = pytest.mark.slow
 
@@ -191,6 +193,12 @@ class State:
 
 
 def read_state(ws: Path) -> State:
+    key = open_keyring(ws / KEYRING_FILE, PASSPHRASE)
+
+    def opened(field: str, value: str | None) -> str | None:
+        """Words are encrypted at rest (store.fields), with a fresh nonce each: compare plaintexts."""
+        return None if value is None else unseal(key, field, value)
+
     with contextlib.closing(sqlite3.connect(ws / DB_FILE)) as db:
         items = {sha: bool(stored) for sha, stored in db.execute("SELECT sha256, stored FROM items")}
         signals = set(
@@ -203,14 +211,21 @@ def read_state(ws: Path) -> State:
             db.execute("SELECT i.sha256, f.frame_index, f.box FROM faces f JOIN items i ON i.id = f.item_id")
         )
         sightings = sorted(
-            db.execute(
-                "SELECT s.source_key, i.sha256, s.placeholder "
-                "FROM sightings s LEFT JOIN items i ON i.id = s.item_id"
+            (
+                (
+                    opened("sightings.source_key", source_key),
+                    sha,
+                    opened("sightings.placeholder", placeholder),
+                )
+                for source_key, sha, placeholder in db.execute(
+                    "SELECT s.source_key, i.sha256, s.placeholder "
+                    "FROM sightings s LEFT JOIN items i ON i.id = s.item_id"
+                )
             ),
             key=repr,
         )
         matches = {
-            (name, sha, kind): dist
+            (opened("persons.name", name), sha, kind): dist
             for name, sha, kind, dist in db.execute(
                 "SELECT p.name, i.sha256, m.kind, m.distance FROM matches m "
                 "JOIN persons p ON p.id = m.person_id JOIN items i ON i.id = m.item_id"

@@ -12,10 +12,12 @@ import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import platformdirs
-from sqlalchemy import Engine, select
+from sqlalchemy import JSON, Engine, select, type_coerce
 from sqlalchemy.orm import Session, sessionmaker
 
 from reclaim.custody import Signer, create_signer, load_signer, verify_chain
@@ -24,7 +26,8 @@ from reclaim.events import EventKind, log_event
 from reclaim.store import crypto
 from reclaim.store.crypto import DataKey
 from reclaim.store.db import make_engine, session_factory, upgrade
-from reclaim.store.models import Event
+from reclaim.store.fields import bind_key, encrypt_plaintext_fields, unseal
+from reclaim.store.models import Base, Event
 from reclaim.store.vault import Vault
 
 WORKSPACE_FILE = "workspace.json"
@@ -100,7 +103,13 @@ class Workspace:
         key = crypto.open_keyring(root / KEYRING_FILE, passphrase)
         url = recorded or f"sqlite:///{root / DB_FILE}"
         engine = make_engine(url)
-        upgrade(engine)
+        try:
+            upgrade(engine)
+            bind_key(engine, key)
+            encrypt_plaintext_fields(engine, key, Base.metadata)  # once, for workspaces made before 0014
+        except BaseException:
+            engine.dispose()
+            raise
         vault_root = root / VAULT_DIR
         vault_root.mkdir(exist_ok=True)
         vault = Vault(vault_root, key)
@@ -158,12 +167,44 @@ class Workspace:
 
     def verify_custody(self) -> list[str]:
         """Check the whole custody log against this workspace's public key; [] when intact."""
+        table = Event.__table__
+        # the stored ciphertext, decrypted below one by one so that a damaged one is reported, not raised
+        stored_detail = type_coerce(table.c.detail, JSON).label("stored_detail")
+        columns = [c for c in table.c if c.name != "detail"]
+        problems: list[str] = []
+        events: list[_LoggedEvent] = []
         with self.session() as session:
-            events = session.scalars(select(Event).order_by(Event.id)).all()
-            return verify_chain(events, self.signer.public_hex)
+            for row in session.execute(select(*columns, stored_detail).order_by(table.c.id)):
+                values = dict(row._mapping)
+                stored = values.pop("stored_detail")
+                try:
+                    detail = None if stored is None else json.loads(unseal(self.key, "events.detail", stored))
+                except ValueError:
+                    problems.append(
+                        f"event {values['id']} ({values['kind']}): its detail fails authentication "
+                        "(changed after it was written, or not encrypted)"
+                    )
+                    detail = None
+                events.append(_LoggedEvent(detail=detail, **values))
+        return problems + verify_chain(events, self.signer.public_hex)
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+@dataclass
+class _LoggedEvent:
+    """An event as stored, for verification (a custody.ChainEvent)."""
+
+    id: int
+    at: datetime
+    actor: str
+    kind: str
+    subject: str | None
+    detail: dict[str, Any] | None
+    prev_hash: str | None
+    hash: str | None
+    signature: str | None
 
 
 def _shown_url(url: str) -> str:

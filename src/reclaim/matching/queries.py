@@ -45,15 +45,16 @@ def list_matches(
         .join(Person)
         .join(Item, Item.id == Match.item_id)
         .options(selectinload(Match.item).selectinload(Item.sightings), selectinload(Match.person))
-        .order_by(Person.name, Match.kind, Match.distance, Item.sha256)
     )
     if person_id:
         stmt = stmt.where(Match.person_id == person_id)
     if status:
         stmt = stmt.where(Match.status == status)
+    # Person names are encrypted (store.fields): ordered here, as SQLite's binary collation did.
+    matches = sorted(session.scalars(stmt), key=lambda m: (m.person.name, m.kind, m.distance, m.item.sha256))
     out = []
     shown = SightingFilter(session)  # a person's matches show the sightings of their own scopes only
-    for m in session.scalars(stmt):
+    for m in matches:
         sightings = sorted(
             (s for s in m.item.sightings if shown.allows(m.person_id, s.id)),
             key=lambda s: (s.posted_at is None, s.posted_at.isoformat() if s.posted_at else "", s.id),

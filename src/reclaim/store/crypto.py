@@ -13,7 +13,7 @@ import hmac
 import json
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -45,20 +45,28 @@ class DataKey:
     """The unwrapped data key. Never logged, never written in the clear."""
 
     key: bytes
+    _aead: AESGCM = field(init=False, repr=False, compare=False)
+    """One cipher object per key (field encryption calls this for every stored word)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_aead", AESGCM(self.key))
+
+    def __reduce__(self) -> tuple[type[DataKey], tuple[bytes]]:  # the cipher object is rebuilt, not pickled
+        return (DataKey, (self.key,))
 
     def __repr__(self) -> str:  # keep keys out of tracebacks and logs
         return "DataKey(<redacted>)"
 
     def encrypt(self, plaintext: bytes, *, aad: bytes) -> bytes:
         nonce = secrets.token_bytes(_NONCE)
-        return _BLOB_MAGIC + nonce + AESGCM(self.key).encrypt(nonce, plaintext, aad)
+        return _BLOB_MAGIC + nonce + self._aead.encrypt(nonce, plaintext, aad)
 
     def decrypt(self, blob: bytes, *, aad: bytes) -> bytes:
         if not blob.startswith(_BLOB_MAGIC) or len(blob) < len(_BLOB_MAGIC) + _NONCE + 16:
             raise ValueError("not a reclaim ciphertext")
         nonce = blob[len(_BLOB_MAGIC) : len(_BLOB_MAGIC) + _NONCE]
         try:
-            return AESGCM(self.key).decrypt(nonce, blob[len(_BLOB_MAGIC) + _NONCE :], aad)
+            return self._aead.decrypt(nonce, blob[len(_BLOB_MAGIC) + _NONCE :], aad)
         except InvalidTag as exc:
             raise ValueError("ciphertext failed authentication (tampered or wrong key)") from exc
 

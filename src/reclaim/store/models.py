@@ -1,7 +1,9 @@
 """SQLAlchemy 2 typed models. One code path for SQLite (embedded default) and PostgreSQL.
 
 Secrets never sit here in the clear: face templates are AES-256-GCM ciphertexts (see crypto.py); media
-bytes live in the encrypted vault, not in the database.
+bytes live in the encrypted vault, not in the database; every column holding a person's or an attacker's
+words (names, consent, chat and sender names, captions, file names, notes, notices, the custody log's
+details) is an ``EncryptedText`` or ``EncryptedJSON`` column (see fields.py).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
+
+from reclaim.store.fields import EncryptedJSON, EncryptedText
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -73,7 +77,7 @@ class Person(Base):
     __tablename__ = "persons"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    name: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(EncryptedText("persons.name", 200))
     minor: Mapped[bool] = mapped_column(Boolean, default=False)
     keep_photos: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     """The person agreed that their enrolment photos are kept (encrypted) for source-photo matching."""
@@ -99,8 +103,8 @@ class Consent(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     person_id: Mapped[str] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
-    statement: Mapped[str] = mapped_column(Text)
-    recorded_by: Mapped[str] = mapped_column(String(200))
+    statement: Mapped[str] = mapped_column(EncryptedText("consents.statement"))
+    recorded_by: Mapped[str] = mapped_column(EncryptedText("consents.recorded_by", 200))
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     person: Mapped[Person] = relationship(back_populates="consents")
@@ -115,7 +119,7 @@ class FaceTemplate(Base):
     person_id: Mapped[str] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
     model: Mapped[str] = mapped_column(String(64))
     vector_ct: Mapped[bytes] = mapped_column(LargeBinary)
-    photo_label: Mapped[str] = mapped_column(String(500))
+    photo_label: Mapped[str] = mapped_column(EncryptedText("face_templates.photo_label", 500))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     person: Mapped[Person] = relationship(back_populates="templates")
@@ -128,7 +132,7 @@ class KnownImage(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     person_id: Mapped[str] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
-    label: Mapped[str] = mapped_column(String(500))
+    label: Mapped[str] = mapped_column(EncryptedText("known_images.label", 500))
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     md5: Mapped[str] = mapped_column(String(32))
     pdq: Mapped[str | None] = mapped_column(String(64))
@@ -166,7 +170,7 @@ class ReferencePhoto(Base):
     person_id: Mapped[str] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(20))
     """"reference" (an enrolment photo) or "known" (an image the person already holds)."""
-    label: Mapped[str] = mapped_column(String(500))
+    label: Mapped[str] = mapped_column(EncryptedText("reference_photos.label", 500))
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -268,10 +272,10 @@ class Finding(Base):
     person_id: Mapped[str | None] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
     verdict: Mapped[str] = mapped_column(String(64))
     strength: Mapped[str] = mapped_column(String(16))
-    summary: Mapped[str] = mapped_column(Text)
-    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    summary: Mapped[str] = mapped_column(EncryptedText("findings.summary"))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(EncryptedJSON("findings.detail"))
     caveats: Mapped[list[str] | None] = mapped_column(JSON)
-    error: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(EncryptedText("findings.error"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     item: Mapped[Item] = relationship(back_populates="findings")
@@ -284,8 +288,8 @@ class Scan(Base):
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column()
     status: Mapped[str] = mapped_column(String(20), default="running")
-    paths: Mapped[dict[str, Any]] = mapped_column()
-    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    paths: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON("scans.paths"))
+    summary: Mapped[dict[str, Any] | None] = mapped_column(EncryptedJSON("scans.summary"))
     case_id: Mapped[str | None] = mapped_column(String(32), index=True)
     """The team server's case the material was uploaded to; None for the CLI's workspace (one case). A
     person is matched only against material of their own cases (:mod:`reclaim.matching.scope`). Not a
@@ -304,21 +308,21 @@ class Sighting(Base):
     item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"), index=True)
     scan_id: Mapped[int | None] = mapped_column(ForeignKey("scans.id"))
     source: Mapped[str] = mapped_column(String(40))
-    source_key: Mapped[str] = mapped_column(Text)
-    path: Mapped[str | None] = mapped_column(Text)
+    source_key: Mapped[str] = mapped_column(EncryptedText("sightings.source_key"))
+    path: Mapped[str | None] = mapped_column(EncryptedText("sightings.path"))
     chat_id: Mapped[str | None] = mapped_column(String(64), index=True)
-    chat_name: Mapped[str | None] = mapped_column(Text)
+    chat_name: Mapped[str | None] = mapped_column(EncryptedText("sightings.chat_name"))
     chat_type: Mapped[str | None] = mapped_column(String(64))
     message_id: Mapped[int | None] = mapped_column(Integer)
-    sender: Mapped[str | None] = mapped_column(Text)
+    sender: Mapped[str | None] = mapped_column(EncryptedText("sightings.sender"))
     sender_id: Mapped[str | None] = mapped_column(String(64))
     posted_at: Mapped[datetime | None] = mapped_column()
-    caption: Mapped[str | None] = mapped_column(Text)
-    forwarded_from: Mapped[str | None] = mapped_column(Text)
+    caption: Mapped[str | None] = mapped_column(EncryptedText("sightings.caption"))
+    forwarded_from: Mapped[str | None] = mapped_column(EncryptedText("sightings.forwarded_from"))
     reply_to: Mapped[int | None] = mapped_column(Integer)
     media_type: Mapped[str | None] = mapped_column(String(64))
-    placeholder: Mapped[str | None] = mapped_column(Text)
-    extra: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    placeholder: Mapped[str | None] = mapped_column(EncryptedText("sightings.placeholder"))
+    extra: Mapped[dict[str, Any] | None] = mapped_column(EncryptedJSON("sightings.extra"))
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     item: Mapped[Item | None] = relationship(back_populates="sightings")
@@ -336,7 +340,7 @@ class Match(Base):
     kind: Mapped[str] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(20), default="candidate")
     distance: Mapped[float] = mapped_column(Float)
-    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(EncryptedJSON("matches.detail"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     person: Mapped[Person] = relationship(back_populates="matches")
@@ -355,7 +359,7 @@ class Event(Base):
     actor: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(64), index=True)
     subject: Mapped[str | None] = mapped_column(String(200))
-    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(EncryptedJSON("events.detail"))
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     signature: Mapped[str | None] = mapped_column(String(128))
@@ -400,7 +404,7 @@ class Case(Base):
     __tablename__ = "cases"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    title: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(EncryptedText("cases.title", 200))
     person_id: Mapped[str | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"), index=True)
     status: Mapped[str] = mapped_column(String(20), default="open")
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
@@ -433,8 +437,8 @@ class Job(Base):
     """queued | running | finished | failed"""
     done: Mapped[int] = mapped_column(Integer, default=0)
     total: Mapped[int | None] = mapped_column(Integer)
-    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    error: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any] | None] = mapped_column(EncryptedJSON("jobs.result"))
+    error: Mapped[str | None] = mapped_column(EncryptedText("jobs.error"))
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column()
@@ -458,11 +462,11 @@ class Notice(Base):
     platform: Mapped[str] = mapped_column(String(40), index=True)
     status: Mapped[str] = mapped_column(String(20), default="draft")
     lang: Mapped[str] = mapped_column(String(8))
-    text: Mapped[str] = mapped_column(Text)
-    fields: Mapped[dict[str, Any]] = mapped_column()
+    text: Mapped[str] = mapped_column(EncryptedText("notices.text"))
+    fields: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON("notices.fields"))
     recipient: Mapped[str | None] = mapped_column(String(320))
     evidence_sha256: Mapped[str | None] = mapped_column(String(64))
-    error: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(EncryptedText("notices.error"))
     """The last sending error (the notice stays a draft)."""
     parent_id: Mapped[str | None] = mapped_column(ForeignKey("notices.id", ondelete="SET NULL"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -547,3 +551,13 @@ class BankHit(Base):
 
     item: Mapped[Item] = relationship()
     bank: Mapped[ImportedBank] = relationship()
+
+
+class EncryptionPass(Base):
+    """A one-time pass over stored data that has run to completion (``fields.PASS_NAME``: the values
+    written in plaintext before field encryption are now encrypted)."""
+
+    __tablename__ = "encryption_passes"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    finished_at: Mapped[datetime] = mapped_column(default=utcnow)
