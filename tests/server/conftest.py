@@ -23,7 +23,7 @@ from reclaim.workspace import Workspace
 
 PG_URL = os.environ.get("RECLAIM_TEST_PG_URL", "")
 PASSWORD = "correct horse battery"
-SECRET = "s" * 48
+SECRET = secrets.token_urlsafe(48)
 BACKENDS = ["sqlite", "postgresql"]
 
 

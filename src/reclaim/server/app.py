@@ -14,15 +14,19 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.datastructures import MutableHeaders
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reclaim.errors import NotFound, ReclaimError, UserError
 from reclaim.server import api, hashapi, takedown_api, takedown_web, web
 from reclaim.server.auth import AuthError, Forbidden, LoginLimiter, RateLimited
+from reclaim.server.deps import CurrentPrincipal
 from reclaim.server.settings import ServerSettings
 from reclaim.workspace import WORKSPACE_FILE, Workspace
 
 SESSION_COOKIE = "reclaim_session"
+STATIC_PREFIX = "/static/"
 
 
 def open_workspace(settings: ServerSettings) -> Workspace:
@@ -33,7 +37,9 @@ def open_workspace(settings: ServerSettings) -> Workspace:
 
 
 def create_app(settings: ServerSettings, *, workspace: Workspace | None = None) -> FastAPI:
-    """The server app. Refuses to build in server mode with default secrets (UserError)."""
+    """The server app. Refuses to build with a weak secret, or in server mode with default secrets
+    (UserError). Without RECLAIM_SECRET_KEY in local mode, cookies are signed with the workspace's own
+    random secret (:func:`reclaim.server.settings.workspace_secret`)."""
     settings.check()
 
     @asynccontextmanager
@@ -52,13 +58,17 @@ def create_app(settings: ServerSettings, *, workspace: Workspace | None = None) 
         version="0.1.0",
         description="Find, prove, preserve and take down non-consensual deepfake imagery: the team server.",
         lifespan=lifespan,
+        docs_url=None,  # Swagger UI and ReDoc load their scripts from a CDN: not served at all
+        redoc_url=None,
+        openapi_url=None,  # served below, to signed-in callers only
     )
     app.state.settings = settings
     app.state.workspace = workspace or open_workspace(settings)
     app.state.limiter = LoginLimiter(settings.login_attempts, settings.login_window_s)
+    app.add_middleware(NoStoreMiddleware)
     app.add_middleware(
         SessionMiddleware,
-        secret_key=settings.secret_key,
+        secret_key=settings.signing_secret(app.state.workspace.root),
         session_cookie=SESSION_COOKIE,
         max_age=settings.session_max_age_s,
         same_site="strict",
@@ -67,7 +77,36 @@ def create_app(settings: ServerSettings, *, workspace: Workspace | None = None) 
     _error_handlers(app)
     for router in (api, hashapi, web, takedown_api, takedown_web):
         router.include(app)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi(principal: CurrentPrincipal) -> JSONResponse:
+        """The OpenAPI description, for signed-in callers (an API token or a UI session)."""
+        return JSONResponse(app.openapi())
+
     return app
+
+
+class NoStoreMiddleware:
+    """``Cache-Control: no-store`` on every response that does not set its own (JSON, pages, redirects,
+    errors), so no browser or proxy keeps a copy of a case; only ``/static`` (CSS and the script) may be
+    cached."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(STATIC_PREFIX):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_no_store(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                if "cache-control" not in headers:
+                    headers["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, send_no_store)
 
 
 def _error_handlers(app: FastAPI) -> None:

@@ -1,8 +1,19 @@
-"""One settings object for the server, with safe defaults that fail closed in server mode."""
+"""One settings object for the server, with safe defaults that fail closed.
+
+Session cookies are signed with ``RECLAIM_SECRET_KEY``. There is no public default: in local mode, when it
+is not set, each workspace gets its own random secret (:func:`workspace_secret`, a file of mode 0600 in the
+workspace); in server mode it must be set, and a secret that is short, has whitespace or too little
+variety (``"a" * 32``) is refused. The cookie only carries a random session id and the CSRF token: who is
+signed in is decided by the ``web_sessions`` table (:mod:`reclaim.server.sessions`), so a forged cookie
+names no user.
+"""
 
 from __future__ import annotations
 
+import math
 import os
+import secrets
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -12,8 +23,53 @@ from reclaim.errors import UserError
 Mode = Literal["local", "server"]
 
 DEFAULT_SECRET = "change-me"
-"""The placeholder secret: accepted in local mode (one user on their own machine), refused in server mode."""
+"""The placeholder secret of reclaim 0.1 (public: anyone could sign cookies with it). Refused in every mode."""
 MIN_SECRET_LENGTH = 32
+MIN_SECRET_BITS = 90
+"""A secret's length times the Shannon entropy of its characters must reach this: a rough estimate that
+undercounts random secrets (``token_urlsafe(32)`` scores about 220, 32 random hex digits 99 or more in
+2,000 draws) and gives ``"a" * 32`` zero, ``"ab" * 20`` 40."""
+MIN_SECRET_DISTINCT = 10
+SECRET_FILE = "session-secret"
+"""The workspace's own cookie-signing secret (local mode without RECLAIM_SECRET_KEY)."""
+
+
+def secret_problem(secret: str) -> str | None:
+    """Why ``secret`` cannot sign session cookies, or None when it can."""
+    if secret == DEFAULT_SECRET:
+        return f"RECLAIM_SECRET_KEY is the public placeholder {DEFAULT_SECRET!r}"
+    if len(secret) < MIN_SECRET_LENGTH:
+        return f"RECLAIM_SECRET_KEY must be a random value of at least {MIN_SECRET_LENGTH} characters"
+    if any(c.isspace() for c in secret):
+        return "RECLAIM_SECRET_KEY must not contain whitespace"
+    counts = Counter(secret)
+    bits = max(0.0, -sum(n * math.log2(n / len(secret)) for n in counts.values()))
+    periodic = (secret + secret).find(secret, 1) < len(secret)  # "0123456789abcdef" * 2
+    if len(counts) < MIN_SECRET_DISTINCT or bits < MIN_SECRET_BITS or periodic:
+        return (
+            f"RECLAIM_SECRET_KEY looks guessable (about {bits:.0f} bits; at least {MIN_SECRET_BITS} needed)"
+        )
+    return None
+
+
+SECRET_HINT = "e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+
+
+def workspace_secret(root: Path) -> str:
+    """The workspace's random cookie secret, made on first use (mode 0600, never overwritten)."""
+    path = root / SECRET_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        value = path.read_text(encoding="ascii").strip()
+        problem = secret_problem(value)
+        if problem is not None:
+            raise UserError(f"{path} holds an unusable secret ({problem}); delete it to make a new one")
+        return value
+    value = secrets.token_urlsafe(48)
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(value + "\n")
+    return value
 
 
 @dataclass(frozen=True)
@@ -24,12 +80,14 @@ class ServerSettings:
     """Unlocks the workspace's keyring (RECLAIM_PASSPHRASE)."""
     database_url: str | None = None
     """RECLAIM_DATABASE_URL, e.g. postgresql+psycopg://user:pw@host/db; None = the workspace's SQLite."""
-    secret_key: str = field(default=DEFAULT_SECRET, repr=False)
-    """Signs session cookies (RECLAIM_SECRET_KEY)."""
+    secret_key: str | None = field(default=None, repr=False)
+    """Signs session cookies (RECLAIM_SECRET_KEY). None: local mode uses the workspace's own random secret;
+    server mode refuses to start."""
     mode: Mode = "local"
     cookie_secure: bool | None = None
     """Send session cookies over HTTPS only; default: True in server mode, False in local mode."""
     session_max_age_s: int = 8 * 3600
+    """A session ends this long after sign-in (the table's expires_at; the cookie lives as long)."""
     login_attempts: int = 5
     """Failed logins allowed per username and client address in ``login_window_s``."""
     login_window_s: int = 300
@@ -41,23 +99,34 @@ class ServerSettings:
         return self.cookie_secure if self.cookie_secure is not None else self.mode == "server"
 
     def check(self) -> None:
-        """Refuse to start in server mode with default or weak secrets. Raises UserError."""
+        """Refuse weak secrets in any mode, and default ones in server mode. Raises UserError."""
         if self.mode not in ("local", "server"):
             raise UserError(f"unknown mode {self.mode!r}: use local or server")
-        if self.mode != "server":
-            return
         problems = []
-        if self.secret_key == DEFAULT_SECRET or len(self.secret_key) < MIN_SECRET_LENGTH:
-            problems.append(
-                f"RECLAIM_SECRET_KEY must be set to a random value of at least {MIN_SECRET_LENGTH} "
-                "characters (e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')"
-            )
-        if len(self.passphrase) < 12:
-            problems.append("RECLAIM_PASSPHRASE must be at least 12 characters in server mode")
-        if self.cookie_secure is False:
-            problems.append("session cookies must be secure (HTTPS only) in server mode")
+        if self.secret_key is not None:
+            problem = secret_problem(self.secret_key)
+            if problem is not None:
+                problems.append(f"{problem} ({SECRET_HINT})")
+        if self.mode == "server":
+            if self.secret_key is None:
+                problems.append(
+                    f"RECLAIM_SECRET_KEY must be set to a random value of at least {MIN_SECRET_LENGTH} "
+                    f"characters ({SECRET_HINT})"
+                )
+            if len(self.passphrase) < 12:
+                problems.append("RECLAIM_PASSPHRASE must be at least 12 characters in server mode")
+            if self.cookie_secure is False:
+                problems.append("session cookies must be secure (HTTPS only) in server mode")
         if problems:
-            raise UserError("refusing to start in server mode: " + "; ".join(problems))
+            raise UserError(f"refusing to start in {self.mode} mode: " + "; ".join(problems))
+
+    def signing_secret(self, root: Path) -> str:
+        """The cookie secret: RECLAIM_SECRET_KEY, else (local mode) the workspace's own random one."""
+        if self.secret_key is not None:
+            return self.secret_key
+        if self.mode == "server":
+            raise UserError("RECLAIM_SECRET_KEY must be set in server mode")
+        return workspace_secret(root)
 
     @classmethod
     def from_env(cls, workspace: Path, *, mode: Mode | None = None) -> ServerSettings:
@@ -70,7 +139,7 @@ class ServerSettings:
             workspace=workspace,
             passphrase=passphrase,
             database_url=env.get("RECLAIM_DATABASE_URL") or None,
-            secret_key=env.get("RECLAIM_SECRET_KEY", DEFAULT_SECRET),
+            secret_key=env.get("RECLAIM_SECRET_KEY") or None,
             mode=mode or ("server" if env.get("RECLAIM_MODE") == "server" else "local"),
             cookie_secure=None if cookie is None else cookie.lower() in ("1", "true", "yes"),
             public_url=env.get("RECLAIM_PUBLIC_URL") or None,
