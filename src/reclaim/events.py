@@ -65,8 +65,20 @@ class EventKind(StrEnum):
 
 
 SubjectKind = Literal[
-    "person", "item", "match", "cluster", "scan", "sighting", "notice", "event", "bank", "user", "case", "job",
-    "token", "session",
+    "person",
+    "item",
+    "match",
+    "cluster",
+    "scan",
+    "sighting",
+    "notice",
+    "event",
+    "bank",
+    "user",
+    "case",
+    "job",
+    "token",
+    "session",
 ]
 
 

@@ -50,6 +50,24 @@ class AccountChange(BaseModel):
     sessions_ended: int = 0
 
 
+class UserSummary(BaseModel):
+    user_id: int
+    username: str
+    role: str
+    active: bool
+    created_at: datetime
+
+
+def list_user_rows(session: Session) -> list[dict[str, object]]:
+    """Every user (for the CLI, which acts as the workspace's owner), as JSON-ready rows."""
+    return [
+        UserSummary(
+            user_id=u.id, username=u.username, role=u.role, active=u.active, created_at=u.created_at
+        ).model_dump(mode="json")
+        for u in session.scalars(select(User).order_by(User.username))
+    ]
+
+
 def user_by_id(session: Session, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None:

@@ -6,8 +6,9 @@ Roles: an admin may do everything; an advocate reads and changes the cases assig
 reads the cases assigned to them (403 on every write); a platform account gets 403 on every route here
 but ``/api/health``, ``/api/login``, ``/api/logout`` and ``/api/me`` (with its sessions and password:
 every signed-in account manages its own). Managing other accounts (tokens, deactivation, deletion,
-password resets, their sessions) is for admins (:mod:`reclaim.server.accounts`). A case (and its matches, items and
-jobs) the caller may not see is 404 "no such case", exactly like one that does not exist.
+password resets, their sessions) is for admins (:mod:`reclaim.server.accounts`). A case (and its
+matches, items and jobs) the caller may not see is 404 "no such case", exactly like one that does not
+exist.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reclaim.errors import NotFound, ReclaimError, UserError
-from reclaim.server import api, hashapi, takedown_api, takedown_web, web
+from reclaim.server import accounts_web, api, hashapi, takedown_api, takedown_web, web
 from reclaim.server.auth import AuthError, Forbidden, LoginLimiter, RateLimited
 from reclaim.server.deps import CurrentPrincipal
 from reclaim.server.settings import ServerSettings
@@ -75,7 +75,7 @@ def create_app(settings: ServerSettings, *, workspace: Workspace | None = None) 
         https_only=settings.secure_cookies,
     )
     _error_handlers(app)
-    for router in (api, hashapi, web, takedown_api, takedown_web):
+    for router in (api, hashapi, web, takedown_api, takedown_web, accounts_web):
         router.include(app)
 
     @app.get("/openapi.json", include_in_schema=False)

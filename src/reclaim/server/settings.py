@@ -10,20 +10,21 @@ names no user.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import secrets
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from reclaim.errors import UserError
 
 Mode = Literal["local", "server"]
 
 DEFAULT_SECRET = "change-me"
-"""The placeholder secret of reclaim 0.1 (public: anyone could sign cookies with it). Refused in every mode."""
+"""The placeholder secret of reclaim 0.1 (public: anyone could sign cookies with it). Refused always."""
 MIN_SECRET_LENGTH = 32
 MIN_SECRET_BITS = 90
 """A secret's length times the Shannon entropy of its characters must reach this: a rough estimate that
@@ -64,7 +65,9 @@ def workspace_secret(root: Path) -> str:
         value = path.read_text(encoding="ascii").strip()
         problem = secret_problem(value)
         if problem is not None:
-            raise UserError(f"{path} holds an unusable secret ({problem}); delete it to make a new one")
+            raise UserError(
+                f"{path} holds an unusable secret ({problem}); delete it to make a new one"
+            ) from None
         return value
     value = secrets.token_urlsafe(48)
     with os.fdopen(fd, "w", encoding="ascii") as f:
@@ -144,3 +147,37 @@ class ServerSettings:
             cookie_secure=None if cookie is None else cookie.lower() in ("1", "true", "yes"),
             public_url=env.get("RECLAIM_PUBLIC_URL") or None,
         )
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only reaches this machine (127.0.0.0/8, ::1, localhost)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name other than localhost may resolve anywhere
+
+
+def listen_options(
+    settings: ServerSettings, *, host: str, port: int, forwarded_allow_ips: str | None = None
+) -> dict[str, Any]:
+    """uvicorn's options for ``reclaim serve``. UserError for a non-loopback address in local mode (local
+    mode is one person on their own machine: its cookies are not HTTPS-only and it does not demand a set
+    secret). Proxy headers are trusted only from the addresses in ``forwarded_allow_ips``; without it the
+    client address is the peer's, so nobody can pick their own address (and dodge the sign-in limit) with
+    a forged X-Forwarded-For."""
+    if settings.mode != "server" and not is_loopback(host):
+        raise UserError(
+            f"refusing to listen on {host} in local mode: other machines could reach a server meant for "
+            "one person. Use --server-mode (with RECLAIM_SECRET_KEY set, behind HTTPS) or --host 127.0.0.1"
+        )
+    proxies = [p.strip() for p in (forwarded_allow_ips or "").split(",") if p.strip()]
+    if forwarded_allow_ips is not None and not proxies:
+        raise UserError("--forwarded-allow-ips needs the proxy's address, e.g. 10.0.0.2")
+    return {
+        "host": host,
+        "port": port,
+        "proxy_headers": bool(proxies),
+        "forwarded_allow_ips": ",".join(proxies) if proxies else "",
+    }
