@@ -4,22 +4,31 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit bench clean
+.PHONY: install demo test lint typecheck unit bench fuzz fuzz-corpus clean
 
 install: $(STAMP)
 
+# The `video` extra (vPDQ) builds from source against FFmpeg's development packages: installed only when
+# pkg-config finds them, so a fresh machine without them still installs (videos then get no vPDQ, and
+# scans say so).
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	if pkg-config --exists libavformat libavcodec libswscale libavutil libavdevice libavfilter libswresample 2>/dev/null \
+		&& command -v cmake >/dev/null; then \
+		$(BIN)/python -m pip install --quiet -e '.[dev,video]'; \
+	else \
+		echo "FFmpeg development packages not found: installing without vPDQ (the 'video' extra)"; \
+		$(BIN)/python -m pip install --quiet -e '.[dev]'; \
+	fi
 	touch $(STAMP)
 
 demo: install
 	$(BIN)/reclaim demo
 
 lint: install
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench fuzz
+	$(BIN)/ruff format --check src tests bench fuzz
 	$(BIN)/lint-imports
 
 typecheck: install
@@ -40,6 +49,17 @@ bench: install
 	$(BIN)/python bench/pixel_auc.py
 	$(BIN)/python bench/forensics_time.py
 	$(BIN)/python bench/lookup_load.py
+	$(BIN)/python bench/vpdq.py
+
+# Coverage-guided fuzzing (atheris), FUZZ_SECONDS per target; crashes land in fuzz/crashes/TARGET/.
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?= telegram media zip evidence custody
+fuzz: install
+	$(BIN)/python -m pip install --quiet --only-binary=:all: -e '.[fuzz]'
+	for t in $(FUZZ_TARGETS); do $(BIN)/python fuzz/run.py $$t --seconds $(FUZZ_SECONDS) || exit 1; done
+
+fuzz-corpus: install
+	$(BIN)/python fuzz/make_corpus.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

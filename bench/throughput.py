@@ -23,6 +23,8 @@ before it, and the CPU time per image over all processes, which other load hardl
 
     python bench/throughput.py                # N=200, workers=2
     python bench/throughput.py --n 50 --json
+    python bench/throughput.py --robust       # a person (a face not in the images) and a known image
+                                              # enrolled first: the robust engine runs on every item
 """
 
 from __future__ import annotations
@@ -270,12 +272,49 @@ def workers_cores(workers: int) -> int:
     return min(max(1, workers), os.cpu_count() or 1)
 
 
+ROBUST_KNOWN = "camera"
+"""The known image enrolled with ``--robust`` (a scene none of the generated images is made of,
+grey): every item then goes through the robust repost engine (matching/robust.py) and none matches."""
+
+
+def _enrol_known_image(ws: Workspace, tmp: Path, shared: Path | None) -> None:
+    """A person (a face not in the generated images, so nothing matches) with one known image."""
+    from reclaim.demo import sample_picture
+    from reclaim.persons.service import add_person
+
+    portrait = shared / "faces" / "public_domain" / "biden.jpg" if shared is not None else None
+    photo = tmp / "photo.jpg"
+    if portrait is not None and portrait.exists():
+        photo.write_bytes(portrait.read_bytes())
+    else:  # the pasted face itself: then every item is a face match
+        Image.fromarray(sample_picture("astronaut")).save(photo, "JPEG")
+    known = tmp / f"{ROBUST_KNOWN}.png"
+    if shared is not None and (shared / "scenes" / known.name).exists():
+        known.write_bytes((shared / "scenes" / known.name).read_bytes())
+    else:
+        Image.fromarray(sample_picture(ROBUST_KNOWN)).save(known)
+    with ws.session() as s:
+        add_person(
+            s, ws.key, name="bench", photos=[photo], known_images=[known], consent="bench", vault=ws.vault
+        )
+
+
 def run_scan(
-    folder: Path, n: int, *, label: str, faces: bool, hash_only: bool, workers: int
+    folder: Path,
+    n: int,
+    *,
+    label: str,
+    faces: bool,
+    hash_only: bool,
+    workers: int,
+    robust: bool = False,
+    shared: Path | None = None,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="reclaim-bench-ws-") as tmp:
         ws = Workspace.create(Path(tmp) / "ws", PASSPHRASE)
         try:
+            if robust:
+                _enrol_known_image(ws, Path(tmp), shared)
             stamps: list[float] = []
 
             def progress(done: int, total: int, name: str) -> None:
@@ -304,6 +343,7 @@ def run_scan(
     steady = (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else None
     return {
         "label": label,
+        "robust": robust,
         "faces": faces,
         "hash_only": hash_only,
         "workers": workers,
@@ -416,7 +456,9 @@ def profile(paths: list[Path]) -> dict[str, Any]:
 # --- output ------------------------------------------------------------------------------------------
 
 
-def run(n: int, workers: int, single: bool, profile_images: int, shared: Path | None) -> dict[str, Any]:
+def run(
+    n: int, workers: int, single: bool, profile_images: int, shared: Path | None, robust: bool = False
+) -> dict[str, Any]:
     import dlib
 
     out: dict[str, Any] = {
@@ -434,12 +476,15 @@ def run(n: int, workers: int, single: bool, profile_images: int, shared: Path | 
     with tempfile.TemporaryDirectory(prefix="reclaim-bench-img-") as tmp:
         folder = Path(tmp) / "images"
         out["data"] = generate(folder, n, shared)
+        kw: dict[str, Any] = {"robust": robust, "shared": shared}
         runs = [
-            run_scan(folder, n, label="full", faces=True, hash_only=False, workers=workers),
-            run_scan(folder, n, label="hash_only", faces=False, hash_only=True, workers=workers),
+            run_scan(folder, n, label="full", faces=True, hash_only=False, workers=workers, **kw),
+            run_scan(folder, n, label="hash_only", faces=False, hash_only=True, workers=workers, **kw),
         ]
         if single:
-            runs.append(run_scan(folder, n, label="full_1worker", faces=True, hash_only=False, workers=1))
+            runs.append(
+                run_scan(folder, n, label="full_1worker", faces=True, hash_only=False, workers=1, **kw)
+            )
         out["runs"] = runs
         paths = sorted(folder.glob("*.jpg"))[: max(1, profile_images)]
         out["profile"] = profile(paths)
@@ -458,7 +503,10 @@ def run(n: int, workers: int, single: bool, profile_images: int, shared: Path | 
 
 def print_report(r: dict[str, Any]) -> None:
     d = r["data"]
-    print(f"throughput benchmark — {r['date']}")
+    robust = any(x.get("robust") for x in r["runs"])
+    print(
+        f"throughput benchmark — {r['date']}" + (" — with a known image (robust engine on)" if robust else "")
+    )
     print(f"machine: {r['machine']}")
     print(
         f"data: {d['n']} JPEGs ({d['distinct']} distinct), {d['size']} ({d['megapixels']} MP), "
@@ -516,13 +564,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile-images", type=int, default=10, help="images for the per-stage profile")
     ap.add_argument("--shared", type=Path, default=DEFAULT_SHARED, help="shared data folder")
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    ap.add_argument(
+        "--robust",
+        action="store_true",
+        help=f"enrol a known image ({ROBUST_KNOWN}) first: every item goes through the robust repost engine",
+    )
     args = ap.parse_args(argv)
     if args.n < 2:
         ap.error("--n must be at least 2")
     shared: Path | None = args.shared if args.shared.is_dir() else None
     if shared is None:
         print(f"note: {args.shared} is absent: scenes from scikit-image", file=sys.stderr)
-    report = run(args.n, args.workers, not args.no_single, args.profile_images, shared)
+    report = run(args.n, args.workers, not args.no_single, args.profile_images, shared, args.robust)
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -15,7 +15,8 @@ from reclaim.demo import SampleExport, build_sample_export, face_crop
 
 runner = CliRunner()
 
-COMMANDS = [[], ["init"], ["person"], ["person", "add"], ["person", "list"], ["person", "forget"], ["scan"],
+COMMANDS = [[], ["init"], ["person"], ["person", "add"], ["person", "list"], ["person", "forget"],
+            ["person", "reembed"], ["scan"],
             ["matches"], ["review"], ["custody"], ["custody", "verify"], ["timestamp"],
             ["evidence"], ["evidence", "export"], ["evidence", "verify"],
             ["explain"], ["trust"], ["trust", "set"], ["trust", "show"], ["trust", "clear"],
@@ -100,6 +101,11 @@ def test_full_loop_json_contract(cli_env: Path, sample: SampleExport) -> None:
     code, out, _ = invoke("matches", "--person", person["person_id"])
     assert code == 0 and "Room A" in out
 
+    # templates are current (made by this version): nothing to re-embed, and no kept photos
+    code, out, _ = invoke("person", "reembed", person["person_id"], "--json")
+    assert code == 0
+    assert json.loads(out) == {"person_id": person["person_id"], "reembedded": 0, "left_on_older_model": 0}
+
     code, out, _ = invoke("person", "forget", person["person_id"], "--json")
     assert code == 0
     erased = json.loads(out)["erased"]
@@ -125,6 +131,7 @@ def test_user_errors_exit_2_with_one_line(cli_env: Path, tmp_path: Path) -> None
         (["person", "add", "X", "--photo", str(tmp_path / "nope.jpg"), "--consent", "yes"], "no such file"),
         (["person", "add", "X", "--photo", str(blank), "--consent", "  "], "consent statement is required"),
         (["person", "forget", "doesnotexist"], "no person"),
+        (["person", "reembed", "doesnotexist"], "no person"),
         (["matches", "--person", "doesnotexist"], "no person"),
         (["matches", "--status", "maybe"], "--status"),
         (["scan", str(tmp_path / "typo")], "no such file"),
@@ -168,3 +175,34 @@ def test_demo_runs_the_whole_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert result["scan"]["items"] == 9 and len(result["scan"]["errors"]) == 2
     assert (tmp_path / "kept" / "ChatExport_demo" / "result.json").exists()
     assert (tmp_path / "ws" / "workspace.json").exists()
+
+
+def test_database_url_is_used_by_init_and_never_silently_ignored(
+    cli_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 12, D19: 'init' reads RECLAIM_DATABASE_URL; a workspace opened with a different one is an error
+    naming both (without the password), not a quiet fall-back to SQLite."""
+    r = runner.invoke(app, ["init"])
+    assert r.exit_code == 0, r.output
+    monkeypatch.setenv("RECLAIM_DATABASE_URL", "postgresql+psycopg://reclaim:s3cret@db.example/reclaim")
+    r = runner.invoke(app, ["matches", "--json"])
+    assert r.exit_code == 2
+    assert "RECLAIM_DATABASE_URL" in r.output and "SQLite" in r.output and "s3cret" not in r.output
+    monkeypatch.delenv("RECLAIM_DATABASE_URL")
+    assert runner.invoke(app, ["matches", "--json"]).exit_code == 0
+
+
+def test_init_creates_the_workspace_in_the_database_of_database_url(
+    cli_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import contextlib
+
+    from tests.server.conftest import _pg_database
+
+    with contextlib.contextmanager(_pg_database)() as url:
+        monkeypatch.setenv("RECLAIM_DATABASE_URL", url)
+        r = runner.invoke(app, ["init"])
+        assert r.exit_code == 0, r.output
+        assert json.loads((cli_env / "workspace.json").read_text())["database_url"] == url
+        r = runner.invoke(app, ["matches", "--json"])
+        assert r.exit_code == 0 and json.loads(r.output) == []

@@ -85,3 +85,18 @@ def test_damaged_model_is_a_dependency_error(tmp_path: Path, monkeypatch: pytest
         monkeypatch.setattr(dlib_onnx, "model_path", lambda path=path: path)
         with pytest.raises(DependencyError, match="could not convert"):
             OnnxResNetEncoder()
+
+
+def test_flip_averaged_faces_agree_between_encoders(monkeypatch: pytest.MonkeyPatch) -> None:
+    """RECLAIM_FACE_ENCODER=dlib and the ONNX encoder give the same flip-averaged descriptors."""
+    from reclaim.signals.face import DlibResNetFlipFace
+
+    image = np.ascontiguousarray(data.astronaut())
+    monkeypatch.setenv("RECLAIM_FACE_ENCODER", "dlib")
+    by_dlib = DlibResNetFlipFace()
+    monkeypatch.setenv("RECLAIM_FACE_ENCODER", "onnx")
+    by_onnx = DlibResNetFlipFace()
+    assert (by_dlib.encoder, by_onnx.encoder) == ("dlib", "onnxruntime")
+    (a,), (b,) = by_dlib.faces(image), by_onnx.faces(image)
+    assert a.box == b.box
+    assert float(np.linalg.norm(a.vector - b.vector)) < 1e-4

@@ -17,7 +17,13 @@ from PIL import Image, ImageDraw, ImageFilter
 from skimage import data
 
 from reclaim.signals import DetectedFace, FaceModel, get_face_model
-from reclaim.signals.face import DlibResNetFace
+from reclaim.signals.face import (
+    COMPATIBLE_FACE_MODELS,
+    DEFAULT_FACE_MODEL,
+    DlibResNetFace,
+    DlibResNetFlipFace,
+    flip_average,
+)
 
 THRESHOLD = DlibResNetFace.default_threshold
 SAME_IMAGE_MAX = 0.1
@@ -88,8 +94,10 @@ def scene_with_small_face(
 
 
 @pytest.fixture(scope="module")
-def model() -> FaceModel:
-    return get_face_model()
+def model() -> DlibResNetFace:
+    found = get_face_model()
+    assert isinstance(found, DlibResNetFace)
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -237,3 +245,105 @@ def test_shared_photos_same_and_different_people(model: FaceModel, shared_data: 
     subject01 = template(yale / "subject01" / "normal.png")
     assert distance(template(yale / "subject01" / "happy.png"), subject01) < THRESHOLD
     assert distance(template(yale / "subject02" / "happy.png"), subject01) > THRESHOLD
+
+
+# --- repost conditions: second detection pass and flip-averaged descriptors (docs/face-roc.md) ---------
+
+
+def blurred_small_face() -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A 42 px astronaut face in a 640x427 scene, blurred (sigma 1.5) as a re-shared copy might be."""
+    image, rect = scene_with_small_face((640, 427), 42)
+    blurred = Image.fromarray(image).filter(ImageFilter.GaussianBlur(1.5))
+    return np.ascontiguousarray(np.asarray(blurred)), rect
+
+
+def test_blurred_small_face_found_only_by_the_second_pass(
+    model: DlibResNetFace, astronaut_face: DetectedFace
+) -> None:
+    image, rect = blurred_small_face()
+    # measured: the first pass (plain, full-size, turned and 2x-upsampled HOG at score >= 0) misses it ...
+    first, weak = model.first_pass(image, budget_s=BUDGET)
+    assert first == []
+    assert weak, "the first pass saw no weak box either"
+    # ... and the weak box it saw is the face, and close enough to her template to match
+    faces = model.faces(image, budget_s=BUDGET)
+    assert len(faces) == 1
+    face = faces[0]
+    assert DlibResNetFace.WEAK_SCORE <= face.score < 0
+    fx, fy = centre(face.box)
+    assert rect[0] <= fx <= rect[2] and rect[1] <= fy <= rect[3]
+    assert_box_inside(face, image)
+    assert distance(face.vector, astronaut_face.vector) < THRESHOLD
+    assert np.allclose(face.vector, model.second_pass(image, weak)[0].vector)
+
+
+def test_second_pass_never_runs_when_the_first_finds_a_face(
+    model: DlibResNetFace, astronaut: np.ndarray
+) -> None:
+    first, weak = model.first_pass(astronaut, budget_s=BUDGET)
+    assert len(first) == 1 and weak == []  # nothing is handed on: a found face ends the search
+    assert model.faces(astronaut, budget_s=BUDGET)[0].box == first[0].box
+
+
+def test_second_pass_keeps_at_most_the_strongest_distinct_weak_boxes(
+    model: DlibResNetFace, astronaut: np.ndarray
+) -> None:
+    box = (135.0, 30.0, 305.0, 215.0)
+    weak = [
+        (box, -0.4),
+        ((137.0, 32.0, 306.0, 214.0), -0.1),  # the same place, stronger: replaces the first
+        ((0.0, 300.0, 100.0, 400.0), -0.2),
+        ((400.0, 400.0, 500.0, 500.0), -0.3),  # third distinct box: over MAX_WEAK_FACES
+    ]
+    faces = model.second_pass(astronaut, weak)
+    assert DlibResNetFace.MAX_WEAK_FACES == 2
+    assert [f.score for f in faces] == [-0.1, -0.2]
+    assert faces[0].box == (137, 32, 306, 214)
+    assert model.second_pass(astronaut, []) == []
+
+
+@pytest.mark.parametrize("value", [0, 128, 255])
+def test_flat_images_give_the_second_pass_nothing(model: DlibResNetFace, value: int) -> None:
+    first, weak = model.first_pass(np.full((300, 400, 3), value, dtype=np.uint8), budget_s=BUDGET)
+    assert first == [] and weak == []
+
+
+def test_default_descriptor_is_flip_averaged(model: DlibResNetFace, astronaut: np.ndarray) -> None:
+    assert model.name == DlibResNetFlipFace.name == DEFAULT_FACE_MODEL
+    plain_model = get_face_model(DlibResNetFace.name)
+    (face,) = model.faces(astronaut, budget_s=BUDGET)
+    (plain,) = plain_model.faces(astronaut, budget_s=BUDGET)
+    assert face.box == plain.box
+    chip = model.chip(astronaut, face.box)
+    by_hand = flip_average(
+        model.encode_chips(chip)[0], model.encode_chips(np.ascontiguousarray(chip[:, ::-1]))[0]
+    )
+    assert np.allclose(face.vector, by_hand, atol=1e-5)
+    assert np.allclose(plain.vector, model.encode_chips(chip)[0], atol=1e-5)
+    # the mirror changes the descriptor, but little: the same face stays far inside the threshold, and
+    # the length (dlib's scale, which the threshold was calibrated on) is kept
+    assert 0.005 < distance(face.vector, plain.vector) < THRESHOLD / 4
+    assert abs(np.linalg.norm(face.vector) - np.linalg.norm(plain.vector)) < 0.02
+
+
+@pytest.mark.shared
+def test_older_plain_templates_still_match_flip_averaged_faces(model: FaceModel, shared_data: Path) -> None:
+    """Workspaces enrolled before flip-averaging hold plain templates: they must keep matching."""
+    pd = shared_data / "faces" / "public_domain"
+    if not pd.is_dir():
+        pytest.skip(f"{shared_data} lacks faces/public_domain")
+    plain_model = get_face_model(DlibResNetFace.name)
+
+    def face(m: FaceModel, name: str) -> np.ndarray:
+        with Image.open(pd / name) as im:
+            image = np.ascontiguousarray(np.asarray(im.convert("RGB")))
+        (found,) = m.faces(image, budget_s=BUDGET)
+        return found.vector
+
+    old_template = face(plain_model, "obama2.jpg")
+    new_template = face(model, "obama2.jpg")
+    for probe in ("obama.jpg", "obama_small.jpg"):
+        assert distance(face(model, probe), old_template) < THRESHOLD
+        assert distance(face(plain_model, probe), new_template) < THRESHOLD
+    assert distance(face(model, "biden.jpg"), old_template) > THRESHOLD
+    assert {DlibResNetFace.name, DlibResNetFlipFace.name} <= COMPATIBLE_FACE_MODELS

@@ -26,6 +26,7 @@ from reclaim.evidence.report import find_fonts, render_report, thumbnail
 from reclaim.evidence.verify import verify_package
 from reclaim.persons.service import add_person
 from reclaim.scan.service import scan_paths
+from reclaim.signals.face import DlibResNetFace
 from reclaim.workspace import Workspace
 from tests.conftest import PASSPHRASE
 
@@ -154,7 +155,7 @@ def test_english_text_lists_every_sighting(rendered: Rendered) -> None:
             assert sg["chat_name"] in section
             assert str(sg["message_id"]) in section
     assert n_sightings > 0
-    assert "0.47" in text  # the face threshold is explained in place
+    assert f"{DlibResNetFace.default_threshold:.2f}" in text  # the face threshold is explained in place
 
 
 def test_korean_labels(rendered: Rendered) -> None:

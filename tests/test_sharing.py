@@ -40,6 +40,12 @@ from threatexchange.exchanges.impl.file_api import (  # noqa: E402
 from threatexchange.signal_type.md5 import VideoMD5Signal  # noqa: E402
 from threatexchange.signal_type.pdq.signal import PdqSignal as TePdqSignal  # noqa: E402
 
+from reclaim.signals.vpdq import unavailable_reason  # noqa: E402
+
+HAVE_VPDQ = unavailable_reason() is None
+if HAVE_VPDQ:  # python-threatexchange's vPDQ extension imports the vpdq package
+    from threatexchange.extensions.vpdq.vpdq import VPDQSignal
+
 runner = CliRunner()
 
 
@@ -146,12 +152,15 @@ def case(tmp_path_factory: pytest.TempPathFactory) -> Case:
     )
 
 
-def te_expected(paths: list[Path]) -> set[tuple[str, str]]:
-    """What python-threatexchange itself computes for these files (the flat one has no PDQ)."""
+def te_expected(paths: list[Path], *, vpdq: bool = False) -> set[tuple[str, str]]:
+    """What python-threatexchange itself computes for these files (the flat one has no PDQ); with
+    ``vpdq``, videos' vPDQ too (only the te format carries it)."""
     out: set[tuple[str, str]] = set()
     for p in paths:
         if p.suffix == ".mp4":
             out.add((VideoMD5Signal.get_name(), VideoMD5Signal.hash_from_file(p)))
+            if vpdq:  # and the video's vPDQ, as VPDQSignal computes it
+                out.add((VPDQSignal.get_name(), VPDQSignal.hash_from_file(p)))
         elif pdq := TePdqSignal.hash_from_file(p):
             out.add((TePdqSignal.get_name(), pdq))
     return out
@@ -160,9 +169,10 @@ def te_expected(paths: list[Path]) -> set[tuple[str, str]]:
 def te_parse(path: Path) -> set[tuple[str, str]]:
     """Parse a signal list with python-threatexchange's own file exchange, validating every signal."""
     api = LocalFileSignalExchangeAPI(FileCollaborationConfig(name="reclaim", filename=str(path)))
-    by_name = {s.get_name(): s for s in (TePdqSignal, VideoMD5Signal)}
+    types: list[Any] = [TePdqSignal, VideoMD5Signal, *([VPDQSignal] if HAVE_VPDQ else [])]
+    by_name = {s.get_name(): s for s in types}
     out: set[tuple[str, str]] = set()
-    for delta in api.fetch_iter([TePdqSignal, VideoMD5Signal], None):
+    for delta in api.fetch_iter(types, None):
         for signal_type, signal in delta.updates:
             if signal_type in by_name:
                 assert by_name[signal_type].validate_signal_str(signal) == signal
@@ -178,8 +188,10 @@ def test_te_list_round_trips_through_threatexchange_bit_identical(case: Case, tm
     with case.ws.session() as session:
         result = export_hashes(session, fmt="te", out=out, person_id=case.adult, vault=case.ws.vault)
     parsed = te_parse(out)
-    assert parsed == te_expected(case.adult_files)  # same signals back, PDQ bit-identical to PdqSignal
-    assert len(parsed) == result.hashes == 7  # 6 images with a usable PDQ + 1 video MD5
+    # same signals back, PDQ bit-identical to PdqSignal, vPDQ to VPDQSignal
+    assert parsed == te_expected(case.adult_files, vpdq=HAVE_VPDQ)
+    # 6 images with a usable PDQ + 1 video MD5 (+ the video's vPDQ where the vpdq package is installed)
+    assert len(parsed) == result.hashes == (8 if HAVE_VPDQ else 7)
     assert result.selection.skipped_low_quality == 1  # the flat image
     assert result.selection.pdq_from_original == 6 and result.selection.pdq_from_scan == 0
     assert ("video_md5", VideoMD5Signal.hash_from_file(case.video)) in parsed
@@ -411,7 +423,8 @@ def test_cli_hashes(case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     out = tmp_path / "list.te"
     r = runner.invoke(app, [*ws_args, "hashes", "export", "--format", "te", "--out", str(out), "--json"])
     assert r.exit_code == 0, r.stderr
-    assert json.loads(r.stdout)["hashes"] == 7 and te_parse(out) == te_expected(case.adult_files)
+    expected = te_expected(case.adult_files, vpdq=HAVE_VPDQ)
+    assert json.loads(r.stdout)["hashes"] == len(expected) and te_parse(out) == expected
     r = runner.invoke(app, [*ws_args, "hashes", "export", "--format", "te", "--person", case.minor,
                             "--out", str(tmp_path / "no.te")])  # fmt: skip
     assert r.exit_code == 2 and "minor" in r.stderr and not (tmp_path / "no.te").exists()
@@ -419,9 +432,12 @@ def test_cli_hashes(case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert r.exit_code == 2
     r = runner.invoke(app, [*ws_args, "hashes", "import", str(out), "--bank", "self", "--json"])
     assert r.exit_code == 0, r.stderr
-    assert json.loads(r.stdout)["added"] == 7
+    assert json.loads(r.stdout)["added"] == len(expected)
     r = runner.invoke(app, [*ws_args, "hashes", "banks", "--json"])
-    assert r.exit_code == 0 and any(b["bank"] == "self" and b["pdq"] == 6 for b in json.loads(r.stdout))
+    assert r.exit_code == 0 and any(
+        b["bank"] == "self" and b["pdq"] == 6 and b.get("vpdq", 0) == int(HAVE_VPDQ)
+        for b in json.loads(r.stdout)
+    )
     r = runner.invoke(app, [*ws_args, "hashes", "check", "--bank", "self", "--json"])
     assert r.exit_code == 0, r.stderr
     assert len(json.loads(r.stdout)["hits"]) == 5  # not alpha.png, palette.png: see the test above

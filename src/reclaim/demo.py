@@ -57,6 +57,60 @@ def paste_face(scene: np.ndarray, *, width: int, at: tuple[float, float]) -> Ima
     return base
 
 
+def pan_frames(
+    scene: str, *, seconds: float = 8.0, fps: int = 12, size: tuple[int, int] = (320, 240)
+) -> list[np.ndarray]:
+    """A slow pan and zoom over one of scikit-image's pictures (``skimage.data.<scene>``): the frames
+    of a benign sample video, each ``size`` (width, height), RGB uint8."""
+    img = sample_picture(scene)
+    h, w = img.shape[:2]
+    n = max(1, round(seconds * fps))
+    frames = []
+    for i in range(n):
+        t = i / max(1, n - 1)
+        zoom = 1.0 - 0.4 * t
+        cw, ch = max(8, int(w * zoom)), max(8, int(h * zoom))
+        x = int((w - cw) * t)
+        y = int((h - ch) * (0.5 + 0.5 * np.sin(2.5 * t)))
+        crop = Image.fromarray(img[y : y + ch, x : x + cw]).resize(size, Image.Resampling.BILINEAR)
+        frames.append(np.asarray(crop))
+    return frames
+
+
+def encode_video(
+    frames: list[np.ndarray],
+    *,
+    fps: int = 12,
+    codec: str = "libx264",
+    container: str = "mp4",
+    bit_rate: int | None = None,
+    size: tuple[int, int] | None = None,
+) -> bytes:
+    """``frames`` encoded with PyAV (``codec`` in ``container``), optionally resized to ``size``
+    (width, height, even numbers) and at ``bit_rate`` bits per second."""
+    import av  # only the sample videos need an encoder
+    from av.video.stream import VideoStream
+
+    buf = io.BytesIO()
+    with av.open(buf, "w", format=container) as out:
+        stream = out.add_stream(codec, rate=fps)
+        assert isinstance(stream, VideoStream)
+        height, width = frames[0].shape[:2]
+        if size is not None:
+            width, height = size
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        if bit_rate is not None:
+            stream.bit_rate = bit_rate
+        for f in frames:
+            if size is not None:
+                f = np.asarray(Image.fromarray(f).resize(size, Image.Resampling.BILINEAR))
+            for packet in stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return buf.getvalue()
+
+
 def jpeg(img: Image.Image, quality: int = 90) -> bytes:
     """``img`` as JPEG bytes at ``quality``."""
     buf = io.BytesIO()

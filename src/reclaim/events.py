@@ -24,6 +24,7 @@ class EventKind(StrEnum):
     WORKSPACE_CREATED = "workspace.created"
     PERSON_ENROLLED = "person.enrolled"
     PERSON_FORGOTTEN = "person.forgotten"
+    PERSON_TEMPLATES_REEMBEDDED = "person.templates_reembedded"
     SCAN_STARTED = "scan.started"
     SCAN_FINISHED = "scan.finished"
     ITEM_ADDED = "item.added"

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+import shutil
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,7 +77,10 @@ class Workspace:
         return ws
 
     @classmethod
-    def open(cls, root: Path, passphrase: str) -> Workspace:
+    def open(cls, root: Path, passphrase: str, *, database_url: str | None = None) -> Workspace:
+        """Open the workspace at ``root``. ``database_url`` (e.g. from RECLAIM_DATABASE_URL) must be the
+        database the workspace was created with: a different one is a UserError, never silently
+        ignored (a server following its set-up steps must not end up on the wrong database)."""
         root = root.expanduser()
         meta_path = root / WORKSPACE_FILE
         if not meta_path.exists():
@@ -85,8 +89,16 @@ class Workspace:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise UserError(f"{meta_path} is damaged: {exc}") from exc
+        recorded = meta.get("database_url") or None
+        if database_url and database_url != recorded:
+            uses = _shown_url(recorded) if recorded else "its own SQLite file"
+            raise UserError(
+                f"the workspace at {root} uses {uses}, "
+                f"but RECLAIM_DATABASE_URL is {_shown_url(database_url)}: unset it, or create a new "
+                "workspace for that database ('reclaim init' reads RECLAIM_DATABASE_URL)"
+            )
         key = crypto.open_keyring(root / KEYRING_FILE, passphrase)
-        url = meta.get("database_url") or f"sqlite:///{root / DB_FILE}"
+        url = recorded or f"sqlite:///{root / DB_FILE}"
         engine = make_engine(url)
         upgrade(engine)
         vault_root = root / VAULT_DIR
@@ -152,3 +164,75 @@ class Workspace:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _shown_url(url: str) -> str:
+    """A database URL without its password."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "(an unreadable URL)"
+
+
+HELD_FILE = ".held"
+
+
+class Held:
+    """A folder of plaintext work files (an upload, an enrolment's photos) that a live process is using.
+
+    The process holds an exclusive ``flock`` on the folder's ``.held`` file for as long as it needs the
+    folder; the kernel drops the lock when the process ends, however it ends (kill -9 included). A sweep
+    (:func:`sweep_unheld`) can therefore remove what a dead process left behind without touching what a
+    running one (this process or another server on the same workspace) is still using.
+    """
+
+    def __init__(self, folder: Path, *, create: bool = True) -> None:
+        import fcntl
+
+        if create:
+            folder.mkdir(parents=True, mode=0o700, exist_ok=True)
+        self.folder = folder
+        self._fd: int | None = os.open(folder / HELD_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._fd)
+            self._fd = None
+            raise
+
+    @classmethod
+    def attempt(cls, folder: Path) -> Held | None:
+        """Hold ``folder`` (which must exist) if no live process does; None when one does."""
+        try:
+            return cls(folder, create=False)
+        except BlockingIOError:
+            return None
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def sweep_unheld(area: Path, *, remove: Callable[[Path], bool] = lambda _p: True) -> list[Path]:
+    """Remove the sub-folders of ``area`` that no live process holds (see :class:`Held`) and for which
+    ``remove(folder)`` says so (it may also tidy the folder itself and return False to keep it). Returns
+    the folders removed."""
+    removed: list[Path] = []
+    if not area.is_dir():
+        return removed
+    for folder in sorted(area.iterdir()):
+        if not folder.is_dir() or folder.is_symlink():
+            continue
+        held = Held.attempt(folder)
+        if held is None:
+            continue
+        try:
+            if remove(folder):
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+        finally:
+            held.release()
+    return removed

@@ -23,7 +23,7 @@ from reclaim.workspace import Workspace
 
 PG_URL = os.environ.get("RECLAIM_TEST_PG_URL", "")
 PASSWORD = "correct horse battery"
-SECRET = secrets.token_urlsafe(48)
+SECRET = "tests-only-3xQ9vLm2Rk7Tz4Wb8Nc1Hd6Jf5Gp0Ya-Se"  # strong enough for server mode
 BACKENDS = ["sqlite", "postgresql"]
 
 

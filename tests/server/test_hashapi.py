@@ -13,13 +13,14 @@ from fastapi import FastAPI
 from PIL import Image
 from sqlalchemy import select
 
-from reclaim.demo import jpeg, paste_face
+from reclaim.demo import encode_video, jpeg, pan_frames, paste_face
 from reclaim.demo import sample_picture as _sk
 from reclaim.review.service import review_match
 from reclaim.scan.analyze import Analysis, analyze_bytes
 from reclaim.server.bank import HashBank
 from reclaim.server.hashapi import TokenCache
 from reclaim.signals.index import MultiIndexHash, hamming
+from reclaim.signals.vpdq import from_values, to_te, unavailable_reason
 from reclaim.store.models import ApiToken, Item, Match, Person, Signal
 from reclaim.workspace import Workspace
 
@@ -306,8 +307,9 @@ async def test_role_matrix(client: httpx.AsyncClient, accounts: dict[str, Accoun
     assert r.status_code == 401
 
 
-async def test_openapi_is_typed(client: httpx.AsyncClient) -> None:
-    spec = (await client.get("/openapi.json")).json()
+async def test_openapi_is_typed(client: httpx.AsyncClient, accounts: dict[str, Account]) -> None:
+    # the OpenAPI document is for signed-in callers (a platform token here)
+    spec = (await client.get("/openapi.json", headers=bearer(accounts["platform"]))).json()
     paths = spec["paths"]
     assert {"/h/hash", "/m/lookup", "/m/lookup/batch", "/m/bank"} <= set(paths)
     ok = paths["/m/lookup"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
@@ -372,3 +374,48 @@ async def test_sessions_and_revoked_tokens(
     for header in ("Bearer rct_nope", "Basic abc", "Bearer"):
         r = await client.get("/m/lookup", params=params, headers={"Authorization": header})
         assert r.status_code == 401, header
+
+
+@pytest.mark.skipif(unavailable_reason() is not None, reason=f"vPDQ unavailable here: {unavailable_reason()}")
+async def test_vpdq_lookup_finds_a_trimmed_copy_of_a_confirmed_video(
+    client: httpx.AsyncClient, accounts: dict[str, Account], app: FastAPI
+) -> None:
+    ws: Workspace = app.state.workspace
+    with ws.session() as s:
+        person = Person(name=PERSON_NAME)
+        s.add(person)
+        s.commit()
+        person_id = person.id
+    frames = pan_frames("coffee", seconds=8.0, fps=12)
+    banked, _ = _add(ws, person_id, encode_video(frames, fps=12), "confirmed")
+    candidate, _ = _add(ws, person_id, encode_video(pan_frames("rocket", seconds=6.0, fps=12)), "candidate")
+    h = bearer(accounts["platform"])
+
+    # the platform hashes its upload (the first 2 s cut, re-encoded) and looks the vPDQ up
+    copy = (
+        await _upload(client, accounts["platform"], encode_video(frames[24:], fps=12, bit_rate=200_000))
+    ).json()
+    assert copy["vpdq"] is not None and len(json.loads(copy["vpdq"])) == 6
+    for r in (
+        await client.get("/m/lookup", params={"signal_type": "vpdq", "signal": copy["vpdq"]}, headers=h),
+        await client.post("/m/lookup", json={"signal_type": "vpdq", "signal": copy["vpdq"]}, headers=h),
+    ):
+        assert r.status_code == 200, r.text
+        (m,) = r.json()["matches"]
+        assert (m["bank_id"], m["signal_type"]) == (banked.sha256, "vpdq")
+        assert m["query_match_percent"] == 100.0 and m["compared_match_percent"] == 75.0
+        assert m["distance"] == 0
+        _no_private_fields(r.json())
+    # a candidate (unconfirmed) video is not banked; an image's answer has no vpdq key
+    own = to_te(from_values(candidate.signals))
+    r = await client.post("/m/lookup", json={"signal_type": "vpdq", "signal": own}, headers=h)
+    assert r.json() == {"matches": []}
+    assert (
+        "vpdq"
+        not in (await _upload(client, accounts["platform"], jpeg(Image.fromarray(_sk("coins"))))).json()
+    )
+    r = await client.post("/m/lookup", json={"signal_type": "vpdq", "signal": '["not a feature"]'}, headers=h)
+    assert r.status_code == 422
+    # the bank lists it in python-threatexchange's "<type> <signal>" lines
+    text = (await client.get("/m/bank", params={"format": "text"}, headers=h)).text
+    assert f"vpdq {to_te(from_values(banked.signals))}\n" in text

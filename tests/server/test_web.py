@@ -25,7 +25,19 @@ from reclaim.server.auth import assign
 from reclaim.server.deps import CSRF_FIELD, CSRF_HEADER
 from reclaim.server.i18n import KEY_PATTERN, MESSAGES, placeholders, translate
 from reclaim.server.jobs import install_jobs, jobs_for
-from reclaim.store.models import Case, Cluster, Consent, Event, Item, Match, Person, Sighting, User
+from reclaim.store.models import (
+    Case,
+    Cluster,
+    Consent,
+    Event,
+    Item,
+    Match,
+    Person,
+    Scan,
+    Sighting,
+    User,
+    new_id,
+)
 from reclaim.workspace import Workspace
 
 from .conftest import PASSWORD, Account
@@ -89,12 +101,16 @@ def seed(app: FastAPI, accounts: dict[str, Account]) -> Seed:
             stored=False,
         )
         s.add_all([stored, hashed])
+        case_id = new_id()
+        scan = Scan(paths={"paths": ["upload"]}, status="finished", case_id=case_id)  # uploaded to the case
+        s.add(scan)
         s.flush()
         for n, item in enumerate((stored, hashed)):
             s.add(
                 Sighting(
                     dedupe_key=hashlib.sha256(f"seed{n}".encode()).hexdigest(),
                     item_id=item.id,
+                    scan_id=scan.id,
                     source="telegram",
                     source_key=f"result.json#message {n + 2}",
                     chat_name=CHAT,
@@ -104,7 +120,7 @@ def seed(app: FastAPI, accounts: dict[str, Account]) -> Seed:
         m1 = Match(person_id=person.id, item_id=stored.id, kind="face", distance=0.31)
         m2 = Match(person_id=person.id, item_id=hashed.id, kind="hash", distance=0.0)
         s.add_all([m1, m2])
-        case = Case(title=TITLE, person_id=person.id, status="open")
+        case = Case(id=case_id, title=TITLE, person_id=person.id, status="open")
         s.add(case)
         s.flush()
         for name in ("advocate", "viewer"):

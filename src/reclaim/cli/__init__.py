@@ -14,7 +14,16 @@ from typing import Annotated
 import typer
 
 from reclaim.cli import custody, demo, evidence, hashes, person, scan, takedown, team, trust
-from reclaim.cli.common import JsonOption, ReportingGroup, emit, passphrase, say, state, workspace_dir
+from reclaim.cli.common import (
+    JsonOption,
+    ReportingGroup,
+    database_url,
+    emit,
+    passphrase,
+    say,
+    state,
+    workspace_dir,
+)
 from reclaim.workspace import Workspace
 
 app = typer.Typer(
@@ -50,7 +59,8 @@ def global_options(
 
 @app.command()
 def init(as_json: JsonOption = False) -> None:
-    """Create a new workspace: an SQLite database and an encrypted vault.
+    """Create a new workspace: an SQLite database (or the PostgreSQL database in RECLAIM_DATABASE_URL)
+    and an encrypted vault.
 
     The passphrase (RECLAIM_PASSPHRASE, or asked twice) wraps the key that encrypts media and face
     templates. It cannot be recovered: keep it safe.
@@ -58,7 +68,7 @@ def init(as_json: JsonOption = False) -> None:
     Example:
         RECLAIM_PASSPHRASE='correct horse' reclaim --workspace ./case-07 init
     """
-    ws = Workspace.create(workspace_dir(), passphrase(confirm=True))
+    ws = Workspace.create(workspace_dir(), passphrase(confirm=True), database_url=database_url())
     ws.close()
     emit({"workspace": str(ws.root)}, as_json, lambda r: say(f"Workspace created at {r['workspace']}"))
 

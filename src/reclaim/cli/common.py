@@ -18,16 +18,31 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.text import Text
 from sqlalchemy.orm import Session
 from typer.core import TyperGroup
 
 from reclaim.errors import ReclaimError, UserError
+from reclaim.text import shown
 from reclaim.workspace import Workspace, default_workspace_dir
 
 T = TypeVar("T")
 
-err_console = Console(stderr=True)
-out_console = Console()
+
+class SafeConsole(Console):
+    """A console that prints every string as data: no rich markup or emoji codes are read from it, and its
+    control characters and bidi overrides are shown, not obeyed (:func:`reclaim.text.shown`). Chat names,
+    captions and file names reach the terminal through tables and messages; an ESC in a chat name must not
+    move the cursor or recolour the screen. Styled output is built from ``rich.text.Text`` parts."""
+
+    def render_str(self, text: str, **options: Any) -> Text:
+        options["markup"] = False
+        options["emoji"] = False
+        return super().render_str(shown(text, multiline=True), **options)
+
+
+err_console = SafeConsole(stderr=True)
+out_console = SafeConsole()
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 """The ``--json`` flag every command takes: print the result as JSON (see :func:`emit`)."""
@@ -49,7 +64,7 @@ class ReportingGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except ReclaimError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            warn(f"error: {exc}")
             raise typer.Exit(code=exc.exit_code) from None
 
 
@@ -75,10 +90,15 @@ def passphrase(*, confirm: bool = False) -> str:
     return secret("RECLAIM_PASSPHRASE", what="passphrase", prompt="Workspace passphrase", confirm=confirm)
 
 
+def database_url() -> str | None:
+    """RECLAIM_DATABASE_URL, when set: the PostgreSQL database of a team server's workspace."""
+    return os.environ.get("RECLAIM_DATABASE_URL") or None
+
+
 @contextmanager
 def open_workspace() -> Iterator[Workspace]:
     """The workspace of this invocation, open (and closed again at the end)."""
-    ws = Workspace.open(workspace_dir(), passphrase())
+    ws = Workspace.open(workspace_dir(), passphrase(), database_url=database_url())
     try:
         yield ws
     finally:
@@ -103,6 +123,11 @@ def emit(result: T, as_json: bool, render: Callable[[T], None]) -> None:
         print_json(result)
     else:
         render(result)
+
+
+def warn(text: str) -> None:
+    """Print ``text`` on stderr as data: file names and chat names in it cannot drive the terminal."""
+    typer.echo(shown(text, multiline=True), err=True)
 
 
 def say(text: str) -> None:

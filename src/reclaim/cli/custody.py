@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from reclaim.cli.common import JsonOption, emit, open_workspace, say
+from reclaim.cli.common import JsonOption, emit, open_workspace, say, warn
 
 custody_app = typer.Typer(help="The signed, hash-chained custody log.", no_args_is_help=True)
 
@@ -48,7 +48,7 @@ def _render_custody(r: dict[str, Any]) -> None:
         )
     else:
         for problem in r["problems"]:
-            typer.echo(f"custody log: {problem}", err=True)
+            warn(f"custody log: {problem}")
 
 
 def timestamp(

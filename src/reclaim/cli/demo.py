@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.text import Text
 
 from reclaim.cli.common import JsonOption, emit, out_console, state
 from reclaim.cli.scan import print_matches_table
+from reclaim.text import shown
 from reclaim.workspace import WORKSPACE_FILE, Workspace
 
 if TYPE_CHECKING:
@@ -54,10 +56,16 @@ def demo(
         with demo_workspace(
             state.workspace if state.workspace is not None else Path(tmp) / "workspace"
         ) as ws:
-            say(f"[bold]1. Sample Telegram export[/] written to {export.root}{kept}")
+            say(_step("1. Sample Telegram export", f" written to {export.root}{kept}"))
             result = run_demo(ws, export, say=say)
     result["seconds"] = round(time.monotonic() - started, 2)
     emit(result, as_json, _render_demo)
+
+
+def _step(title: str, rest: str) -> Text:
+    """A demo step's line: its title in bold, the rest as plain data (paths and names are shown, never
+    read as markup)."""
+    return Text.assemble((title, "bold"), shown(rest))
 
 
 def _quiet(*_objects: Any, **_options: Any) -> None:
@@ -99,18 +107,24 @@ def run_demo(ws: Workspace, export: SampleExport, *, say: Say) -> dict[str, Any]
             keep_photos=True,
         )
     say(
-        f"[bold]2. Enrolled[/] {person.name} ({person.person_id}): {person.templates} templates, "
-        f"{person.known_images} known image; {person.kept_photos} photos kept encrypted "
-        "(--keep-photos) to show where a face was copied from"
+        _step(
+            "2. Enrolled",
+            f" {person.name} ({person.person_id}): {person.templates} templates, "
+            f"{person.known_images} known image; {person.kept_photos} photos kept encrypted "
+            "(--keep-photos) to show where a face was copied from",
+        )
     )
     report = scan_paths(ws, [export.root], checks=[ReuploadCheck()])
     say(
-        f"[bold]3. Scanned[/]: {report.items} items ({report.new_items} new), {report.sightings} "
-        f"sightings, {report.face_matches} face matches, {report.hash_matches} hash matches"
+        _step(
+            "3. Scanned",
+            f": {report.items} items ({report.new_items} new), {report.sightings} "
+            f"sightings, {report.face_matches} face matches, {report.hash_matches} hash matches",
+        )
     )
     for e in report.errors:
         where = e.path.removeprefix(f"{export.root}/")
-        say(f"   [yellow]skipped[/] {where}: {e.error}", markup=True, highlight=False)
+        say(Text.assemble("   ", ("skipped", "yellow"), f" {shown(f'{where}: {e.error}')}"), highlight=False)
     with ws.session() as session:
         rows = list_matches(session, person_id=person.person_id)
         explained: dict[str, list[str]] = {}
@@ -122,11 +136,11 @@ def run_demo(ws: Workspace, export: SampleExport, *, say: Say) -> dict[str, Any]
 
 
 def _render_demo(result: dict[str, Any]) -> None:
-    out_console.print("[bold]4. Matches[/] (candidates await review):")
+    out_console.print(_step("4. Matches", " (candidates await review):"))
     print_matches_table(result["matches"])
     out_console.print(
-        "[bold]5. How each matched item was made[/] ('reclaim explain ITEM' gives the details):"
+        _step("5. How each matched item was made", " ('reclaim explain ITEM' gives the details):")
     )
     for sha, texts in result["forensics"].items():
-        out_console.print(f"   {sha[:12]}: " + "; ".join(texts), markup=False, highlight=False)
+        out_console.print(f"   {sha[:12]}: " + "; ".join(texts), highlight=False)
     out_console.print(f"Done in {result['seconds']:.1f} s.")

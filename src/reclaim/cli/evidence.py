@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal, cast
 
 import typer
 
-from reclaim.cli.common import JsonOption, emit, err_console, open_workspace, say
+from reclaim.cli.common import JsonOption, emit, err_console, open_workspace, say, warn
 from reclaim.errors import UserError
 
 evidence_app = typer.Typer(
@@ -66,7 +66,7 @@ def _render_export(r: dict[str, Any]) -> None:
         f"{r['manifest_sha256'][:16]}…, custody event {r['event_id']}."
     )
     for w in r["warnings"]:
-        typer.echo(f"  warning: {w}", err=True)
+        warn(f"  warning: {w}")
 
 
 @evidence_app.command("verify")
@@ -105,4 +105,4 @@ def _render_verified(r: dict[str, Any]) -> None:
         say(f"Package intact ({counts}); signed by {r['public_key']}.")
     else:
         for problem in r["problems"]:
-            typer.echo(f"evidence: {problem}", err=True)
+            warn(f"evidence: {problem}")

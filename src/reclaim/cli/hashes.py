@@ -54,7 +54,8 @@ def hashes_export(
 
 def _render_export(r: dict[str, object]) -> None:
     say(
-        f"Wrote {r['path']}: {r['hashes']} hash(es) ({r['pdq']} PDQ, {r['md5']} MD5) "
+        f"Wrote {r['path']}: {r['hashes']} hash(es) ({r['pdq']} PDQ, {r['md5']} MD5, "
+        f"{r.get('vpdq', 0)} vPDQ) "
         f"of {r['items']} confirmed item(s); {r['withheld_minor']} minor's item(s) withheld, "
         f"{r['skipped_low_quality']} too flat to hash."
     )
@@ -80,8 +81,8 @@ def hashes_import(
     """
     from reclaim.sharing.service import import_hashes
 
-    with open_session() as session:
-        result = import_hashes(session, path=file, bank=bank).to_dict()
+    with open_workspace() as ws, ws.session() as session:
+        result = import_hashes(session, path=file, bank=bank, key=ws.key).to_dict()
     emit(result, as_json, _render_import)
 
 
@@ -127,8 +128,8 @@ def hashes_check(
     """
     from reclaim.matching.banks import check_items, list_hits
 
-    with open_session() as session:
-        new = len(check_items(session))
+    with open_workspace() as ws, ws.session() as session:
+        new = len(check_items(session, key=ws.key))
         session.commit()
         result = {"new_hits": new, "hits": [h.to_dict() for h in list_hits(session, bank=bank)]}
     emit(result, as_json, _render_hits)

@@ -1,4 +1,4 @@
-"""``reclaim person``: enrol consenting persons, list them, erase them."""
+"""``reclaim person``: enrol consenting persons, list them, erase them, bring their templates up to date."""
 
 from __future__ import annotations
 
@@ -24,7 +24,10 @@ def person_add(
     ],
     known_image: Annotated[
         list[Path] | None,
-        typer.Option("--known-image", help="An image the person already holds; kept as hashes only."),
+        typer.Option(
+            "--known-image",
+            help="An image or video the person already holds; kept as hashes only (a video also as vPDQ).",
+        ),
     ] = None,
     minor: Annotated[
         bool, typer.Option("--minor", help="The person is under 18: their matched media are never stored.")
@@ -64,6 +67,9 @@ def person_add(
         "person_id": s.person_id, "name": s.name, "templates": s.templates, "known_images": s.known_images,
         "kept_photos": s.kept_photos, "minor": s.minor, "matches_created": s.matches_created,
     }  # fmt: skip
+    if s.known_videos:  # only then: the output of an enrolment without videos is unchanged
+        result["known_videos"] = s.known_videos
+        result["vpdq_problems"] = s.video_problems
     emit(result, as_json, _render_added)
 
 
@@ -73,6 +79,8 @@ def _render_added(r: dict[str, Any]) -> None:
         f"{r['known_images']} known image(s), {r['kept_photos']} photo(s) kept encrypted; "
         f"{r['matches_created']} match(es) in stored items."
     )
+    for problem, n in r.get("vpdq_problems", {}).items():
+        typer.echo(f"  {n} known video(s) without vPDQ: {problem}", err=True)
 
 
 @person_app.command("list")
@@ -122,4 +130,31 @@ def _render_forgotten(r: dict[str, Any]) -> None:
     say(
         f"Erased person {r['person_id']}: {c['templates']} template(s), {c['known_images']} known "
         f"image(s), {c['kept_photos']} kept photo(s), {c['matches']} match(es)."
+    )
+
+
+@person_app.command("reembed")
+def person_reembed(
+    person_id: Annotated[str, typer.Argument(help="The person's id (see 'reclaim person list').")],
+    as_json: JsonOption = False,
+) -> None:
+    """Compute a person's face templates again with the current face model, from the reference photos
+    kept at enrolment (--keep-photos). Templates without a kept photo stay as they are (still matched).
+
+    Example:
+        reclaim person reembed 3f9a0c1d2e4b5a69 --json
+    """
+    from reclaim.persons.service import reembed_templates
+
+    with open_workspace() as ws, ws.session() as session:
+        done, left = reembed_templates(session, ws.key, ws.vault, person_id)
+    emit(
+        {"person_id": person_id, "reembedded": done, "left_on_older_model": left}, as_json, _render_reembedded
+    )
+
+
+def _render_reembedded(r: dict[str, Any]) -> None:
+    say(
+        f"Person {r['person_id']}: {r['reembedded']} template(s) re-embedded; {r['left_on_older_model']} "
+        "left on an older model (no kept photo; they are still matched)."
     )

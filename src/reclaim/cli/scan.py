@@ -12,7 +12,16 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from reclaim.cli.common import JsonOption, emit, err_console, open_session, open_workspace, out_console, say
+from reclaim.cli.common import (
+    JsonOption,
+    emit,
+    err_console,
+    open_session,
+    open_workspace,
+    out_console,
+    say,
+    warn,
+)
 from reclaim.errors import UserError
 
 
@@ -91,9 +100,13 @@ def _render_scan(r: dict[str, Any]) -> None:
         f"{len(r['errors'])} error(s), {r['skipped']['not_media']} file(s) skipped as not media."
     )
     for e in r["errors"]:
-        typer.echo(f"  skipped {e['path']}: {e['error']}", err=True)
+        warn(f"  skipped {e['path']}: {e['error']}")
+    for name, v in r.get("video_signals", {}).items():
+        say(f"{name}: {v['hashed']} new video(s) hashed, {v['unhashed']} not")
+        for problem, n in v["problems"].items():
+            warn(f"  {name} missing on {n} video(s): {problem}")
     for s in r.get("skipped_paths", []):
-        typer.echo(f"  {s['reason'].replace('_', ' ')}: {s['path']}", err=True)
+        warn(f"  {s['reason'].replace('_', ' ')}: {s['path']}")
 
 
 def _when(s: dict[str, Any]) -> str:

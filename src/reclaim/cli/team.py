@@ -24,25 +24,23 @@ def serve(
         typer.Option(
             "--server-mode",
             help="Run as a shared team server: refuses default secrets (RECLAIM_SECRET_KEY, a passphrase "
-            "of at least 12 characters) and sends cookies over HTTPS only (default: $RECLAIM_MODE). "
-            "Needed for any address but loopback.",
+            "of at least 12 characters) and sends cookies over HTTPS only (default: $RECLAIM_MODE).",
         ),
     ] = False,
     forwarded_allow_ips: Annotated[
         str | None,
         typer.Option(
             "--forwarded-allow-ips",
-            help="Trust X-Forwarded-For/-Proto from these proxy addresses (comma-separated), e.g. your "
-            "HTTPS reverse proxy's. Default: trust no proxy (the client address is the peer's).",
+            help="Trust X-Forwarded-For/-Proto only from these proxy addresses (comma-separated). Default: "
+            "trust no proxy headers (a client could otherwise pick its own address and dodge the sign-in "
+            "rate limit).",
         ),
     ] = None,
 ) -> None:
-    """Start the team server (web UI, REST API, hash API) with uvicorn. Refuses a non-loopback --host
-    without --server-mode.
+    """Start the team server (web UI, REST API with OpenAPI at /openapi.json, hash API) with uvicorn.
 
-    Settings come from the environment: RECLAIM_PASSPHRASE, RECLAIM_SECRET_KEY (local mode: a random secret
-    kept in the workspace when unset), RECLAIM_DATABASE_URL, RECLAIM_COOKIE_SECURE, RECLAIM_PUBLIC_URL,
-    RECLAIM_SCAN_WORKERS. Put it behind an HTTPS reverse proxy and name it with --forwarded-allow-ips.
+    Settings come from the environment: RECLAIM_PASSPHRASE, RECLAIM_SECRET_KEY, RECLAIM_DATABASE_URL,
+    RECLAIM_COOKIE_SECURE, RECLAIM_PUBLIC_URL, RECLAIM_SCAN_WORKERS. Put it behind an HTTPS reverse proxy.
 
     Example:
         reclaim --workspace /srv/reclaim serve --server-mode --host 0.0.0.0 --forwarded-allow-ips 10.0.0.2
@@ -51,13 +49,16 @@ def serve(
 
     from reclaim.server.app import create_app
     from reclaim.server.jobs import install_jobs
-    from reclaim.server.settings import ServerSettings, listen_options
+    from reclaim.server.settings import ServerSettings
 
     settings = ServerSettings.from_env(workspace_dir(), mode="server" if server_mode else None)
-    options = listen_options(settings, host=host, port=port, forwarded_allow_ips=forwarded_allow_ips)
+    settings.check_host(host)
     server = create_app(settings)
     install_jobs(server)
-    uvicorn.run(server, **options)
+    if forwarded_allow_ips:
+        uvicorn.run(server, host=host, port=port, proxy_headers=True, forwarded_allow_ips=forwarded_allow_ips)
+    else:
+        uvicorn.run(server, host=host, port=port, proxy_headers=False)
 
 
 @user_app.command("add")

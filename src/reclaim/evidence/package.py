@@ -25,11 +25,14 @@ commit and the rename leaves the event without the file).
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import hashlib
 import json
 import mimetypes
 import os
 import secrets
+import time
 import zipfile
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -64,6 +67,7 @@ from reclaim.evidence.verify import (
 from reclaim.forensics.pictures import pixel_pictures, source_photo_picture
 from reclaim.forensics.service import face_boxes, item_findings, statements
 from reclaim.matching.queries import sighting_dict
+from reclaim.matching.scope import scopes_of, sightings_in
 from reclaim.store.models import Event, Finding, Item, Match, Person, Sighting, Signal, utcnow
 from reclaim.workspace import Workspace
 
@@ -246,7 +250,12 @@ def _collect(session: Session, *, person_id: str, confirmed_only: bool) -> _Case
         .where(Signal.item_id.in_(item_ids), Signal.frame_index == 0, Signal.signal_type.in_(_SIGNALS))
         .order_by(Signal.item_id, Signal.signal_type, Signal.variant)
     ).all()
-    sighting_rows = session.scalars(select(Sighting).where(Sighting.item_id.in_(item_ids))).all()
+    sighting_rows = session.scalars(
+        select(Sighting).where(
+            Sighting.item_id.in_(item_ids),
+            Sighting.id.in_(sightings_in(scopes_of(session, person.id))),  # never another case's
+        )
+    ).all()
     events = session.scalars(select(Event).order_by(Event.id)).all()
 
     matches_of: dict[int, list[Match]] = defaultdict(list)
@@ -469,6 +478,19 @@ def _seal(ws: Workspace, session: Session, case: _Case, manifest: dict[str, Any]
     return _Seal(export_event.id, len(custody), manifest_sha)
 
 
+PARTIAL_STALE_S = 3600
+
+
+def _remove_stale_partials(out: Path) -> None:
+    """Remove partial packages (``.NAME.xxxxxxxx.tmp``, with originals in them) that an export to the same
+    path left when it was killed, an hour or more ago (a concurrent export's partial is younger)."""
+    now = time.time()
+    for partial in out.parent.glob(f".{glob.escape(out.name)}.*.tmp"):
+        with contextlib.suppress(OSError):
+            if partial.is_file() and now - partial.stat().st_mtime >= PARTIAL_STALE_S:
+                partial.unlink()
+
+
 def export_package(
     ws: Workspace,
     *,
@@ -490,6 +512,7 @@ def export_package(
     with ws.session() as s:
         case = _collect(s, person_id=person_id, confirmed_only=confirmed_only)
         created_at = utcnow()
+        _remove_stale_partials(out)
         tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.tmp")
         try:
             with zipfile.ZipFile(tmp, "w", allowZip64=True) as zf:

@@ -31,15 +31,18 @@ from PIL import Image, ImageFilter, ImageOps
 from reclaim.errors import DependencyError
 from reclaim.forensics.service import STATEMENT_KO
 from reclaim.lang import Lang, parse_lang
+from reclaim.signals.face import DlibResNetFace
+from reclaim.text import clip, shown
 
 FONT_DIRS: tuple[Path, ...] = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"))
 """Where fonts are searched (recursively)."""
 
-FACE_THRESHOLD = 0.47
+FACE_THRESHOLD = DlibResNetFace.default_threshold
 """The shipped face-match threshold (``signals.face`` default); used when a match does not record one."""
 HASH_THRESHOLD = 31
 """PDQ: at most this many of 256 bits may differ for a match (``signals.pdq.MATCH_THRESHOLD``)."""
-FACE_FALSE_MATCH_RATE = "0.6 %"
+FACE_FALSE_MATCH_RATE = "0.5 %"
+"""Measured at the shipped threshold in docs/face-roc.md (plain and repost-condition benchmarks)."""
 
 THUMB_MM = 60.0
 _THUMB_PX = 480
@@ -138,6 +141,18 @@ _T: dict[str, dict[str, str]] = {
         "en": "Repost of matched item {sha} (match {mid}): {signal}, {d} of 256 bits differ.",
         "ko": "일치 항목 {sha}(일치 {mid})의 재게시물: {signal}, 256비트 중 {d}비트 차이.",
     },
+    "robust_known": {
+        "en": "Edited copy of a known image (cropped, bordered, captioned, screenshotted or rotated): "
+        "found by {by}, {inliers} keypoint pairs agree on one transform.",
+        "ko": "알려진 이미지의 편집된 사본 (자르기, 테두리, 캡션, 스크린샷 또는 회전): {by}로 찾음, "
+        "키포인트 쌍 {inliers}개가 하나의 변환에 일치.",
+    },
+    "repost_robust": {
+        "en": "Edited repost of matched item {sha} (match {mid}): found by {signal}, "
+        "{inliers} keypoint pairs agree on one transform.",
+        "ko": "일치 항목 {sha}(일치 {mid})의 편집된 재게시물: {signal}로 찾음, "
+        "키포인트 쌍 {inliers}개가 하나의 변환에 일치.",
+    },
     "repost_cluster": {
         "en": "In the near-duplicate cluster of matched item {sha} (match {mid}), through other copies.",
         "ko": "일치 항목 {sha}(일치 {mid})의 유사 중복 묶음에 속함 (다른 사본을 통해 연결됨).",
@@ -145,6 +160,12 @@ _T: dict[str, dict[str, str]] = {
     "hash_bits": {
         "en": "{d} of 256 bits differ (≤ {t} means visually the same picture; 0 = no visible change).",
         "ko": "256비트 중 {d}비트 차이 ({t} 이하이면 시각적으로 같은 사진; 0 = 눈에 띄는 변화 없음).",
+    },
+    "hash_vpdq": {
+        "en": "vPDQ video match: {q}% of this video's frames and {c}% of the known video's are the same "
+        "footage (≥ 80% of either is a match).",
+        "ko": "vPDQ 영상 일치: 이 영상 프레임의 {q}%와 알려진 영상 프레임의 {c}%가 같은 장면 "
+        "(어느 한쪽이 80% 이상이면 일치).",
     },
     "no_matches": {"en": "No matches listed for this item.", "ko": "이 항목에 대한 일치 기록이 없습니다."},
     "msg_id": {"en": "Message id", "ko": "메시지 ID"},
@@ -221,7 +242,7 @@ _GLOSSARY: dict[str, list[tuple[str, str]]] = {
             "Compares the similarity of facial features between a face in the image and the photos the "
             f"person provided. A distance below {FACE_THRESHOLD:.2f} is reported as a candidate; it stays a "
             "candidate until a person looks at it and confirms or rejects it. At the shipped threshold the "
-            f"false-match rate was measured at about {FACE_FALSE_MATCH_RATE}: roughly 6 in 1,000 comparisons "
+            f"false-match rate was measured at about {FACE_FALSE_MATCH_RATE}: roughly 5 in 1,000 comparisons "
             "of different people are wrongly flagged, which is why a human confirmation is required.",
         ),
         (
@@ -277,7 +298,7 @@ _GLOSSARY: dict[str, list[tuple[str, str]]] = {
             "이미지 속 얼굴과 대상자가 제공한 사진의 얼굴 특징 유사도를 비교합니다. 거리가 "
             f"{FACE_THRESHOLD:.2f} 미만이면 후보로 보고되며, 사람이 직접 보고 확인하거나 기각할 때까지 "
             f"후보로 남습니다. 기본 기준에서 측정된 오일치율은 약 {FACE_FALSE_MATCH_RATE}입니다. 즉 서로 "
-            "다른 사람을 비교한 1,000건 중 약 6건이 잘못 표시될 수 있으므로 사람의 확인이 필요합니다.",
+            "다른 사람을 비교한 1,000건 중 약 5건이 잘못 표시될 수 있으므로 사람의 확인이 필요합니다.",
         ),
         (
             "제작 방식: 선언, C2PA, 워터마크",
@@ -358,6 +379,22 @@ def _parse_time(value: Any) -> datetime | None:
 
 def _fmt_time(dt: datetime | None, unknown: str) -> str:
     return dt.strftime("%Y-%m-%d %H:%M:%S UTC") if dt else unknown
+
+
+MAX_CELL_CHARS = 400
+MAX_CELL_LINES = 8
+"""A table cell holds at most this much (a row taller than a page cannot be laid out: an attacker's
+1,000-character or 80-line chat name once stopped the export). The manifest keeps the full text."""
+
+
+def _cell(value: str) -> str:
+    """A table cell's text: attacker-written text made visible (:func:`reclaim.text.shown`) and cut to
+    :data:`MAX_CELL_LINES` lines and :data:`MAX_CELL_CHARS` characters, saying how much was cut."""
+    text = shown(value, multiline=True)
+    lines = text.split("\n")
+    if len(lines) > MAX_CELL_LINES:
+        text = "\n".join(lines[:MAX_CELL_LINES]) + f"\n… ({len(lines)} lines)"
+    return clip(text, MAX_CELL_CHARS)
 
 
 def _chat_label(sg: Mapping[str, Any]) -> str:
@@ -493,7 +530,8 @@ class _Report:
         pdf.set_creator("reclaim")
         pdf.set_lang(lang)
         person = manifest.get("person") or {}
-        pdf.footer_text = f"{self.t('title')} — {person.get('name', '')} ({person.get('person_id', '')})"
+        name = clip(shown(str(person.get("name", ""))), 60)
+        pdf.footer_text = f"{self.t('title')} — {name} ({person.get('person_id', '')})"
         self.pdf = pdf
 
     def t(self, key: str, **kw: Any) -> str:
@@ -503,13 +541,14 @@ class _Report:
     # -- primitives ------------------------------------------------------------------------------------
     def heading(self, text: str, size: float = 14) -> None:
         self.pdf.set_font(_MAIN, "B", size)
+        text = clip(shown(text), MAX_CELL_CHARS)
         self.pdf.multi_cell(0, size * 0.5, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         self.pdf.ln(2)
         self.pdf.set_font(_MAIN, "", 9)
 
     def para(self, text: str, size: float = 9) -> None:
         self.pdf.set_font(_MAIN, "", size)
-        self.pdf.multi_cell(0, size * 0.5, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        self.pdf.multi_cell(0, size * 0.5, shown(text, multiline=True), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         self.pdf.ln(1.5)
 
     def table(self, rows: Sequence[Sequence[str]], widths: Sequence[float], *, header: bool = True,
@@ -527,7 +566,7 @@ class _Report:
             for r in rows:
                 row = tbl.row()
                 for value in r:
-                    row.cell(value)
+                    row.cell(_cell(value))
         self.pdf.ln(3)
 
     def kv(self, pairs: Sequence[tuple[str, str]]) -> None:
@@ -784,10 +823,19 @@ class _Report:
             by = str(detail.get("by") or "")
             if by in ("sha256", "md5"):
                 return self.t("hash_exact")
+            if by == "vpdq":  # a percentage of frames, not bits
+                pct = [detail.get("query_match_percent"), detail.get("compared_match_percent")]
+                q, c = (f"{p:.0f}" if isinstance(p, int | float) else "—" for p in pct)
+                return self.t("hash_vpdq", q=q, c=c)
+            if by.startswith("robust:"):  # the robust engine: verified keypoints, not a bit distance
+                return self.t("robust_known", by=by, inliers=detail.get("inliers", "—"))
             return self.t("hash_bits", d=round(d), t=HASH_THRESHOLD)
         via = detail.get("via")
         if mt.get("kind") == "repost" and isinstance(via, dict):
             sha, mid = str(via.get("item_sha256") or "")[:16], str(via.get("match_id") or "")
+            if str(via.get("signal") or "").startswith("robust:"):
+                signal, inliers = str(via.get("signal")), via.get("inliers", "—")
+                return self.t("repost_robust", sha=sha, mid=mid, signal=signal, inliers=inliers)
             dist = via.get("distance")
             if isinstance(dist, int) and not isinstance(dist, bool):
                 return self.t("repost_via", sha=sha, mid=mid, signal=str(via.get("signal")), d=dist)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -208,9 +208,16 @@ def resolve_item(session: Session, ref: str) -> Item:
     return found[0]
 
 
-def explain_item(session: Session, item: Item) -> dict[str, Any]:
-    """Everything reclaim can say about how an item was made, as JSON-safe data."""
-    pairs = item_findings(session, item)
+def explain_item(session: Session, item: Item, *, persons: Collection[str] | None = None) -> dict[str, Any]:
+    """Everything reclaim can say about how an item was made, as JSON-safe data. With ``persons``, only
+    what concerns them: other persons' matches and person-dependent findings (a source-photo finding
+    names a reference photo of the person it compares with) are left out, and the statements are made
+    from what is left."""
+    pairs = [
+        (row, r)
+        for row, r in item_findings(session, item)
+        if persons is None or row.person_id is None or row.person_id in persons
+    ]
     results = [r for _, r in pairs]
     names = {
         p.id: p.name
@@ -218,7 +225,11 @@ def explain_item(session: Session, item: Item) -> dict[str, Any]:
             select(Person).where(Person.id.in_({row.person_id for row, _ in pairs if row.person_id}))
         )
     }
-    matches = session.scalars(select(Match).where(Match.item_id == item.id).order_by(Match.kind)).all()
+    matches = [
+        m
+        for m in session.scalars(select(Match).where(Match.item_id == item.id).order_by(Match.kind))
+        if persons is None or m.person_id in persons
+    ]
     return {
         "item": {
             "id": item.id,

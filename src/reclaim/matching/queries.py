@@ -7,12 +7,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from reclaim.matching.scope import SightingFilter
 from reclaim.store.models import Item, Match, Person, Sighting
 
 
 def sighting_dict(s: Sighting) -> dict[str, Any]:
     """A sighting as the `matches --json` contract and the evidence manifest give it."""
-    return {
+    out: dict[str, Any] = {
         "source": s.source,
         "chat_id": s.chat_id,
         "chat_name": s.chat_name,
@@ -29,6 +30,11 @@ def sighting_dict(s: Sighting) -> dict[str, Any]:
         "path": s.path,
         "scanned_root": (s.extra or {}).get("scanned_root"),
     }
+    original = (s.extra or {}).get("original_text")
+    if original:
+        # The exact text of fields that held control characters, as written (reclaim.text.escaped).
+        out["original_text"] = original
+    return out
 
 
 def list_matches(
@@ -46,9 +52,10 @@ def list_matches(
     if status:
         stmt = stmt.where(Match.status == status)
     out = []
+    shown = SightingFilter(session)  # a person's matches show the sightings of their own scopes only
     for m in session.scalars(stmt):
         sightings = sorted(
-            m.item.sightings,
+            (s for s in m.item.sightings if shown.allows(m.person_id, s.id)),
             key=lambda s: (s.posted_at is None, s.posted_at.isoformat() if s.posted_at else "", s.id),
         )
         out.append(

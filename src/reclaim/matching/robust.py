@@ -24,11 +24,12 @@ descriptors of corner patches and their positions).
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
+from collections.abc import Collection
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select, true
 from sqlalchemy.orm import Session
 
 from reclaim.errors import MediaError
@@ -36,15 +37,16 @@ from reclaim.media import WORK_SIDE, MediaLimits, decode_media
 from reclaim.signals.base import working_copy
 from reclaim.signals.regions import packed, query_regions, reference_regions
 from reclaim.store.crypto import DataKey
-from reclaim.store.models import KnownImage, Person
+from reclaim.store.models import Item, ItemFeatureRow, KnownImage, Person
+from reclaim.store.vault import Vault
 
 CANDIDATE_BITS = 80
 """A region within this many bits (of 256) of a known image's region makes it a candidate."""
 ORB_FEATURES = 1000
 FAST_THRESHOLD = 10
+"""ORB's corner threshold (OpenCV's default 20 finds too few corners on smooth pictures)."""
 MIN_SIDE = 64
 """Frames narrower than this get no keypoints (ORB's 31 px patches need room; nothing to verify)."""
-"""ORB's corner threshold (OpenCV's default 20 finds too few corners on smooth pictures)."""
 RATIO = 0.8
 """Lowe's ratio test on the two nearest descriptors."""
 RANSAC_PX = 5.0
@@ -64,10 +66,12 @@ FLANN_INDEX_LSH = 6
 
 @dataclass
 class KnownFeatures:
-    """What the engine keeps of one known image: region hashes and ORB keypoints."""
+    """What the engine keeps of one picture: region hashes and ORB keypoints. A known image's regions
+    are its :func:`reference_regions` (:func:`known_features`); an item's are its :func:`query_regions`
+    (:func:`item_features`, computed in the scan's analysis worker)."""
 
     regions: np.ndarray
-    """(n, 32) packed PDQ bits of :func:`reference_regions`."""
+    """(n, 32) packed PDQ bits of the regions."""
     region_names: list[str]
     points: np.ndarray
     """(k, 2) float32 keypoint positions in the working copy."""
@@ -75,17 +79,21 @@ class KnownFeatures:
     """(k, 32) uint8 ORB descriptors."""
     size: tuple[int, int]
     """(width, height) of the working copy the keypoints are in."""
+    qualities: np.ndarray | None = None
+    """(n,) PDQ quality of each region (None in features stored before it was kept)."""
 
     def to_bytes(self) -> bytes:
         buf = io.BytesIO()
-        np.savez(
-            buf,
-            regions=self.regions,
-            region_names=np.array(self.region_names),
-            points=self.points,
-            descriptors=self.descriptors,
-            size=np.array(self.size, np.int64),
-        )
+        arrays = {
+            "regions": self.regions,
+            "region_names": np.array(self.region_names),
+            "points": self.points,
+            "descriptors": self.descriptors,
+            "size": np.array(self.size, np.int64),
+        }
+        if self.qualities is not None:
+            arrays["qualities"] = self.qualities
+        np.savez(buf, **arrays)  # type: ignore[arg-type]
         return buf.getvalue()
 
     @classmethod
@@ -93,7 +101,16 @@ class KnownFeatures:
         z = np.load(io.BytesIO(data), allow_pickle=False)
         w, h = (int(v) for v in z["size"])
         names = [str(n) for n in z["region_names"]]
-        return cls(z["regions"], names, z["points"], z["descriptors"], (w, h))
+        qualities = z["qualities"] if "qualities" in z.files else None
+        return cls(z["regions"], names, z["points"], z["descriptors"], (w, h), qualities)
+
+    def region_hexes(self) -> list[tuple[str, str, int]]:
+        """(region name, PDQ hex, quality) of each region (quality 0 when it was not kept)."""
+        q = self.qualities if self.qualities is not None else np.zeros(len(self.regions), np.int64)
+        return [
+            (name, bytes(row).hex(), int(qual))
+            for name, row, qual in zip(self.region_names, self.regions, q, strict=True)
+        ]
 
 
 @dataclass(frozen=True)
@@ -104,21 +121,6 @@ class RobustHit:
     distance: int
     """The closest region distance in bits (256 when found by keypoints alone)."""
     inliers: int
-
-
-@dataclass
-class ItemFeatures:
-    """An item's region hashes, and its keypoints once they are needed."""
-
-    small: np.ndarray
-    regions: np.ndarray
-    region_names: list[str]
-    _orb: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
-
-    def keypoints(self) -> tuple[np.ndarray, np.ndarray]:
-        if self._orb is None:
-            self._orb = orb_features(self.small)
-        return self._orb
 
 
 def _gray8(image: np.ndarray) -> np.ndarray:
@@ -144,13 +146,23 @@ def known_features(image: np.ndarray) -> KnownFeatures:
     regions = reference_regions(small)
     points, desc = orb_features(small)
     h, w = small.shape[:2]
-    return KnownFeatures(packed(regions), [r.region for r in regions], points, desc, (w, h))
+    qualities = np.array([r.quality for r in regions], np.int64)
+    return KnownFeatures(packed(regions), [r.region for r in regions], points, desc, (w, h), qualities)
 
 
-def item_features(image: np.ndarray) -> ItemFeatures:
+ItemFeatures = KnownFeatures
+"""An item's features: its query regions (trimmed, and without a top/bottom band) and keypoints."""
+
+
+def item_features(image: np.ndarray, *, pdq: tuple[np.ndarray, int] | None = None) -> ItemFeatures:
+    """The engine's data for an item's frame (an RGB or grey array): what the scan's worker computes.
+    ``pdq``: the frame's standard PDQ (bits, quality) when already computed on its working copy."""
     small = working_copy(image)
-    regions = query_regions(small)
-    return ItemFeatures(small, packed(regions), [r.region for r in regions])
+    regions = query_regions(small, whole=pdq)
+    points, desc = orb_features(small)
+    h, w = small.shape[:2]
+    qualities = np.array([r.quality for r in regions], np.int64)
+    return KnownFeatures(packed(regions), [r.region for r in regions], points, desc, (w, h), qualities)
 
 
 def _good_pairs(query_desc: np.ndarray, train_desc: np.ndarray) -> list[tuple[int, int]]:
@@ -184,7 +196,7 @@ NOT_VERIFIED = Verification(0, 0.0, 0.0)
 
 def verify(item: ItemFeatures, known: KnownFeatures) -> Verification:
     """Fit a similarity transform from the item's keypoints to the known image's and measure it."""
-    points, desc = item.keypoints()
+    points, desc = item.points, item.descriptors
     pairs = _good_pairs(desc, known.descriptors)
     if len(pairs) < MIN_INLIERS:
         return NOT_VERIFIED
@@ -200,7 +212,7 @@ def verify(item: ItemFeatures, known: KnownFeatures) -> Verification:
     if not SCALE_RANGE[0] <= scale <= SCALE_RANGE[1] or inliers < 3:
         return NOT_VERIFIED
     # the item's frame mapped into the known image, clipped to it: the area the two pictures share
-    h, w = item.small.shape[:2]
+    w, h = item.size
     kw, kh = known.size
     corners = cv2.transform(np.array([[[0, 0], [w, 0], [w, h], [0, h]]], np.float32), model)[0]
     x0, y0 = np.clip(corners.min(axis=0), 0, [kw, kh])
@@ -268,7 +280,7 @@ class RobustIndex:
     def pooled_candidates(self, item: ItemFeatures) -> list[int]:
         """Known images with the most ratio-tested keypoint votes (at least MIN_VOTES), by one
         approximate nearest-neighbour search over all known images' keypoints at once."""
-        _, desc = item.keypoints()
+        desc = item.descriptors
         if len(desc) < 2 or len(self._pool) < 2:
             return []
         votes: dict[int, int] = {}
@@ -283,7 +295,12 @@ class RobustIndex:
         """Verified hits of a frame (an RGB or grey array), best first."""
         if not self._known:
             return []
-        item = item_features(image)
+        return self.query_features(item_features(image), pooled=pooled)
+
+    def query_features(self, item: ItemFeatures, *, pooled: bool = True) -> list[RobustHit]:
+        """Verified hits of an item's :func:`item_features`, best first."""
+        if not self._known:
+            return []
         hits: list[RobustHit] = []
         cands = self.candidates(item)
         for owner, (d, regions) in cands.items():
@@ -309,19 +326,79 @@ def encrypt_features(key: DataKey, features: KnownFeatures, known_id: int) -> by
     return key.encrypt(features.to_bytes(), aad=_aad(known_id))
 
 
-def load_robust_index(session: Session, key: DataKey) -> tuple[RobustIndex, dict[int, str]]:
-    """The engine's index over the known images (with features) of consenting persons, and each known
-    image's person id."""
+def load_robust_index(
+    session: Session, key: DataKey, *, persons: ColumnElement[bool] | None = None
+) -> tuple[RobustIndex, dict[int, str]]:
+    """The engine's index over the known images (with features) of consenting persons (those that
+    ``persons``, a condition on Person, chooses), and each known image's person id."""
     index = RobustIndex()
     owners: dict[int, str] = {}
     rows = session.scalars(
-        select(KnownImage).join(Person).where(Person.consents.any(), KnownImage.features_ct.is_not(None))
+        select(KnownImage)
+        .join(Person)
+        .where(
+            Person.consents.any(),
+            KnownImage.features_ct.is_not(None),
+            persons if persons is not None else true(),
+        )
     )
     for known in rows:
         assert known.features_ct is not None
         index.add(known.id, KnownFeatures.from_bytes(key.decrypt(known.features_ct, aad=_aad(known.id))))
         owners[known.id] = known.person_id
     return index, owners
+
+
+def _item_aad(item_id: int) -> bytes:
+    return f"reclaim-item-features:{item_id}".encode()
+
+
+def store_item_features(session: Session, key: DataKey, item: Item, features: ItemFeatures) -> None:
+    """Keep ``features`` of ``item`` encrypted (``item_features``; bound to the item's id)."""
+    ct = key.encrypt(features.to_bytes(), aad=_item_aad(item.id))
+    row = session.get(ItemFeatureRow, item.id)
+    if row is None:
+        session.add(ItemFeatureRow(item_id=item.id, features_ct=ct))
+    else:
+        row.features_ct = ct
+
+
+def load_item_features(
+    session: Session, key: DataKey, item_ids: Collection[int] | None = None
+) -> dict[int, ItemFeatures]:
+    """Stored item features (of ``item_ids``, or of every item that has them)."""
+    stmt = select(ItemFeatureRow)
+    if item_ids is not None:
+        stmt = stmt.where(ItemFeatureRow.item_id.in_(item_ids))
+    return {
+        row.item_id: KnownFeatures.from_bytes(key.decrypt(row.features_ct, aad=_item_aad(row.item_id)))
+        for row in session.scalars(stmt)
+    }
+
+
+def features_of_bytes(data: bytes) -> ItemFeatures | None:
+    """An item's features from its bytes (decoding its first frame), or None when it has no frame."""
+    frame = first_frame(data)
+    return item_features(frame) if frame is not None else None
+
+
+def backfill_item_features(session: Session, key: DataKey, vault: Vault, item_ids: Collection[int]) -> int:
+    """Compute and store the features of those of ``item_ids`` that have none and whose media are in
+    ``vault`` (items scanned while the engine had nothing to match against). Returns how many."""
+    have = set(session.scalars(select(ItemFeatureRow.item_id).where(ItemFeatureRow.item_id.in_(item_ids))))
+    n = 0
+    for item in session.scalars(
+        select(Item).where(Item.id.in_(item_ids), Item.stored.is_(True)).order_by(Item.id)
+    ):
+        if item.id in have or not vault.has(item.sha256):
+            continue
+        features = features_of_bytes(vault.get(item.sha256))
+        if features is not None:
+            store_item_features(session, key, item, features)
+            n += 1
+    if n:
+        session.flush()
+    return n
 
 
 def first_frame(data: bytes) -> np.ndarray | None:

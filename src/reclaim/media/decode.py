@@ -770,6 +770,8 @@ def _decode_video_container(container: InputContainer, mime: str, limits: MediaL
         raise MediaError("corrupt or unsupported video: no video stream")
     stream = container.streams.video[0]
     cc = stream.codec_context
+    if cc is None:  # a stream whose codec FFmpeg does not know (found by fuzzing: an MP4 with a bad tag)
+        raise MediaError("corrupt or unsupported video: its video codec is unknown")
     if cc.width and cc.height:
         _check_frame_pixels("video frame", cc.width, cc.height, limits)
 

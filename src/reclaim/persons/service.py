@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +17,9 @@ from reclaim.forensics.service import complete_forensics, delete_person_findings
 from reclaim.matching.robust import KnownFeatures, encrypt_features, known_features
 from reclaim.matching.service import match_person_against_items
 from reclaim.media import WORK_SIDE, MediaLimits, decode_media
-from reclaim.signals import first_values, get_face_model, hash_media
+from reclaim.signals import VpdqSignal, first_values, get_face_model, hash_media, hash_video
 from reclaim.signals.face import DEFAULT_FACE_MODEL
+from reclaim.signals.vpdq import from_values, to_te
 from reclaim.sources import display_path
 from reclaim.store.crypto import DataKey, encrypt_vector
 from reclaim.store.models import (
@@ -46,6 +47,10 @@ class PersonSummary:
     minor: bool
     matches_created: int = 0
     kept_photos: int = 0
+    known_videos: int = 0
+    """Known images that are videos (they also get a vPDQ where the ``vpdq`` package is installed)."""
+    video_problems: dict[str, int] = field(default_factory=dict)
+    """Why known videos got no vPDQ, with a count each (the package is missing, an unreadable video)."""
 
 
 def _read(path: Path) -> bytes:
@@ -58,26 +63,70 @@ def _read(path: Path) -> bytes:
 
 
 def _template_from_photo(path: Path) -> np.ndarray:
-    data = _read(path)
+    return _template_from_bytes(_read(path), display_path(path))
+
+
+def _template_from_bytes(data: bytes, label: str) -> np.ndarray:
     try:
         media = decode_media(data, limits=MediaLimits(max_side=1600, max_frames=1))
     except MediaError as exc:
-        raise UserError(f"{display_path(path)}: {exc}") from exc
+        raise UserError(f"{label}: {exc}") from exc
     frame = media.frames[0].image
-    faces = get_face_model().faces(frame, budget_s=4.0)
+    # first_pass only: an enrolment photo needs a clear face, not the weak boxes a scan also tries
+    faces, _ = get_face_model().first_pass(frame, budget_s=4.0)
     if not faces:
-        raise UserError(f"{display_path(path)}: no face found; use a clear photo of the person's face")
+        raise UserError(f"{label}: no face found; use a clear photo of the person's face")
     if len(faces) > 1:
-        raise UserError(
-            f"{display_path(path)}: {len(faces)} faces found; use a photo showing only the person enrolled"
-        )
+        raise UserError(f"{label}: {len(faces)} faces found; use a photo showing only the person enrolled")
     left, _, right, _ = faces[0].box
     if right - left < MIN_FACE_PX:
         raise UserError(
-            f"{display_path(path)}: the face is only {right - left} px wide (need ≥ {MIN_FACE_PX}); "
+            f"{label}: the face is only {right - left} px wide (need ≥ {MIN_FACE_PX}); "
             "use a closer or larger photo"
         )
     return np.asarray(faces[0].vector, dtype=np.float32)
+
+
+def reembed_templates(session: Session, key: DataKey, vault: Vault, person_id: str) -> tuple[int, int]:
+    """Bring a person's templates to the current face model (:data:`DEFAULT_FACE_MODEL`) from the
+    reference photos kept at enrolment (``--keep-photos``): a template made by an older model (e.g. the
+    plain ``dlib-resnet-v1`` descriptor, before flip-averaging) whose photo was kept is computed again
+    and re-encrypted in place. Templates without a kept photo stay as they are: older descriptors are
+    still compared (see ``COMPATIBLE_FACE_MODELS``), only without the newer model's gain.
+
+    Returns (templates re-embedded, templates left on an older model)."""
+    person = session.get(Person, person_id)
+    if person is None:
+        raise NotFound(f"no person {person_id}")
+    photos = {
+        p.label: p.sha256
+        for p in session.scalars(
+            select(ReferencePhoto).where(
+                ReferencePhoto.person_id == person_id, ReferencePhoto.kind == "reference"
+            )
+        )
+    }
+    done, left = 0, 0
+    for tpl in person.templates:
+        if tpl.model == DEFAULT_FACE_MODEL:
+            continue
+        digest = photos.get(tpl.photo_label)
+        if digest is None or not vault.has(digest):
+            left += 1
+            continue
+        vector = _template_from_bytes(vault.get(digest), tpl.photo_label)
+        tpl.vector_ct = encrypt_vector(key, vector.tobytes(), kind="template", owner=str(tpl.id))
+        tpl.model = DEFAULT_FACE_MODEL
+        done += 1
+    if done:
+        session.flush()
+        log_event(
+            session,
+            EventKind.PERSON_TEMPLATES_REEMBEDDED,
+            subject=subject("person", person.id),
+            detail={"templates": done, "left_on_older_model": left, "model": DEFAULT_FACE_MODEL},
+        )
+    return done, left
 
 
 def add_person(
@@ -92,6 +141,7 @@ def add_person(
     recorded_by: str | None = None,
     vault: Vault | None = None,
     keep_photos: bool = False,
+    case_id: str | None = None,
 ) -> PersonSummary:
     """Enrol a consenting person. Every photo is checked before anything is stored: one bad photo
     stores nothing. Photos are not kept unless ``keep_photos`` (the person agreed): then the photos
@@ -116,6 +166,8 @@ def add_person(
         kept += [("reference", display_path(p.name), _read(p)) for p in photos]
     known: list[KnownImage] = []
     known_robust: list[KnownFeatures] = []  # the robust repost engine's features, encrypted below
+    known_videos = 0
+    video_problems: dict[str, int] = {}
     for path in known_images:
         data = _read(path)
         if keep_photos:
@@ -127,6 +179,15 @@ def add_person(
             raise UserError(f"{display_path(path)}: {exc}") from exc
         hashes = first_values(hash_media(data, media))
         pdq, pdq64 = hashes["pdq"], hashes["pdq64"]
+        vpdq: str | None = None
+        if media.kind == "video":  # a known video: its first frame's hashes as above, and its vPDQ
+            known_videos += 1
+            video = hash_video(data, media)
+            video_features = from_values(video.values)
+            vpdq = to_te(video_features) if video_features else None
+            problem = video.problems.get(VpdqSignal.name)
+            if problem is not None:
+                video_problems[problem] = video_problems.get(problem, 0) + 1
         known.append(
             KnownImage(
                 label=display_path(path.name),
@@ -136,6 +197,7 @@ def add_person(
                 pdq_quality=pdq.quality,
                 pdq64=pdq64.value,
                 pdq64_quality=pdq64.quality,
+                vpdq=vpdq,
             )
         )
         known_robust.append(known_features(media.frames[0].image))
@@ -171,10 +233,14 @@ def add_person(
             "known_images": len(known),
             "minor": minor,
             "kept_photos": len(kept),
+            **({"known_videos": known_videos} if known_videos else {}),
         },
     )
     session.refresh(person)
-    created = match_person_against_items(session, key, person)
+    # A person enrolled for a team-server case is matched against that case's material only.
+    created = match_person_against_items(
+        session, key, person, scopes={case_id} if case_id is not None else None, vault=vault
+    )
     if created and vault is not None:
         matched = session.scalars(
             select(Item).join(Match, Match.item_id == Item.id).where(Match.person_id == person.id)
@@ -185,7 +251,8 @@ def add_person(
     if kept and vault is not None:
         source_photo_for_person(session, vault, key, person)
     session.commit()
-    return PersonSummary(person.id, person.name, len(vectors), len(known), minor, created, len(kept))
+    counts = (len(vectors), len(known), minor, created, len(kept), known_videos, video_problems)
+    return PersonSummary(person.id, person.name, *counts)
 
 
 def _purge_media_of(session: Session, vault: Vault, person: Person) -> None:

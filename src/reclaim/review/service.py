@@ -11,7 +11,8 @@ Rules:
 * Repost matches (``kind="repost"``, carried over the cluster from a face or hash match: see
   :mod:`reclaim.matching.service`) are matches like the others: ``cluster=True`` decides them with the
   rest. Rejecting the match a repost was carried from does not reject the repost: without ``cluster`` it
-  stays a candidate for review, and the result names it (``reposts_pending``).
+  stays a candidate for review, and the result names it (``reposts_pending``), an edited repost found by
+  the robust engine (in another cluster, ``via.signal`` "robust:…") included.
 * No new matches are created: cluster items without a match for the person are only reported, so the
   user can look at them.
 * One commit at the end: all or nothing.
@@ -141,13 +142,13 @@ def review_match(
         result.decided.append(Decision(m.id, m.item.sha256, decision, previous, via))
 
     rejected = {d.match_id for d in result.decided if d.status == "rejected"}
-    if rejected and cluster_id is not None:
+    if rejected:
+        # the cluster's reposts, and edited reposts the robust engine linked from another cluster
         reposts = session.scalars(
             select(Match)
             .join(Item, Item.id == Match.item_id)
             .where(
                 Match.person_id == match.person_id,
-                Item.cluster_id == cluster_id,
                 Match.kind == "repost",
                 Match.status == "candidate",
             )

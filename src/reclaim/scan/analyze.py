@@ -18,9 +18,19 @@ from reclaim.forensics.passes import (
     ForensicsMode,
     run_file_forensics,
 )
+from reclaim.matching.robust import ItemFeatures, item_features
 from reclaim.media import WORK_SIDE, DecodedMedia, MediaLimits, decode_media
-from reclaim.signals import PERCEPTUAL, SignalValue, first_values, get_face_model, hash_media
+from reclaim.signals import (
+    PERCEPTUAL,
+    PdqSignal,
+    SignalValue,
+    first_values,
+    get_face_model,
+    hash_media,
+    hash_video,
+)
 from reclaim.signals.face import DEFAULT_FACE_MODEL
+from reclaim.signals.index import hex_to_bytes
 
 _CRASH_ON = os.environ.get("RECLAIM_FAULT_CRASH_SHA256", "")
 """Testing only: a worker analysing the file with this SHA-256 exits abruptly, as a crashing decoder
@@ -59,6 +69,17 @@ class Analysis:
     forensic_seconds: dict[str, float] = field(default_factory=dict)
     """Seconds each forensic pass took (for the benchmark; not stored)."""
     seconds: float = 0.0
+    video_problems: dict[str, str] = field(default_factory=dict)
+    """For a video: whole-video signal types (vPDQ) it has no value of, and why."""
+    robust: ItemFeatures | None = None
+    """The robust repost engine's features of the first frame (region hashes, ORB keypoints), when
+    asked for (:attr:`AnalyzeOptions.robust`). Encrypted before they are stored; never logged."""
+
+    def __repr__(self) -> str:
+        return (
+            f"Analysis(sha256={self.sha256[:12]}…, kind={self.kind}, {self.width}x{self.height}, "
+            f"signals={len(self.signals)}, faces={len(self.faces)}, robust={self.robust is not None})"
+        )
 
 
 @dataclass(frozen=True)
@@ -67,6 +88,9 @@ class AnalyzeOptions:
     forensics: ForensicsMode = "matched"
     c2pa_trust_pem: str | None = None
     """PEM trust anchors for C2PA signatures (the workspace's configured trust list), or None."""
+    robust: bool = False
+    """Compute the robust repost engine's features (:attr:`Analysis.robust`): set by the scan when the
+    engine has something to match against (a person to match, or an imported bank)."""
 
 
 def _face_frames(media: DecodedMedia) -> list[int]:
@@ -86,12 +110,14 @@ def analyze_bytes(
     face_budget_s: float = 1.5,
     forensics: ForensicsMode | bool = False,
     c2pa_trust_pem: str | None = None,
+    robust: bool = False,
 ) -> Analysis:
     """Everything reclaim measures of one media file. Raises :class:`MediaError` for bad input."""
     start = time.monotonic()
     limits = limits or MediaLimits(max_side=WORK_SIDE)
     media = decode_media(data, limits=limits)
-    hashes = hash_media(data, media)
+    working: dict[int, np.ndarray] = {}
+    hashes = hash_media(data, media, working=working)
     exact = first_values(hashes)
     analysis = Analysis(
         sha256=exact["sha256"].value,
@@ -105,6 +131,21 @@ def analyze_bytes(
         face_model=face_model,
     )
     analysis.signals = [v for v in hashes if v.signal_type in PERCEPTUAL]
+    video = hash_video(data, media)  # vPDQ of a video, where the package is installed
+    analysis.signals += video.values
+    analysis.video_problems = video.problems
+    if robust and media.frames:
+        index0 = media.frames[0].index
+        pdq = next(
+            (
+                v
+                for v in hashes
+                if v.signal_type == PdqSignal.name and v.frame_index == index0 and not v.variant
+            ),
+            None,
+        )
+        whole = (np.unpackbits(hex_to_bytes(pdq.value)), pdq.quality or 0) if pdq is not None else None
+        analysis.robust = item_features(working.get(index0, media.frames[0].image), pdq=whole)
     if faces:
         model = get_face_model(face_model)
         chosen = _face_frames(media)
@@ -153,6 +194,7 @@ def analyze_job(job: tuple[bytes, AnalyzeOptions]) -> Analysis | str:
             faces=options.faces,
             forensics=options.forensics,
             c2pa_trust_pem=options.c2pa_trust_pem,
+            robust=options.robust,
         )
     except MediaError as exc:
         return str(exc)

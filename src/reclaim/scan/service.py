@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -43,10 +43,13 @@ from reclaim.forensics.service import (
     source_photo_findings,
     store_findings,
 )
+from reclaim.matching.robust import features_of_bytes, load_item_features, store_item_features
+from reclaim.matching.scope import filter_items
 from reclaim.matching.service import Matcher
 from reclaim.media import MediaLimits
 from reclaim.scan.analyze import Analysis, AnalyzeOptions, analyze_job
 from reclaim.scan.checks import PostScanCheck
+from reclaim.signals import VIDEO_SIGNALS, SignalValue
 from reclaim.sources import (
     EXPORT_FILE,
     NOT_MEDIA,
@@ -57,8 +60,9 @@ from reclaim.sources import (
     display_path,
     source_for,
 )
-from reclaim.store.crypto import encrypt_vector
+from reclaim.store.crypto import decrypt_vector, encrypt_vector
 from reclaim.store.models import Face, Item, Match, Scan, Sighting, Signal, utcnow
+from reclaim.text import escaped, storable
 from reclaim.workspace import Workspace
 
 ProgressFn = Callable[[int, int, str], None]
@@ -81,6 +85,16 @@ def _no_skips() -> dict[str, int]:
 
 
 @dataclass
+class VideoSignalCount:
+    """New videos that got a whole-video hash (vPDQ), those that did not, and why not (with a count
+    each: the package is not installed, a video it could not read)."""
+
+    hashed: int = 0
+    unhashed: int = 0
+    problems: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
 class ScanReport:
     scan_id: int
     items: int = 0
@@ -97,6 +111,17 @@ class ScanReport:
     """Files that are not material, by reason: ``not_media`` (documents, ``.DS_Store``, ...) and
     ``export_file`` (an export's own result.json, HTML, CSS, JS, icons)."""
     skipped_paths: list[SkippedFile] = field(default_factory=list)
+    video_signals: dict[str, VideoSignalCount] = field(default_factory=dict)
+    """Per whole-video signal type (vPDQ), over the new videos of this scan. Left out of :meth:`to_dict`
+    when the scan added no video."""
+
+    def count_video(self, signal_type: str, problem: str | None) -> None:
+        counts = self.video_signals.setdefault(signal_type, VideoSignalCount())
+        if problem is None:
+            counts.hashed += 1
+        else:
+            counts.unhashed += 1
+            counts.problems[problem] = counts.problems.get(problem, 0) + 1
 
     def skip(self, path: str, reason: str) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
@@ -107,6 +132,8 @@ class ScanReport:
         out = asdict(self)
         if not verbose:
             del out["skipped_paths"]
+        if not self.video_signals:
+            del out["video_signals"]
         return out
 
 
@@ -119,8 +146,44 @@ class _Pending:
     entries: list[tuple[str, Entry]]
 
 
-def _sighting_key(info: SightingInfo, sha256: str | None) -> str:
-    return hashlib.sha256(f"{info.key}\x00{sha256 or '-'}".encode()).hexdigest()
+_TEXT_FIELDS: tuple[tuple[str, str, bool], ...] = (
+    # (Sighting column, SightingInfo attribute, multi-line)
+    ("source_key", "key", False),
+    ("path", "path", False),
+    ("chat_id", "chat_id", False),
+    ("chat_name", "chat_name", False),
+    ("chat_type", "chat_type", False),
+    ("sender", "sender", False),
+    ("sender_id", "sender_id", False),
+    ("caption", "caption", True),
+    ("forwarded_from", "forwarded_from", False),
+    ("media_type", "media_type", False),
+)
+
+
+def _stored_text(info: SightingInfo, placeholder: str | None) -> tuple[dict[str, str | None], dict[str, str]]:
+    """A sighting's text columns as stored (:func:`reclaim.text.storable`: no NUL, no control characters,
+    no line break in a one-line field), and the exact originals (:func:`reclaim.text.escaped`) of those
+    that had to change, for the evidence."""
+    values: dict[str, str | None] = {}
+    originals: dict[str, str] = {}
+    for column, attr, multiline in (*_TEXT_FIELDS, ("placeholder", "", False)):
+        raw = placeholder if column == "placeholder" else getattr(info, attr)
+        if raw is None:
+            values[column] = None
+            continue
+        clean = storable(raw, multiline=multiline)
+        values[column] = clean
+        if clean != raw:
+            originals[column] = escaped(raw)
+    return values, originals
+
+
+def _sighting_key(info: SightingInfo, sha256: str | None, case_id: str | None = None) -> str:
+    """The sighting's identity: rescanning the same material adds nothing; the same file uploaded to two
+    cases is a sighting in each (a case's person is matched through their own case's sightings)."""
+    scoped = info.key if case_id is None else f"case:{case_id}\x00{info.key}"
+    return hashlib.sha256(f"{scoped}\x00{sha256 or '-'}".encode()).hexdigest()
 
 
 def _join(label: str, rel: str) -> str:
@@ -217,42 +280,35 @@ class _Writer:
         self.session = session
         self.scan = scan
         self.hash_only = hash_only
-        self.matcher = Matcher(session, ws.key)
+        self.matcher = Matcher(session, ws.key, scope=scan.case_id)
         self.source_photos = SourcePhotoChecker(ws.vault, ws.key)
         self.seen_items: set[int] = set()
         self.report = ScanReport(scan_id=scan.id)
 
     def add_sighting(self, label: str, entry: Entry, item: Item | None) -> None:
         info = entry.sighting
-        key = _sighting_key(info, item.sha256 if item else None)
+        key = _sighting_key(info, item.sha256 if item else None, self.scan.case_id)
         self.report.sightings += 1
         if item is not None:
             self.seen_items.add(item.id)
         if self.session.scalar(select(Sighting.id).where(Sighting.dedupe_key == key)) is not None:
             return
-        extra = dict(info.extra)
-        extra["scanned_root"] = label
+        text, originals = _stored_text(info, entry.placeholder)
+        extra: dict[str, object] = {storable(k): storable(v) for k, v in info.extra.items()}
+        extra["scanned_root"] = storable(label)
+        if originals:
+            extra["original_text"] = originals
         self.session.add(
             Sighting(
                 dedupe_key=key,
                 item_id=item.id if item else None,
                 scan_id=self.scan.id,
                 source=info.source,
-                source_key=info.key,
-                path=info.path,
-                chat_id=info.chat_id,
-                chat_name=info.chat_name,
-                chat_type=info.chat_type,
                 message_id=info.message_id,
-                sender=info.sender,
-                sender_id=info.sender_id,
                 posted_at=info.posted_at,
-                caption=info.caption,
-                forwarded_from=info.forwarded_from,
                 reply_to=info.reply_to,
-                media_type=info.media_type,
-                placeholder=entry.placeholder,
                 extra=extra,
+                **text,
             )
         )
         self.report.new_sightings += 1
@@ -287,7 +343,10 @@ class _Writer:
                     for sig in analysis.signals
                 ],
             )
-        refs = analysis.signals  # the perceptual hashes
+        refs = analysis.signals  # the perceptual hashes (and a video's vPDQ features)
+        if analysis.kind == "video":
+            for signal in VIDEO_SIGNALS:
+                self.report.count_video(signal.name, analysis.video_problems.get(signal.name))
         faces: list[tuple[Face, np.ndarray]] = []
         for fr in analysis.faces:
             face = Face(
@@ -309,7 +368,9 @@ class _Writer:
             s.flush()
         if analysis.forensics:
             store_findings(s, item, analysis.forensics)
-        all_created = self.matcher.process_item(s, item, refs, faces, pending.data)
+        if analysis.robust is not None:
+            store_item_features(s, self.ws.key, item, analysis.robust)
+        all_created = self.matcher.process_item(s, item, refs, faces, analysis.robust)
         created = [m for m in all_created if m.item_id == item.id]
         carried = [m for m in all_created if m.item_id != item.id]  # earlier items that became reposts
         self._purge_minor_reposts(s, carried)
@@ -345,6 +406,42 @@ class _Writer:
         )
         self.report.new_items += 1
         return item
+
+    def match_in_scope(self, item: Item, data: bytes) -> None:
+        """A known item seen for the first time in this scan's case (its bytes were uploaded to another
+        case before): match it against this case's person from what is stored (its faces and hashes), as
+        the first scan did for the other case's."""
+        s = self.session
+        faces = [
+            (f, decrypt_vector(self.ws.key, f.vector_ct, kind="face", owner=str(item.id)))
+            for f in s.scalars(select(Face).where(Face.item_id == item.id).order_by(Face.id))
+        ]
+        refs = [
+            SignalValue(sig.signal_type, sig.value, sig.frame_index, sig.variant, sig.quality)
+            for sig in s.scalars(select(Signal).where(Signal.item_id == item.id).order_by(Signal.id))
+        ]
+        features = None
+        if self.options.robust:  # stored by the scan that added it, else from the bytes in hand (rare)
+            features = load_item_features(s, self.ws.key, [item.id]).get(item.id)
+            if features is None and (features := features_of_bytes(data)) is not None:
+                store_item_features(s, self.ws.key, item, features)
+        created = self.matcher.match_item(s, item, refs, faces, features)
+        self._after_matches(created)
+
+    def finish_references(self) -> None:
+        """After the items: edited reposts of items this scan matched, among every stored item (those
+        scanned before the match included: see ``Matcher.finish``)."""
+        self._after_matches(self.matcher.finish(self.session))
+        self.session.commit()
+
+    def _after_matches(self, created: Sequence[Match]) -> None:
+        """Matches made on items already written: the minor policy, and their pixel passes."""
+        if not created:
+            return
+        s = self.session
+        self._purge_minor_reposts(s, created)
+        if self.options.forensics == "matched":
+            complete_forensics(s, self.ws.vault, list({m.item_id: m.item for m in created}.values()))
 
     def _purge_minor_reposts(self, s: Session, carried: Sequence[Match]) -> None:
         """Policy for a minor, again: an item scanned earlier that this item's match made a repost of a
@@ -393,10 +490,13 @@ def scan_paths(
     workers: int | None = None,
     progress: ProgressFn | None = None,
     checks: Sequence[PostScanCheck] = (),
+    case_id: str | None = None,
 ) -> ScanReport:
     """Scan files, folders and Telegram exports into the workspace. ``forensics`` says which items get
     the forensic signals (see :data:`reclaim.forensics.passes.ForensicsMode`); findings are stored.
-    ``checks`` run in order after the items are written (see :class:`reclaim.scan.checks.PostScanCheck`)."""
+    ``checks`` run in order after the items are written (see :class:`reclaim.scan.checks.PostScanCheck`).
+    ``case_id``: the team server's case the material belongs to; only that case's person is matched
+    against it (None: the CLI's workspace, see :mod:`reclaim.matching.scope`)."""
     missing = [display_path(p) for p in paths if not p.exists()]
     if missing:
         raise UserError(f"no such file or directory: {', '.join(missing)}")
@@ -415,6 +515,7 @@ def scan_paths(
             workers=workers,
             progress=progress,
             checks=checks,
+            case_id=case_id,
         )
 
 
@@ -427,13 +528,14 @@ def _scan(
     workers: int,
     progress: ProgressFn | None,
     checks: Sequence[PostScanCheck],
+    case_id: str | None,
 ) -> ScanReport:
     limits = MediaLimits()
     with ws.session() as session:
         # We hold the writer lock: a scan still marked running was killed; its work is kept and this
         # scan resumes it.
         session.execute(update(Scan).where(Scan.status == "running").values(status="interrupted"))
-        scan = Scan(paths={"paths": [display_path(p) for p in paths]}, status="running")
+        scan = Scan(paths={"paths": [display_path(p) for p in paths]}, status="running", case_id=case_id)
         session.add(scan)
         session.flush()
         log_event(
@@ -441,6 +543,8 @@ def _scan(
         )
         session.commit()
         writer = _Writer(ws, session, scan, hash_only=hash_only, options=options)
+        # The workers compute the robust engine's features only when it has something to match against.
+        options = writer.options = replace(options, robust=writer.matcher.wants_features)
         entries = _enumerate(paths, writer.report)
         total = len(entries)
         if progress:
@@ -500,7 +604,10 @@ def _scan(
                     continue
                 known = session.scalar(select(Item).where(Item.sha256 == sha))
                 if known is not None:
+                    new_to_case = case_id is not None and not filter_items(session, [known.id], {case_id})
                     writer.add_sighting(label, entry, known)
+                    if new_to_case:
+                        writer.match_in_scope(known, data)
                     session.commit()
                     done += 1
                     if progress:
@@ -512,6 +619,7 @@ def _scan(
                 inflight.append((pending, _submit(pool, job) if pool else analyze_job(job), generation))
                 drain(window)
             drain(0)
+            writer.finish_references()
         except BaseException:
             session.rollback()
             scan.status = "interrupted"

@@ -15,15 +15,26 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, File, Form, Path, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from pydantic import AfterValidator, BaseModel, Field, model_validator
+from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile as StarletteUpload
 
 from reclaim.errors import NotFound
 from reclaim.server import accounts, cases, jobs
 from reclaim.server.accounts import AccountChange, TokenInfo
-from reclaim.server.auth import CASE_ROLES, WRITE_ROLES, Principal, Role, authenticate, create_token
+from reclaim.server.auth import (
+    CASE_ROLES,
+    WRITE_ROLES,
+    Principal,
+    Role,
+    authenticate,
+    case_for,
+    create_token,
+)
 from reclaim.server.cases import (
     CaseDetail,
     CaseOut,
@@ -33,7 +44,16 @@ from reclaim.server.cases import (
     ReviewOut,
     UserOut,
 )
-from reclaim.server.deps import DB, WS, CurrentPrincipal, client_address, csrf_token, require, sign_in
+from reclaim.server.deps import (
+    DB,
+    WS,
+    CurrentPrincipal,
+    client_address,
+    csrf_token,
+    multipart_body,
+    require,
+    sign_in,
+)
 from reclaim.server.jobs import JobOut
 from reclaim.server.sessions import EndReason, SessionOut, end_session, list_sessions, user_session
 from reclaim.store.models import User
@@ -157,35 +177,58 @@ def get_case(case_id: CaseId, session: DB, principal: CaseReader) -> CaseDetail:
     return cases.get_case(session, principal, case_id)
 
 
-@router.post("/cases/{case_id}/person", status_code=201)
-def enrol_person(
-    case_id: CaseId,
-    session: DB,
-    ws: WS,
-    principal: CaseWriter,
-    name: Annotated[Text, Form(min_length=1, max_length=200)],
-    consent: Annotated[Text, Form(min_length=1, max_length=5000)],
-    photos: Annotated[list[UploadFile], File(description="Photos each showing only the person's face.")],
-    known_images: Annotated[
-        list[UploadFile] | None, File(description="Images the person already holds.")
-    ] = None,
-    minor: Annotated[bool, Form()] = False,
-    keep_photos: Annotated[bool, Form()] = False,
+class EnrolForm(BaseModel):
+    name: Text = Field(min_length=1, max_length=200)
+    consent: Text = Field(min_length=1, max_length=5000)
+    minor: bool = False
+    keep_photos: bool = False
+
+
+_FILES = {"type": "array", "items": {"type": "string", "format": "binary"}}
+_ENROL_BODY = multipart_body(
+    {
+        "name": {"type": "string", "minLength": 1, "maxLength": 200},
+        "consent": {"type": "string", "minLength": 1, "maxLength": 5000},
+        "photos": {**_FILES, "description": "Photos each showing only the person's face."},
+        "known_images": {**_FILES, "description": "Images the person already holds."},
+        "minor": {"type": "boolean", "default": False},
+        "keep_photos": {"type": "boolean", "default": False},
+    },
+    ["name", "consent", "photos"],
+)
+
+
+@router.post("/cases/{case_id}/person", status_code=201, openapi_extra=_ENROL_BODY, responses={413: {}})
+async def enrol_person(
+    case_id: CaseId, request: Request, session: DB, ws: WS, principal: CaseWriter
 ) -> CaseDetail:
-    """Enrol the case's consenting person (once). Every photo is checked before anything is stored."""
+    """Enrol the case's consenting person (once). Every photo is checked before anything is stored. Who
+    may write to the case is checked before a byte of the body is read."""
+    await run_in_threadpool(case_for, session, principal, case_id, write=True)
+    session.rollback()
+    async with request.form(max_files=cases.MAX_PHOTOS + 1, max_fields=10) as form:
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        try:
+            parsed = EnrolForm.model_validate(fields)
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors(include_url=False)) from None
 
-    def read(files: list[UploadFile]) -> list[tuple[str, bytes]]:
-        return [(f.filename or "photo", f.file.read(cases.MAX_PHOTO_BYTES + 1)) for f in files]
+        def read(key: str) -> list[tuple[str, bytes]]:
+            return [
+                (f.filename or "photo", f.file.read(cases.MAX_PHOTO_BYTES + 1))
+                for f in form.getlist(key)
+                if isinstance(f, StarletteUpload)
+            ]
 
-    enrolment = Enrolment(
-        name=name,
-        consent=consent,
-        photos=read(photos),
-        known_images=read(known_images or []),
-        minor=minor,
-        keep_photos=keep_photos,
-    )
-    return cases.enrol_case_person(session, ws, principal, case_id, enrolment)
+        enrolment = Enrolment(
+            name=parsed.name,
+            consent=parsed.consent,
+            photos=read("photos"),
+            known_images=read("known_images"),
+            minor=parsed.minor,
+            keep_photos=parsed.keep_photos,
+        )
+    return await run_in_threadpool(cases.enrol_case_person, session, ws, principal, case_id, enrolment)
 
 
 @router.post("/cases/{case_id}/members")
@@ -241,20 +284,25 @@ class JobRef(BaseModel):
     job_id: str
 
 
-@router.post("/cases/{case_id}/uploads", status_code=202)
-def upload(
-    case_id: CaseId,
-    request: Request,
-    principal: CaseWriter,
-    files: Annotated[list[UploadFile], File(description="Images, videos, or ZIPs of Telegram exports.")],
-) -> JobRef:
-    """Upload material to scan for the case; the scan runs in the background (poll GET /api/jobs/{id})."""
-    job_id = jobs.submit_upload_scan(
-        request.app,
-        case_id=case_id,
-        user_id=principal.user_id,
-        files=[(f.filename or "upload", f.file) for f in files],
-    )
+_UPLOAD_BODY = multipart_body(
+    {"files": {**_FILES, "description": "Images, videos, or ZIPs of Telegram exports."}}, ["files"]
+)
+
+
+@router.post("/cases/{case_id}/uploads", status_code=202, openapi_extra=_UPLOAD_BODY, responses={413: {}})
+async def upload(case_id: CaseId, request: Request, session: DB, principal: CaseWriter) -> JobRef:
+    """Upload material to scan for the case; the scan runs in the background (poll GET /api/jobs/{id}).
+    Who may write to the case is checked before a byte of the body is read."""
+    await run_in_threadpool(case_for, session, principal, case_id, write=True)
+    session.rollback()  # no transaction held while the files arrive
+    limits = jobs.jobs_for(request.app).limits
+    async with request.form(max_files=limits.max_files, max_fields=10) as form:
+        files: list[jobs.Upload] = [
+            (f.filename or "upload", f.file) for f in form.getlist("files") if isinstance(f, StarletteUpload)
+        ]
+        job_id = await run_in_threadpool(
+            jobs.submit_upload_scan, request.app, case_id=case_id, user_id=principal.user_id, files=files
+        )
     return JobRef(job_id=job_id)
 
 

@@ -14,7 +14,6 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from starlette.datastructures import MutableHeaders
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -22,24 +21,23 @@ from reclaim.errors import NotFound, ReclaimError, UserError
 from reclaim.server import accounts_web, api, hashapi, takedown_api, takedown_web, web
 from reclaim.server.auth import AuthError, Forbidden, LoginLimiter, RateLimited
 from reclaim.server.deps import CurrentPrincipal
-from reclaim.server.settings import ServerSettings
+from reclaim.server.hashapi import HASH_MAX_BYTES
+from reclaim.server.limits import BodyLimit
+from reclaim.server.settings import ServerSettings, local_secret
 from reclaim.workspace import WORKSPACE_FILE, Workspace
 
 SESSION_COOKIE = "reclaim_session"
-STATIC_PREFIX = "/static/"
 
 
 def open_workspace(settings: ServerSettings) -> Workspace:
     root = settings.workspace.expanduser()
     if (root / WORKSPACE_FILE).exists():
-        return Workspace.open(root, settings.passphrase)
+        return Workspace.open(root, settings.passphrase, database_url=settings.database_url)
     return Workspace.create(root, settings.passphrase, database_url=settings.database_url)
 
 
 def create_app(settings: ServerSettings, *, workspace: Workspace | None = None) -> FastAPI:
-    """The server app. Refuses to build with a weak secret, or in server mode with default secrets
-    (UserError). Without RECLAIM_SECRET_KEY in local mode, cookies are signed with the workspace's own
-    random secret (:func:`reclaim.server.settings.workspace_secret`)."""
+    """The server app. Refuses to build in server mode with default secrets (UserError)."""
     settings.check()
 
     @asynccontextmanager
@@ -54,59 +52,35 @@ def create_app(settings: ServerSettings, *, workspace: Workspace | None = None) 
                 app.state.workspace.close()
 
     app = FastAPI(
+        # No Swagger UI or ReDoc pages (they load their scripts from a CDN); the OpenAPI document is for
+        # signed-in callers only (see _openapi_route).
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
         title="reclaim",
         version="0.1.0",
         description="Find, prove, preserve and take down non-consensual deepfake imagery: the team server.",
         lifespan=lifespan,
-        docs_url=None,  # Swagger UI and ReDoc load their scripts from a CDN: not served at all
-        redoc_url=None,
-        openapi_url=None,  # served below, to signed-in callers only
     )
     app.state.settings = settings
     app.state.workspace = workspace or open_workspace(settings)
     app.state.limiter = LoginLimiter(settings.login_attempts, settings.login_window_s)
-    app.add_middleware(NoStoreMiddleware)
     app.add_middleware(
         SessionMiddleware,
-        secret_key=settings.signing_secret(app.state.workspace.root),
+        secret_key=settings.secret_key or local_secret(app.state.workspace.root),
         session_cookie=SESSION_COOKIE,
         max_age=settings.session_max_age_s,
         same_site="strict",
         https_only=settings.secure_cookies,
     )
+    # Outermost: a body is capped before anything parses it or authenticates its sender.
+    app.add_middleware(BodyLimit, upload_max=settings.upload_max_bytes, hash_max=HASH_MAX_BYTES)
+    app.add_middleware(NoStore)
     _error_handlers(app)
+    _openapi_route(app)
     for router in (api, hashapi, web, takedown_api, takedown_web, accounts_web):
         router.include(app)
-
-    @app.get("/openapi.json", include_in_schema=False)
-    def openapi(principal: CurrentPrincipal) -> JSONResponse:
-        """The OpenAPI description, for signed-in callers (an API token or a UI session)."""
-        return JSONResponse(app.openapi())
-
     return app
-
-
-class NoStoreMiddleware:
-    """``Cache-Control: no-store`` on every response that does not set its own (JSON, pages, redirects,
-    errors), so no browser or proxy keeps a copy of a case; only ``/static`` (CSS and the script) may be
-    cached."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(STATIC_PREFIX):
-            await self.app(scope, receive, send)
-            return
-
-        async def send_no_store(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                if "cache-control" not in headers:
-                    headers["Cache-Control"] = "no-store"
-            await send(message)
-
-        await self.app(scope, receive, send_no_store)
 
 
 def _error_handlers(app: FastAPI) -> None:
@@ -123,3 +97,33 @@ def _error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RateLimited, handler(429))
     app.add_exception_handler(UserError, handler(422))
     app.add_exception_handler(ReclaimError, handler(422))
+
+
+class NoStore:
+    """Every response but the static files says ``Cache-Control: no-store`` (unless the route set its own):
+    case data, names and tokens must not stay in a browser's or a proxy's cache."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or str(scope.get("path", "")).startswith("/static/"):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_no_store(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers") or [])
+                if not any(k.lower() == b"cache-control" for k, _ in headers):
+                    headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_no_store)
+
+
+def _openapi_route(app: FastAPI) -> None:
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi(principal: CurrentPrincipal) -> JSONResponse:
+        """The OpenAPI document, for signed-in callers (a session or an API token)."""
+        return JSONResponse(app.openapi())

@@ -42,9 +42,9 @@ from reclaim.server.auth import (
     create_user,
     visible_cases,
 )
-from reclaim.server.jobs import safe_filename
-from reclaim.store.models import Case, CaseMember, Consent, Item, Match, Person, Sighting, User
-from reclaim.workspace import Workspace
+from reclaim.server.jobs import TMP_DIR, safe_filename
+from reclaim.store.models import Case, CaseMember, Consent, Item, Match, Person, Sighting, User, new_id
+from reclaim.workspace import Held, Workspace
 
 MAX_TITLE = 200
 MAX_PHOTOS = 10
@@ -287,7 +287,7 @@ def _visible_person_ids(session: Session, principal: Principal, *, write: bool =
     return {c.person_id for c in visible_cases(session, principal) if c.person_id is not None}
 
 
-def _enrol(session: Session, ws: Workspace, enrolment: Enrolment, *, recorded_by: str) -> str:
+def _enrol(session: Session, ws: Workspace, enrolment: Enrolment, *, recorded_by: str, case_id: str) -> str:
     """Enrol the person from uploaded photos; returns the person id. Holds the workspace's writer lock
     (an enrolment searches every stored item), so it fails with UserError while a scan runs."""
     if not enrolment.photos:
@@ -297,9 +297,10 @@ def _enrol(session: Session, ws: Workspace, enrolment: Enrolment, *, recorded_by
     for name, data in (*enrolment.photos, *enrolment.known_images):
         if len(data) > MAX_PHOTO_BYTES:
             raise UserError(f"{safe_filename(name)}: above the limit of {MAX_PHOTO_BYTES:,} bytes")
-    tmp_root = ws.root / "tmp"
+    tmp_root = ws.root / TMP_DIR
     tmp_root.mkdir(mode=0o700, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="enrol-", dir=tmp_root))
+    held = Held(tmp)  # a server killed mid-enrolment leaves the photos; the next start sweeps them
     try:
 
         def write(files: Sequence[tuple[str, bytes]], sub: str) -> list[Path]:
@@ -327,10 +328,12 @@ def _enrol(session: Session, ws: Workspace, enrolment: Enrolment, *, recorded_by
                 recorded_by=recorded_by,
                 vault=ws.vault,
                 keep_photos=enrolment.keep_photos,
+                case_id=case_id,
             )
         return summary.person_id
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        held.release()
 
 
 # --- cases ------------------------------------------------------------------------------------------------
@@ -388,9 +391,10 @@ def create_case(
         _require_admin(principal)
         if session.get(Person, person_id) is None:
             raise NotFound("no such person")
+    case_id = new_id()
     if enrolment is not None:
-        person_id = _enrol(session, ws, enrolment, recorded_by=f"user:{principal.username}")
-    case = Case(title=title, person_id=person_id, status="open", created_by=principal.user_id)
+        person_id = _enrol(session, ws, enrolment, recorded_by=f"user:{principal.username}", case_id=case_id)
+    case = Case(id=case_id, title=title, person_id=person_id, status="open", created_by=principal.user_id)
     session.add(case)
     session.flush()
     log_event(
@@ -414,7 +418,7 @@ def enrol_case_person(
     case = case_for(session, principal, case_id, write=True)
     if case.person_id is not None:
         raise UserError("this case already has an enrolled person")
-    person_id = _enrol(session, ws, enrolment, recorded_by=f"user:{principal.username}")
+    person_id = _enrol(session, ws, enrolment, recorded_by=f"user:{principal.username}", case_id=case.id)
     case = case_for(session, principal, case_id, write=True)
     case.person_id = person_id
     log_event(
@@ -627,12 +631,7 @@ def explain_case_item(
         if found is None:
             raise NotFound("no such item")
         item = found
-    data = explain_item(session, item)
-    data["matches"] = [m for m in data["matches"] if m["person_id"] in persons]
-    data["findings"] = [
-        f for f in data["findings"] if f.get("person_id") is None or f["person_id"] in persons
-    ]
-    return ExplainOut.model_validate(data)
+    return ExplainOut.model_validate(explain_item(session, item, persons=persons))
 
 
 # --- users (admin) -----------------------------------------------------------------------------------------

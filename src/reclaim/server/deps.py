@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
@@ -69,6 +69,12 @@ async def check_csrf(request: Request) -> None:
         form = await request.form()
         value = form.get(CSRF_FIELD)
         sent = value if isinstance(value, str) else None
+        try:
+            check_form_csrf(request, sent)
+        except Forbidden:
+            await form.close()  # the route that would have closed its uploaded files does not run
+            raise
+        return
     check_form_csrf(request, sent)
 
 
@@ -150,5 +156,12 @@ def request_lang(request: Request) -> Lang:
     return normalise_lang(request.session.get("lang"))
 
 
-def http_error(status: int, detail: str) -> HTTPException:
-    return HTTPException(status_code=status, detail=detail)
+def multipart_body(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    """The OpenAPI ``requestBody`` of a route that reads its multipart form itself (after authentication,
+    so FastAPI cannot describe it from parameters): pass as ``openapi_extra``."""
+    schema = {"type": "object", "required": required, "properties": properties}
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
+
+
+def http_error(status: int, detail: str, *, headers: dict[str, str] | None = None) -> HTTPException:
+    return HTTPException(status_code=status, detail=detail, headers=headers)

@@ -3,7 +3,9 @@
 - ``POST /h/hash``: a multipart ``file`` -> its SHA-256, MD5 and PDQ (frame 0, the standard variant, as
   the library computes it). Nothing is stored or logged: the file is the platform's, not evidence.
 - ``GET /m/lookup?signal_type=pdq&signal=<hex>`` / ``POST /m/lookup`` / ``POST /m/lookup/batch``: matches
-  in the confirmed hash bank (PDQ within 31 bits; MD5 equal), each ``{bank_id, signal_type, distance}``.
+  in the confirmed hash bank (PDQ within 31 bits; MD5 equal; ``signal_type=vpdq`` with
+  python-threatexchange's vPDQ serialisation: videos by its rule, with both match percentages), each
+  ``{bank_id, signal_type, distance}``.
 - ``GET /m/bank``: the bank's hashes (JSON, JSON lines, or python-threatexchange's ``pdq <hex>`` lines).
 
 Platforms never see media, persons or cases: a bank id is the SHA-256 of a confirmed item's content.
@@ -12,8 +14,10 @@ Roles: ``/h`` admin, advocate, platform; ``/m`` admin, platform. See docs/hash-a
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
@@ -29,14 +33,26 @@ from reclaim.errors import MediaError
 from reclaim.media import WORK_SIDE, MediaLimits, decode_media
 from reclaim.server.auth import Forbidden, Principal, principal_for_token
 from reclaim.server.bank import BankMatch, BankSignalType, HashBank
-from reclaim.server.deps import current_principal, http_error, optional_principal
-from reclaim.signals import SIGNALS_BY_NAME, Md5Signal, PdqSignal, Sha256Signal, first_values, hash_media
+from reclaim.server.deps import current_principal, http_error, multipart_body, optional_principal
+from reclaim.signals import (
+    SIGNALS_BY_NAME,
+    Md5Signal,
+    PdqSignal,
+    Sha256Signal,
+    first_values,
+    hash_media,
+    hash_video,
+)
+from reclaim.signals.vpdq import from_values, to_te
 from reclaim.workspace import Workspace
 
 HASH_MAX_BYTES = 64 * 2**20
 """The largest file ``/h/hash`` accepts (also capped by the server's upload limit)."""
 MULTIPART_OVERHEAD = 64 * 1024
 BATCH_MAX = 1000
+LOOKUP_MAX_CHARS = 80 * 3600 * 2
+"""The longest signal a lookup takes: a vPDQ of two hours of video at one feature (≤ 80 characters) per
+second (a GET's URL is bounded by the server before that; POST takes it)."""
 
 HASH_ROLES = ("admin", "advocate", "platform")
 MATCH_ROLES = ("admin", "platform")
@@ -123,11 +139,20 @@ class HashOut(BaseModel):
     md5: str
     pdq: str | None = Field(description="PDQ of the first frame (64 hex digits); None if it has no frame")
     pdq_quality: int | None = Field(description="0-100; below 50 the hash is not used for matching")
+    vpdq: str | None = Field(
+        default=None,
+        description="Videos only: the vPDQ in python-threatexchange's serialisation (null where the vpdq "
+        "package is not installed); absent for images",
+    )
 
 
 class LookupIn(BaseModel):
     signal_type: BankSignalType = "pdq"
-    signal: str = Field(max_length=200, description="PDQ: 64 hex digits; MD5: 32 hex digits")
+    signal: str = Field(
+        max_length=LOOKUP_MAX_CHARS,
+        description="PDQ: 64 hex digits; MD5: 32 hex digits; vPDQ: python-threatexchange's serialisation "
+        '(a JSON list of "<pdq hex>,<quality>,<timestamp>" strings)',
+    )
 
     @model_validator(mode="after")
     def _valid(self) -> LookupIn:
@@ -138,7 +163,15 @@ class LookupIn(BaseModel):
 class MatchOut(BaseModel):
     bank_id: str = Field(description="The SHA-256 of the banked content")
     signal_type: BankSignalType
-    distance: int = Field(description="PDQ: Hamming distance in bits (≤ 31); MD5: 0")
+    distance: int = Field(
+        description="PDQ: Hamming distance in bits (≤ 31); MD5: 0; vPDQ: 100 − the larger match percentage"
+    )
+    query_match_percent: float | None = Field(
+        default=None, description="vPDQ only: % of the query's frames found in the banked video"
+    )
+    compared_match_percent: float | None = Field(
+        default=None, description="vPDQ only: % of the banked video's frames found in the query"
+    )
 
 
 class LookupOut(BaseModel):
@@ -194,40 +227,59 @@ def _hash_bytes(data: bytes, limit: int) -> HashOut:
     media = decode_media(data, limits=MediaLimits(max_bytes=limit, max_side=WORK_SIDE, max_frames=1))
     first = first_values(hash_media(data, media, signal_types=_HASHED))
     pdq = first.get(PdqSignal.name)
-    return HashOut(
+    out = HashOut(
         sha256=first[Sha256Signal.name].value,
         md5=first[Md5Signal.name].value,
         pdq=None if pdq is None else pdq.value,
         pdq_quality=None if pdq is None else pdq.quality,
     )
+    if media.kind == "video":  # set only for videos: an image's answer keeps its shape
+        features = from_values(hash_video(data, media).values)
+        out.vpdq = to_te(features) if features else None
+    return out
 
 
-_MULTIPART_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary"}},
-                }
-            }
-        },
-    }
-}
+_MULTIPART_BODY = multipart_body({"file": {"type": "string", "format": "binary"}}, ["file"])
 
 
-@hasher.post("/hash", openapi_extra=_MULTIPART_BODY, responses={413: {}, 422: {}})
+@hasher.post(
+    "/hash",
+    openapi_extra=_MULTIPART_BODY,
+    responses={413: {}, 422: {}, 503: {}},
+    response_model_exclude_unset=True,
+)
 async def hash_file(request: Request, principal: Hasher) -> HashOut:
-    """Hash an image, animation or video (multipart field ``file``) without storing it. Bad or
-    over-limit files get 422 with the reason; files above the size limit 413."""
+    """Hash an image, animation or video (multipart field ``file``) without storing it; a video also
+    gets its vPDQ. Bad or over-limit files get 422 with the reason; files above the size limit 413."""
     limit = min(HASH_MAX_BYTES, request.app.state.settings.upload_max_bytes)
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
         raise http_error(413, f"the file is larger than the limit of {limit // 2**20} MiB")
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise http_error(422, "send the file as multipart/form-data in the field 'file'")
+    slots = hash_slots(request.app)
+    if slots.locked():
+        # Each hash holds a file and its decoded frame in memory: beyond HASH_CONCURRENCY at once, callers
+        # wait their turn on their side instead of growing the server's memory.
+        raise http_error(503, "busy hashing other files; retry shortly", headers={"Retry-After": "1"})
+    async with slots:
+        return await _hash_upload(request, limit)
+
+
+HASH_CONCURRENCY = max(1, min(4, os.cpu_count() or 1))
+"""Files ``/h/hash`` reads and decodes at once (one per core, at most 4)."""
+
+
+def hash_slots(app: FastAPI) -> asyncio.Semaphore:
+    """The app's ``/h/hash`` semaphore (made on first use, inside the event loop)."""
+    slots = getattr(app.state, "hash_slots", None)
+    if not isinstance(slots, asyncio.Semaphore):
+        slots = asyncio.Semaphore(HASH_CONCURRENCY)
+        app.state.hash_slots = slots
+    return slots
+
+
+async def _hash_upload(request: Request, limit: int) -> HashOut:
     async with request.form(max_files=1, max_fields=4) as form:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
@@ -248,23 +300,33 @@ async def hash_file(request: Request, principal: Hasher) -> HashOut:
 
 def _out(matches: list[BankMatch]) -> LookupOut:
     return LookupOut(
-        matches=[MatchOut(bank_id=m.bank_id, signal_type=m.signal_type, distance=m.distance) for m in matches]
+        matches=[
+            MatchOut(
+                bank_id=m.bank_id,
+                signal_type=m.signal_type,
+                distance=m.distance,
+                query_match_percent=m.query_match_percent,
+                compared_match_percent=m.compared_match_percent,
+            )
+            for m in matches
+        ]
     )
 
 
-@matcher.get("/lookup")
+# The percentages are left out of PDQ and MD5 answers (response_model_exclude_none): their shape is unchanged.
+@matcher.get("/lookup", response_model_exclude_none=True)
 async def lookup_get(principal: Matcher, query: Annotated[LookupIn, Query()], bank: Bank) -> LookupOut:
     """Matches for one hash: PDQ within 31 bits (of the bank's 8 flips/rotations), MD5 exactly."""
     return _out(bank.lookup(query.signal_type, query.signal))
 
 
-@matcher.post("/lookup")
+@matcher.post("/lookup", response_model_exclude_none=True)
 async def lookup_post(principal: Matcher, body: LookupIn, bank: Bank) -> LookupOut:
     """The same as ``GET /m/lookup`` with a JSON body ``{signal_type, signal}``."""
     return _out(bank.lookup(body.signal_type, body.signal))
 
 
-@matcher.post("/lookup/batch")
+@matcher.post("/lookup/batch", response_model_exclude_none=True)
 def lookup_batch(principal: Matcher, body: BatchIn, bank: Bank) -> BatchOut:
     """Up to 1000 lookups in one request; ``results[i]`` answers ``queries[i]``."""
     return BatchOut(results=[_out(bank.lookup(q.signal_type, q.signal)) for q in body.queries])

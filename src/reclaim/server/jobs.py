@@ -42,15 +42,17 @@ from reclaim.errors import NotFound, ReclaimError, UserError
 from reclaim.events import EventKind, log_event, subject
 from reclaim.scan.service import scan_paths
 from reclaim.server.auth import Principal, case_for, principal_for_user_id
-from reclaim.store.models import Job, utcnow
+from reclaim.store.models import Job, new_id, utcnow
 from reclaim.takedown.reupload import ReuploadCheck
-from reclaim.workspace import Workspace
+from reclaim.workspace import HELD_FILE, Held, Workspace, sweep_unheld
 
 UPLOADS_DIR = "uploads"
 FILES = "files"
 """``uploads/<job_id>/files``: the uploaded files as received (names sanitised)."""
 MATERIAL = "material"
 """``uploads/<job_id>/material``: what is scanned (plain uploads, and each ZIP extracted in a folder)."""
+TMP_DIR = "tmp"
+"""``tmp/``: short-lived plaintext (an enrolment's uploaded photos), each folder held while in use."""
 PROGRESS_EVERY_S = 0.25
 NO_JOB = "no such job"
 
@@ -122,6 +124,29 @@ def safe_filename(name: str, *, max_bytes: int = 200) -> str:
     return (stem + suffix) or "upload"
 
 
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+"""A ZIP archive starts with a local file header (or, empty, with the end of central directory)."""
+
+
+def is_archive(path: Path) -> bool:
+    """An upload is extracted only when it is *named* ``.zip`` and *starts* like a ZIP. (``zipfile``'s
+    ``is_zipfile`` looks for a central directory at the end: a JPEG with a ZIP appended passes it and was
+    unpacked instead of scanned.) A ``.zip`` that is not a ZIP goes to extraction and fails there with a
+    named error."""
+    if path.suffix.lower() == ".zip":
+        return True
+    with open(path, "rb") as fh:
+        return fh.read(4) in ZIP_MAGIC
+
+
+def _relative(path: str, root: Path) -> str:
+    """``path`` below the job's material folder as the user knows it (their file names, not ours)."""
+    base = str(root) + "/"
+    if path.startswith(base):
+        return path[len(base) :]
+    return path
+
+
 def _unique(folder: Path, name: str) -> Path:
     path = folder / name
     n = 1
@@ -149,6 +174,12 @@ def _member_parts(info: zipfile.ZipInfo, limits: UploadLimits) -> list[str]:
     return parts
 
 
+def _is_dir(info: zipfile.ZipInfo) -> bool:
+    """``ZipInfo.is_dir`` without its IndexError on a member with an empty name (found by fuzzing); such a
+    member is refused by :func:`_member_parts`."""
+    return info.filename.endswith("/")
+
+
 def extract_zip(archive: Path, target: Path, limits: UploadLimits, *, budget: list[int]) -> int:
     """Extract ``archive`` into ``target`` (created), refusing path traversal, symbolic links, encrypted
     members, more than the remaining file count and more bytes than the remaining size (counted while
@@ -159,11 +190,16 @@ def extract_zip(archive: Path, target: Path, limits: UploadLimits, *, budget: li
     written = 0
     try:
         zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise UploadError(f"{archive.name}: not a readable ZIP archive ({exc})") from exc
+    except Exception as exc:
+        # zipfile raises a zoo of types on a malformed central directory (BadZipFile, OSError, EOFError,
+        # UnicodeDecodeError for a name flagged UTF-8 that is not, NotImplementedError for an unknown
+        # version, ...: found by fuzzing); all mean the same to the uploader
+        raise UploadError(
+            f"{archive.name}: not a readable ZIP archive ({type(exc).__name__}: {exc})"
+        ) from exc
     with zf:
         infos = zf.infolist()
-        files = [i for i in infos if not i.is_dir()]
+        files = [i for i in infos if not _is_dir(i)]
         if len(files) > budget[1]:
             raise UploadError(
                 f"{archive.name}: {len(files):,} files, above the limit of {limits.max_files:,}"
@@ -184,10 +220,16 @@ def extract_zip(archive: Path, target: Path, limits: UploadLimits, *, budget: li
                 raise UploadError(
                     f"refusing the ZIP: member {info.filename[:200]!r} points outside the archive"
                 )
-            if info.is_dir():
-                dest.mkdir(parents=True, exist_ok=True)
-                continue
-            dest.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                if _is_dir(info):
+                    dest.mkdir(parents=True, exist_ok=True)
+                    continue
+                dest.parent.mkdir(parents=True, exist_ok=True)
+            except OSError:  # e.g. both 'x' (a file) and 'x/y.jpg'
+                raise UploadError(
+                    f"refusing the ZIP: member {info.filename[:200]!r} needs a folder where the archive has "
+                    "a file of the same name"
+                ) from None
             if dest.exists():
                 raise UploadError(f"refusing the ZIP: member {info.filename[:200]!r} appears twice")
             try:
@@ -197,7 +239,9 @@ def extract_zip(archive: Path, target: Path, limits: UploadLimits, *, budget: li
                         if budget[0] < 0:
                             raise UploadError(f"{archive.name}: expands beyond the upload limit")
                         out.write(chunk)
-            except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError) as exc:
+            except UploadError:
+                raise
+            except Exception as exc:  # a corrupt member (BadZipFile, zlib.error, LZMAError, EOFError, ...)
                 raise UploadError(f"{archive.name}: cannot extract {info.filename[:200]!r} ({exc})") from exc
             budget[1] -= 1
             written += 1
@@ -219,12 +263,26 @@ class JobRunner:
         self.limits = limits or UploadLimits()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reclaim-job")
         self._futures: dict[str, Future[None]] = {}
+        self._held: dict[str, Held] = {}
         self._lock = threading.Lock()
 
     def uploads(self, job_id: str) -> Path:
         return self.ws.root / UPLOADS_DIR / job_id
 
+    def hold(self, job_id: str) -> Held:
+        """Hold the job's uploads folder (created) for this process until the job ends: another server
+        process on the same workspace then leaves the job alone. UserError when another process holds
+        it."""
+        try:
+            held = Held(self.uploads(job_id))
+        except BlockingIOError:
+            raise UserError("this job is being handled by another server process") from None
+        with self._lock:
+            self._held[job_id] = held
+        return held
+
     def submit(self, job_id: str) -> None:
+        """Queue a job whose uploads this runner holds (:meth:`hold`)."""
         future = self._executor.submit(self._run, job_id)
         with self._lock:
             self._futures[job_id] = future
@@ -233,6 +291,9 @@ class JobRunner:
     def _forget(self, job_id: str) -> None:
         with self._lock:
             self._futures.pop(job_id, None)
+            held = self._held.pop(job_id, None)
+        if held is not None:
+            held.release()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until no job is queued or running (tests, and a graceful stop). True when idle."""
@@ -273,8 +334,11 @@ class JobRunner:
             result = self._scan(job_id)
         except Exception as exc:
             error = str(exc) if isinstance(exc, ReclaimError) else f"{type(exc).__name__}: {exc}"
+            error = error.replace(str(self.uploads(job_id)), "upload")  # no server paths in what users see
             if not isinstance(exc, ReclaimError):
                 traceback.print_exc()
+            # What was extracted is plaintext and is made again by a retry: it does not stay at rest.
+            shutil.rmtree(self.uploads(job_id) / MATERIAL, ignore_errors=True)
             with self.ws.session() as s:
                 job = s.get(Job, job_id)
                 assert job is not None
@@ -313,11 +377,18 @@ class JobRunner:
             shutil.rmtree(material)
         material.mkdir(mode=0o700)
         budget = [self.limits.max_bytes, self.limits.max_files]
-        for path in sorted(files.iterdir()):
-            if zipfile.is_zipfile(path):
-                extract_zip(path, _unique(material, path.stem or "archive"), self.limits, budget=budget)
-            else:
+        refused: list[dict[str, str]] = []
+        for path in sorted(p for p in files.iterdir() if p.name != HELD_FILE):
+            if not is_archive(path):
                 os.link(path, _unique(material, path.name))
+                continue
+            target = _unique(material, path.stem or "archive")
+            try:
+                extract_zip(path, target, self.limits, budget=budget)
+            except UploadError as exc:
+                # One bad archive is one named error; the other uploads are still scanned.
+                shutil.rmtree(target, ignore_errors=True)
+                refused.append({"path": path.name, "error": str(exc)})
         last = [0.0]
 
         def progress(done: int, total: int, label: str) -> None:
@@ -326,10 +397,24 @@ class JobRunner:
                 last[0] = now
                 self._set(job_id, done=done, total=total)
 
+        with self.ws.session() as s:
+            job = s.get(Job, job_id)
+            case_id = job.case_id if job is not None else None
         report = scan_paths(
-            self.ws, [material], workers=self.workers, progress=progress, checks=[ReuploadCheck()]
+            self.ws,
+            [material],
+            workers=self.workers,
+            progress=progress,
+            checks=[ReuploadCheck()],
+            case_id=case_id,
         )
-        return report.to_dict()
+        result = report.to_dict()
+        scanned: list[dict[str, str]] = result.get("errors") or []  # type: ignore[assignment]
+        errors = [*refused, *scanned]
+        for e in errors:  # paths as the user uploaded them, never the server's folders
+            e["path"] = _relative(str(e["path"]), material)
+        result["errors"] = errors
+        return result
 
 
 def _actor(session: Session, user_id: int | None) -> str:
@@ -355,7 +440,15 @@ def install_jobs(
         limits = UploadLimits(max_bytes=app.state.settings.upload_max_bytes)
     runner = JobRunner(ws, workers=workers, limits=limits)
     with ws.session() as s:
-        stale = s.scalars(select(Job).where(Job.status.in_(("queued", "running")))).all()
+        stale = []
+        for job in s.scalars(select(Job).where(Job.status.in_(("queued", "running")))):
+            folder = runner.uploads(job.id)
+            held = Held.attempt(folder) if folder.is_dir() else None
+            if folder.is_dir() and held is None:
+                continue  # another live server process on this workspace is running it
+            if held is not None:
+                held.release()
+            stale.append(job)
         for job in stale:
             job.status = "failed"
             job.error = (
@@ -370,8 +463,39 @@ def install_jobs(
                 actor="server",
             )
         s.commit()
+    sweep_plaintext(ws)
     app.state.jobs = runner
     return runner
+
+
+FAILED_UPLOADS_KEPT_S = 24 * 3600
+"""A failed job's uploads (plaintext, as received) are kept this long for a retry, then swept."""
+
+
+def sweep_plaintext(ws: Workspace, *, now: datetime | None = None) -> list[str]:
+    """Remove plaintext work files that no live process holds (see :class:`reclaim.workspace.Held`):
+    uploads of finished jobs and of uploads that never became a job (a server killed mid-upload), what
+    failed jobs had extracted, failed jobs' uploads older than :data:`FAILED_UPLOADS_KEPT_S`, and photos
+    of enrolments a killed server left in ``tmp/``. Run when the server starts. Returns what was removed
+    (folder names)."""
+    now = now or utcnow()
+    statuses: dict[str, tuple[str, datetime | None]] = {}
+    with ws.session() as s:
+        for job_id, status, finished in s.execute(select(Job.id, Job.status, Job.finished_at)):
+            statuses[job_id] = (status, finished)
+
+    def remove_upload(folder: Path) -> bool:
+        status, finished = statuses.get(folder.name, ("none", None))
+        if status == "failed":
+            shutil.rmtree(folder / MATERIAL, ignore_errors=True)
+            if finished is not None and finished.tzinfo is None:
+                finished = finished.replace(tzinfo=now.tzinfo)
+            return finished is None or (now - finished).total_seconds() > FAILED_UPLOADS_KEPT_S
+        return status not in ("queued", "running")  # a stale queued/running job is marked failed first
+
+    removed = sweep_unheld(ws.root / UPLOADS_DIR, remove=remove_upload)
+    removed += sweep_unheld(ws.root / TMP_DIR)
+    return [f"{p.parent.name}/{p.name}" for p in removed]
 
 
 def jobs_for(app: FastAPI) -> JobRunner:
@@ -390,7 +514,8 @@ def submit_upload_scan(app: FastAPI, *, case_id: str, user_id: int, files: Seque
     in the background). The user must be an admin or an advocate of the case (NotFound / Forbidden
     otherwise, as :func:`reclaim.server.auth.case_for`). ZIPs (e.g. a zipped Telegram Desktop export)
     are extracted by the job. Raises UploadError when there are no files, too many or too large ones;
-    nothing is kept then."""
+    nothing is kept then. No database transaction is open while the files are written (a large upload
+    must not hold SQLite's write lock): the job's row is added once they are all on disk."""
     runner = jobs_for(app)
     limits = runner.limits
     if not files:
@@ -400,35 +525,35 @@ def submit_upload_scan(app: FastAPI, *, case_id: str, user_id: int, files: Seque
     ws = runner.ws
     with ws.session() as s:
         principal = principal_for_user_id(s, user_id)
-        s.info["actor"] = f"user:{principal.username}"
         case_for(s, principal, case_id, write=True)
-        job = Job(case_id=case_id, kind="scan", status="queued", done=0, created_by=user_id)
-        s.add(job)
-        s.flush()
-        job_id = job.id
+    job_id = new_id()
+    runner.hold(job_id)
+    total = 0
+    try:
         folder = runner.uploads(job_id) / FILES
-        folder.mkdir(parents=True, mode=0o700)
-        total = 0
-        try:
-            for name, content in files:
-                path = _unique(folder, safe_filename(name))
-                with open(path, "xb") as out:
-                    for chunk in _chunks(content):
-                        total += len(chunk)
-                        if total > limits.max_bytes:
-                            raise UploadError(f"the upload is above the limit of {limits.max_bytes:,} bytes")
-                        out.write(chunk)
-        except BaseException:
-            shutil.rmtree(runner.uploads(job_id), ignore_errors=True)
-            s.rollback()
-            raise
-        log_event(
-            s,
-            EventKind.JOB_SUBMITTED,
-            subject=subject("job", job_id),
-            detail={"case_id": case_id, "files": len(files), "bytes": total},
-        )
-        s.commit()
+        folder.mkdir(mode=0o700)
+        for name, content in files:
+            path = _unique(folder, safe_filename(name))
+            with open(path, "xb") as out:
+                for chunk in _chunks(content):
+                    total += len(chunk)
+                    if total > limits.max_bytes:
+                        raise UploadError(f"the upload is above the limit of {limits.max_bytes:,} bytes")
+                    out.write(chunk)
+        with ws.session() as s:
+            s.info["actor"] = f"user:{principal.username}"
+            s.add(Job(id=job_id, case_id=case_id, kind="scan", status="queued", done=0, created_by=user_id))
+            log_event(
+                s,
+                EventKind.JOB_SUBMITTED,
+                subject=subject("job", job_id),
+                detail={"case_id": case_id, "files": len(files), "bytes": total},
+            )
+            s.commit()
+    except BaseException:
+        shutil.rmtree(runner.uploads(job_id), ignore_errors=True)
+        runner._forget(job_id)
+        raise
     runner.submit(job_id)
     return job_id
 
@@ -476,6 +601,7 @@ def retry_job(app: FastAPI, principal: Principal, job_id: str) -> JobOut:
             raise UserError(f"only a failed job can be retried (this one is {job.status})")
         if not (runner.uploads(job_id) / FILES).is_dir():
             raise UserError("the uploads of this job are gone; upload the material again")
+        runner.hold(job_id)
         job.status, job.error, job.done, job.total, job.finished_at = "queued", None, 0, None, None
         log_event(s, EventKind.JOB_RETRIED, subject=subject("job", job_id))
         s.commit()

@@ -1,77 +1,52 @@
-"""One settings object for the server, with safe defaults that fail closed.
-
-Session cookies are signed with ``RECLAIM_SECRET_KEY``. There is no public default: in local mode, when it
-is not set, each workspace gets its own random secret (:func:`workspace_secret`, a file of mode 0600 in the
-workspace); in server mode it must be set, and a secret that is short, has whitespace or too little
-variety (``"a" * 32``) is refused. The cookie only carries a random session id and the CSRF token: who is
-signed in is decided by the ``web_sessions`` table (:mod:`reclaim.server.sessions`), so a forged cookie
-names no user.
-"""
+"""One settings object for the server, with safe defaults that fail closed in server mode."""
 
 from __future__ import annotations
 
-import ipaddress
-import math
 import os
-import secrets
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from reclaim.errors import UserError
 
 Mode = Literal["local", "server"]
 
 DEFAULT_SECRET = "change-me"
-"""The placeholder secret of reclaim 0.1 (public: anyone could sign cookies with it). Refused always."""
+"""The old public placeholder: refused everywhere (0.1 signed local-mode cookies with it)."""
 MIN_SECRET_LENGTH = 32
-MIN_SECRET_BITS = 90
-"""A secret's length times the Shannon entropy of its characters must reach this: a rough estimate that
-undercounts random secrets (``token_urlsafe(32)`` scores about 220, 32 random hex digits 99 or more in
-2,000 draws) and gives ``"a" * 32`` zero, ``"ab" * 20`` 40."""
-MIN_SECRET_DISTINCT = 10
-SECRET_FILE = "session-secret"
-"""The workspace's own cookie-signing secret (local mode without RECLAIM_SECRET_KEY)."""
+MIN_SECRET_DISTINCT = 12
+"""A secret must use at least this many different characters (32 × "a" or 32 spaces are no secret)."""
+LOCAL_SECRET_FILE = "server-secret"
+"""Local mode without RECLAIM_SECRET_KEY: a random secret made once per workspace, kept in this file."""
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
-def secret_problem(secret: str) -> str | None:
+def weak_secret(secret: str) -> str | None:
     """Why ``secret`` cannot sign session cookies, or None when it can."""
     if secret == DEFAULT_SECRET:
-        return f"RECLAIM_SECRET_KEY is the public placeholder {DEFAULT_SECRET!r}"
+        return "it is the public placeholder 'change-me'"
     if len(secret) < MIN_SECRET_LENGTH:
-        return f"RECLAIM_SECRET_KEY must be a random value of at least {MIN_SECRET_LENGTH} characters"
-    if any(c.isspace() for c in secret):
-        return "RECLAIM_SECRET_KEY must not contain whitespace"
-    counts = Counter(secret)
-    bits = max(0.0, -sum(n * math.log2(n / len(secret)) for n in counts.values()))
-    periodic = (secret + secret).find(secret, 1) < len(secret)  # "0123456789abcdef" * 2
-    if len(counts) < MIN_SECRET_DISTINCT or bits < MIN_SECRET_BITS or periodic:
-        return (
-            f"RECLAIM_SECRET_KEY looks guessable (about {bits:.0f} bits; at least {MIN_SECRET_BITS} needed)"
-        )
+        return f"it is shorter than {MIN_SECRET_LENGTH} characters"
+    if len(set(secret)) < MIN_SECRET_DISTINCT or not secret.strip():
+        return f"it uses fewer than {MIN_SECRET_DISTINCT} different characters"
     return None
 
 
-SECRET_HINT = "e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+def local_secret(workspace_root: Path) -> str:
+    """The workspace's own random session secret (made on first use, mode 0600)."""
+    import secrets
 
-
-def workspace_secret(root: Path) -> str:
-    """The workspace's random cookie secret, made on first use (mode 0600, never overwritten)."""
-    path = root / SECRET_FILE
+    path = workspace_root / LOCAL_SECRET_FILE
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
         value = path.read_text(encoding="ascii").strip()
-        problem = secret_problem(value)
-        if problem is not None:
-            raise UserError(
-                f"{path} holds an unusable secret ({problem}); delete it to make a new one"
-            ) from None
-        return value
+        if weak_secret(value) is None:
+            return value
+    except FileNotFoundError:
+        pass
     value = secrets.token_urlsafe(48)
-    with os.fdopen(fd, "w", encoding="ascii") as f:
-        f.write(value + "\n")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(value + "\n")
     return value
 
 
@@ -84,13 +59,12 @@ class ServerSettings:
     database_url: str | None = None
     """RECLAIM_DATABASE_URL, e.g. postgresql+psycopg://user:pw@host/db; None = the workspace's SQLite."""
     secret_key: str | None = field(default=None, repr=False)
-    """Signs session cookies (RECLAIM_SECRET_KEY). None: local mode uses the workspace's own random secret;
-    server mode refuses to start."""
+    """Signs session cookies (RECLAIM_SECRET_KEY). None in local mode: the workspace's own random secret
+    (:func:`local_secret`); required in server mode."""
     mode: Mode = "local"
     cookie_secure: bool | None = None
     """Send session cookies over HTTPS only; default: True in server mode, False in local mode."""
     session_max_age_s: int = 8 * 3600
-    """A session ends this long after sign-in (the table's expires_at; the cookie lives as long)."""
     login_attempts: int = 5
     """Failed logins allowed per username and client address in ``login_window_s``."""
     login_window_s: int = 300
@@ -102,34 +76,35 @@ class ServerSettings:
         return self.cookie_secure if self.cookie_secure is not None else self.mode == "server"
 
     def check(self) -> None:
-        """Refuse weak secrets in any mode, and default ones in server mode. Raises UserError."""
+        """Refuse to start in server mode with default or weak secrets. Raises UserError."""
         if self.mode not in ("local", "server"):
             raise UserError(f"unknown mode {self.mode!r}: use local or server")
         problems = []
-        if self.secret_key is not None:
-            problem = secret_problem(self.secret_key)
-            if problem is not None:
-                problems.append(f"{problem} ({SECRET_HINT})")
-        if self.mode == "server":
-            if self.secret_key is None:
-                problems.append(
-                    f"RECLAIM_SECRET_KEY must be set to a random value of at least {MIN_SECRET_LENGTH} "
-                    f"characters ({SECRET_HINT})"
-                )
-            if len(self.passphrase) < 12:
-                problems.append("RECLAIM_PASSPHRASE must be at least 12 characters in server mode")
-            if self.cookie_secure is False:
-                problems.append("session cookies must be secure (HTTPS only) in server mode")
+        why = weak_secret(self.secret_key) if self.secret_key is not None else None
+        if self.mode != "server":
+            if why is not None:
+                raise UserError(f"refusing RECLAIM_SECRET_KEY: {why}; unset it to use the workspace's own")
+            return
+        if self.secret_key is None or why is not None:
+            problems.append(
+                f"RECLAIM_SECRET_KEY must be set to a random value of at least {MIN_SECRET_LENGTH} "
+                "characters (e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+                + (f": {why}" if why else "")
+            )
+        if len(self.passphrase) < 12:
+            problems.append("RECLAIM_PASSPHRASE must be at least 12 characters in server mode")
+        if self.cookie_secure is False:
+            problems.append("session cookies must be secure (HTTPS only) in server mode")
         if problems:
-            raise UserError(f"refusing to start in {self.mode} mode: " + "; ".join(problems))
+            raise UserError("refusing to start in server mode: " + "; ".join(problems))
 
-    def signing_secret(self, root: Path) -> str:
-        """The cookie secret: RECLAIM_SECRET_KEY, else (local mode) the workspace's own random one."""
-        if self.secret_key is not None:
-            return self.secret_key
-        if self.mode == "server":
-            raise UserError("RECLAIM_SECRET_KEY must be set in server mode")
-        return workspace_secret(root)
+    def check_host(self, host: str) -> None:
+        """Local mode listens on loopback only: a network address is a team server (UserError)."""
+        if self.mode != "server" and host not in LOOPBACK_HOSTS and not host.startswith("127."):
+            raise UserError(
+                f"refusing to listen on {host} in local mode (one person on their own machine): a server "
+                "others can reach must run with --server-mode (a strong RECLAIM_SECRET_KEY, HTTPS cookies)"
+            )
 
     @classmethod
     def from_env(cls, workspace: Path, *, mode: Mode | None = None) -> ServerSettings:
@@ -147,37 +122,3 @@ class ServerSettings:
             cookie_secure=None if cookie is None else cookie.lower() in ("1", "true", "yes"),
             public_url=env.get("RECLAIM_PUBLIC_URL") or None,
         )
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` only reaches this machine (127.0.0.0/8, ::1, localhost)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False  # a name other than localhost may resolve anywhere
-
-
-def listen_options(
-    settings: ServerSettings, *, host: str, port: int, forwarded_allow_ips: str | None = None
-) -> dict[str, Any]:
-    """uvicorn's options for ``reclaim serve``. UserError for a non-loopback address in local mode (local
-    mode is one person on their own machine: its cookies are not HTTPS-only and it does not demand a set
-    secret). Proxy headers are trusted only from the addresses in ``forwarded_allow_ips``; without it the
-    client address is the peer's, so nobody can pick their own address (and dodge the sign-in limit) with
-    a forged X-Forwarded-For."""
-    if settings.mode != "server" and not is_loopback(host):
-        raise UserError(
-            f"refusing to listen on {host} in local mode: other machines could reach a server meant for "
-            "one person. Use --server-mode (with RECLAIM_SECRET_KEY set, behind HTTPS) or --host 127.0.0.1"
-        )
-    proxies = [p.strip() for p in (forwarded_allow_ips or "").split(",") if p.strip()]
-    if forwarded_allow_ips is not None and not proxies:
-        raise UserError("--forwarded-allow-ips needs the proxy's address, e.g. 10.0.0.2")
-    return {
-        "host": host,
-        "port": port,
-        "proxy_headers": bool(proxies),
-        "forwarded_allow_ips": ",".join(proxies) if proxies else "",
-    }

@@ -5,8 +5,11 @@ minor is exported only in the ``ncmec`` format (NCMEC Take It Down takes images 
 the ``te`` and ``stopncii`` formats leave such items out, and refuse outright when asked for a minor.
 
 Which hash: images and animations get the standard PDQ hash, videos the MD5 of the file (what StopNCII
-and python-threatexchange's ``video_md5`` use). A PDQ of quality below 50 is not exported (python-
-threatexchange's ``PdqSignal.hash_from_bytes`` returns no hash for those either).
+and python-threatexchange's ``video_md5`` use) and, in the ``te`` format only, their vPDQ
+(python-threatexchange's ``vpdq`` signal type, its own serialisation, as the scan stored it from Meta's
+``vpdq`` package: written as-is). StopNCII's and NCMEC's formats have no vPDQ type: they get the MD5.
+A PDQ of quality below 50 is not exported (python-threatexchange's ``PdqSignal.hash_from_bytes``
+returns no hash for those either).
 
 PDQ parity: a scan hashes a ≤ 1280 px, EXIF-rotated, RGB decode downscaled to ≤ 512 px (fast, and what
 matching needs); python-threatexchange hashes the file's pixels as stored, at full size, without EXIF
@@ -35,21 +38,24 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from reclaim.errors import NotFound, UserError
+from reclaim.signals import SignalValue, VpdqSignal
 from reclaim.signals.index import bits_to_hex
 from reclaim.signals.pdq import MIN_QUALITY
+from reclaim.signals.vpdq import from_values, to_te
 from reclaim.store.models import Item, Match, Person, Signal
 from reclaim.store.vault import Vault
 
 ExportFormat = Literal["te", "stopncii", "ncmec"]
 EXPORT_FORMATS: tuple[ExportFormat, ...] = ("te", "stopncii", "ncmec")
-HashType = Literal["pdq", "md5"]
+HashType = Literal["pdq", "md5", "vpdq"]
 MediaType = Literal["image", "video"]
 
-TE_SIGNAL_TYPES: dict[HashType, str] = {"pdq": "pdq", "md5": "video_md5"}
-"""reclaim hash type → python-threatexchange ``SignalType.get_name()`` (PdqSignal, VideoMD5Signal)."""
-STOPNCII_SIGNAL_TYPES: dict[HashType, str] = {"pdq": "ImagePDQ", "md5": "VideoMD5"}
+TE_SIGNAL_TYPES: dict[HashType, str] = {"pdq": "pdq", "md5": "video_md5", "vpdq": "vpdq"}
+"""reclaim hash type → python-threatexchange ``SignalType.get_name()`` (PdqSignal, VideoMD5Signal,
+VPDQSignal)."""
+STOPNCII_SIGNAL_TYPES: dict[str, str] = {"pdq": "ImagePDQ", "md5": "VideoMD5"}
 """reclaim hash type → StopNCII's ``signalType`` (python-threatexchange's ``StopNCIISignalType``)."""
-NCMEC_FINGERPRINT_TYPES: dict[HashType, str] = {"pdq": "PDQ", "md5": "MD5"}
+NCMEC_FINGERPRINT_TYPES: dict[str, str] = {"pdq": "PDQ", "md5": "MD5"}
 """reclaim hash type → NCMEC's ``fingerprintType`` (python-threatexchange's ``FingerprintType``)."""
 
 STOPNCII_FORMAT = "reclaim-stopncii-submission"
@@ -159,12 +165,25 @@ def select_hashes(
             )
         ):
             scan_pdqs[item_id] = (value, quality)
+    videos: dict[int, list[SignalValue]] = defaultdict(list)
+    if wanted and fmt == "te":
+        for item_id, value, frame_index, quality in session.execute(
+            select(Signal.item_id, Signal.value, Signal.frame_index, Signal.quality).where(
+                Signal.item_id.in_(wanted), Signal.signal_type == VpdqSignal.name
+            )
+        ):
+            videos[item_id].append(SignalValue(VpdqSignal.name, value, frame_index, 0, quality))
     seen: set[tuple[str, str]] = set()
     for item in session.scalars(select(Item).where(Item.id.in_(wanted)).order_by(Item.id)):
         out.items += 1
         shared: SharedHash | None = None
         if item.kind == "video":
             shared = SharedHash("md5", item.md5, "video")
+            if videos.get(item.id):  # te only: python-threatexchange's vpdq, as stored
+                vpdq = SharedHash("vpdq", to_te(from_values(videos[item.id])), "video")
+                if ("vpdq", vpdq.value) not in seen:
+                    seen.add(("vpdq", vpdq.value))
+                    out.hashes.append(vpdq)
         else:
             pdq = _pdq_of(item, scan_pdqs.get(item.id), vault)
             if pdq is None or (pdq[1] is not None and pdq[1] < MIN_QUALITY):

@@ -2,7 +2,8 @@
 writes (or any JSON list of such records).
 
 - Text: one ``<signal_type> <signal>`` per line, split at the first space as python-threatexchange's
-  ``LocalFileSignalExchangeAPI`` does. ``pdq`` and ``video_md5`` (and plain ``md5``) are kept; other
+  ``LocalFileSignalExchangeAPI`` does. ``pdq``, ``video_md5`` (and plain ``md5``) and ``vpdq`` (a
+  video's vPDQ in python-threatexchange's serialisation, a JSON list on the line) are kept; other
   signal types (``url``, ``tmk_pdqf``, ...) are counted as skipped. Blank lines and ``#`` comments are
   ignored.
 - JSON: an object with a ``hashes`` (or StopNCII's ``hashRecords``) list, or a bare list, of records
@@ -21,15 +22,15 @@ from typing import Any
 
 from reclaim.errors import UserError
 from reclaim.sharing.export import HashType
-from reclaim.signals import Md5Signal, PdqSignal
+from reclaim.signals import Md5Signal, PdqSignal, VpdqSignal
 
 MAX_LIST_BYTES = 256 * 1024 * 1024
 """Hash lists larger than this are refused (a million PDQ lines are ≈ 70 MB)."""
 
-_TE_TYPES: dict[str, HashType] = {"pdq": "pdq", "video_md5": "md5", "md5": "md5"}
+_TE_TYPES: dict[str, HashType] = {"pdq": "pdq", "video_md5": "md5", "md5": "md5", "vpdq": "vpdq"}
 _STOPNCII_TYPES: dict[str, HashType] = {"ImagePDQ": "pdq", "VideoMD5": "md5"}
 _NCMEC_TYPES: dict[str, HashType] = {"PDQ": "pdq", "MD5": "md5"}
-_VALIDATE = {"pdq": PdqSignal.validate, "md5": Md5Signal.validate}
+_VALIDATE = {"pdq": PdqSignal.validate, "md5": Md5Signal.validate, "vpdq": VpdqSignal.validate}
 
 
 @dataclass

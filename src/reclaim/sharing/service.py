@@ -6,6 +6,7 @@ items already in the workspace).
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,8 @@ from reclaim.events import EventKind, log_event, subject
 from reclaim.matching.banks import check_items
 from reclaim.sharing.export import ExportFormat, ExportSelection, render, select_hashes
 from reclaim.sharing.importer import parse_hash_list
+from reclaim.signals import VpdqSignal
+from reclaim.store.crypto import DataKey
 from reclaim.store.models import BankHit, ImportedBank, ImportedHash
 from reclaim.store.vault import Vault
 
@@ -47,6 +50,8 @@ class ExportResult:
             "skipped_low_quality": s.skipped_low_quality,
             "pdq_from_original": s.pdq_from_original,
             "pdq_from_scan": s.pdq_from_scan,
+            # only when there are some: exports without videos keep their exact shape
+            **({"vpdq": n} if (n := sum(1 for h in s.hashes if h.hash_type == "vpdq")) else {}),
         }
 
 
@@ -96,9 +101,14 @@ class BankSummary:
     pdq: int
     md5: int
     hits: int
+    vpdq: int = 0
+    """Videos' vPDQ hashes (one per video); in :meth:`to_dict` only when there are some."""
 
     def to_dict(self) -> dict[str, object]:
-        return {"bank": self.name, "pdq": self.pdq, "md5": self.md5, "hits": self.hits}
+        out: dict[str, object] = {"bank": self.name, "pdq": self.pdq, "md5": self.md5, "hits": self.hits}
+        if self.vpdq:
+            out["vpdq"] = self.vpdq
+        return out
 
 
 @dataclass
@@ -128,7 +138,17 @@ def _bank_name(name: str) -> str:
     return name
 
 
-def import_hashes(session: Session, *, path: Path, bank: str, actor: str | None = None) -> ImportResult:
+def _bank_key(signal_type: str, value: str) -> str:
+    """What an imported hash is stored (and de-duplicated) under: the hash, or for a vPDQ the SHA-256 of
+    its serialisation (which is kept beside it)."""
+    if signal_type == VpdqSignal.name:
+        return hashlib.sha256(value.encode()).hexdigest()
+    return value
+
+
+def import_hashes(
+    session: Session, *, path: Path, bank: str, actor: str | None = None, key: DataKey | None = None
+) -> ImportResult:
     """Add the hashes of the list at ``path`` to the bank named ``bank`` (created if new), then check the
     items already in the workspace against the banks. One ``bank.imported`` event; commits."""
     name = _bank_name(bank)
@@ -148,8 +168,12 @@ def import_hashes(session: Session, *, path: Path, bank: str, actor: str | None 
             select(ImportedHash.signal_type, ImportedHash.value).where(ImportedHash.bank_id == target.id)
         )
     }
-    new = [(t, v) for t, v in parsed.hashes if (t, v) not in existing]
-    session.add_all(ImportedHash(bank_id=target.id, signal_type=t, value=v) for t, v in new)
+    keyed = [(t, v, _bank_key(t, v)) for t, v in parsed.hashes]
+    new = [(t, v, k) for t, v, k in keyed if (t, k) not in existing]
+    session.add_all(
+        ImportedHash(bank_id=target.id, signal_type=t, value=k, vpdq=v if t == VpdqSignal.name else None)
+        for t, v, k in new
+    )
     session.flush()
     result = ImportResult(
         bank=name,
@@ -165,7 +189,7 @@ def import_hashes(session: Session, *, path: Path, bank: str, actor: str | None 
         detail={k: v for k, v in result.to_dict().items() if k != "existing_items_hit"},
         actor=actor,
     )
-    result.existing_items_hit = len(check_items(session, actor=actor))
+    result.existing_items_hit = len(check_items(session, actor=actor, key=key))
     session.commit()
     return result
 
@@ -180,6 +204,12 @@ def list_banks(session: Session) -> list[BankSummary]:
         counts[bank_id][signal_type] = n
     hits = {b: n for b, n in session.execute(select(BankHit.bank_id, func.count()).group_by(BankHit.bank_id))}
     return [
-        BankSummary(b.name, counts[b.id].get("pdq", 0), counts[b.id].get("md5", 0), hits.get(b.id, 0))
+        BankSummary(
+            b.name,
+            counts[b.id].get("pdq", 0),
+            counts[b.id].get("md5", 0),
+            hits.get(b.id, 0),
+            counts[b.id].get(VpdqSignal.name, 0),
+        )
         for b in session.scalars(select(ImportedBank).order_by(ImportedBank.name))
     ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reclaim.signals.base import BytesHasher, FrameHasher, SignalType, SignalValue
+from reclaim.signals.base import BytesHasher, FrameHasher, SignalType, SignalValue, VideoHasher
 from reclaim.signals.face import FACE_MODELS, DetectedFace, FaceModel, get_face_model
 from reclaim.signals.hashes import Md5Signal, Sha256Signal
 from reclaim.signals.hashing import (
@@ -10,11 +10,15 @@ from reclaim.signals.hashing import (
     PERCEPTUAL_SIGNALS,
     SIGNAL_TYPES,
     SIGNALS_BY_NAME,
+    VIDEO_SIGNALS,
+    VideoHashes,
     first_values,
     hash_media,
+    hash_video,
 )
 from reclaim.signals.index import ExactIndex, HashIndex, LinearIndex, MultiIndexHash
 from reclaim.signals.pdq import Pdq64Signal, PdqSignal
+from reclaim.signals.vpdq import VpdqIndex, VpdqSignal
 
 __all__ = [
     "FACE_MODELS",
@@ -22,6 +26,7 @@ __all__ = [
     "PERCEPTUAL_SIGNALS",
     "SIGNALS_BY_NAME",
     "SIGNAL_TYPES",
+    "VIDEO_SIGNALS",
     "BytesHasher",
     "DetectedFace",
     "ExactIndex",
@@ -36,7 +41,12 @@ __all__ = [
     "Sha256Signal",
     "SignalType",
     "SignalValue",
+    "VideoHasher",
+    "VideoHashes",
+    "VpdqIndex",
+    "VpdqSignal",
     "first_values",
     "get_face_model",
     "hash_media",
+    "hash_video",
 ]

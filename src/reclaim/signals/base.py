@@ -53,6 +53,20 @@ class SignalType(ABC):
         return True
 
 
+class VideoHasher(SignalType):
+    """Hashes a whole video from its bytes (vPDQ); may be unavailable where its library is missing."""
+
+    @classmethod
+    @abstractmethod
+    def unavailable_reason(cls) -> str | None:
+        """None when it can hash here, otherwise why not (said in scan reports, never silently)."""
+
+    @classmethod
+    @abstractmethod
+    def hash_video(cls, data: bytes) -> list[SignalValue]:
+        """The values of one video. Raises RuntimeError when the video cannot be hashed."""
+
+
 class BytesHasher(SignalType):
     @classmethod
     @abstractmethod

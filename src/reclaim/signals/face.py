@@ -46,6 +46,13 @@ class FaceModel(ABC):
     def faces(self, image: np.ndarray, *, budget_s: float = 1.5) -> list[DetectedFace]:
         """Detect and encode every face in an (H, W, 3) uint8 RGB image."""
 
+    def first_pass(
+        self, image: np.ndarray, *, budget_s: float = 1.5
+    ) -> tuple[list[DetectedFace], list[tuple[tuple[float, float, float, float], float]]]:
+        """The confidently detected faces only, and the weak candidate boxes a second pass may use (a
+        model without a second pass: all its faces and no candidates). Enrolment uses this."""
+        return self.faces(image, budget_s=budget_s), []
+
     @abstractmethod
     def chip(
         self,
@@ -112,12 +119,26 @@ def _unrotate_box(
     )
 
 
+def flip_average(plain: np.ndarray, mirrored: np.ndarray) -> np.ndarray:
+    """The mean of a face's descriptor and its mirrored chip's, rescaled to their mean length (so
+    distances keep dlib's scale and the calibrated threshold)."""
+    mean = (plain + mirrored) / 2
+    length = (np.linalg.norm(plain) + np.linalg.norm(mirrored)) / 2
+    return np.asarray(mean * (length / max(float(np.linalg.norm(mean)), 1e-12)), dtype=np.float32)
+
+
 class DlibResNetFace(FaceModel):
+    """dlib's ResNet descriptor of the aligned chip as it is (the templates of workspaces enrolled before
+    flip-averaging carry this name; see :class:`DlibResNetFlipFace`)."""
+
     name: ClassVar[str] = "dlib-resnet-v1"
+    FLIP_AVERAGE: ClassVar[bool] = False
     dim: ClassVar[int] = 128
-    default_threshold: ClassVar[float] = 0.47
-    """Calibrated in docs/face-roc.md: the largest threshold whose false-match rate stays ≤ 1 % even at
-    the upper end of its 95 % interval (dlib's own default, 0.6, gave 4.8 % false matches there)."""
+    default_threshold: ClassVar[float] = 0.46
+    """Calibrated in docs/face-roc.md: the largest threshold whose false-match rate stays ≤ 0.5 % on both
+    the plain benchmark and the repost conditions (issue 11's bar); before flip-averaging and the second
+    detection pass it was 0.47 (≤ 1 % at the upper end of its 95 % interval; dlib's own default, 0.6,
+    gave 4.8 % false matches there)."""
     DETECT_SIDE: ClassVar[int] = 800
     """Detection runs on a grey copy at most this wide/high (≈ 30 ms; finds faces from ≈ 100 px in a 1 MP
     photo at once, where 640 px needed the full-resolution fallback for a third of them); encoding uses
@@ -129,6 +150,9 @@ class DlibResNetFace(FaceModel):
     MAX_UPSAMPLED_PIXELS: ClassVar[int] = 4 * 1280 * 1280
     """The 2x-upsampled pass (≈ 0.5-0.8 s) runs on at most a 1280 px copy."""
     MIN_SIDE: ClassVar[int] = 20
+    WEAK_SCORE: ClassVar[float] = -0.5
+    """HOG boxes scoring between this and 0 are kept for :meth:`second_pass` (see docs/face-roc.md)."""
+    MAX_WEAK_FACES: ClassVar[int] = 2
 
     def __init__(self) -> None:
         try:
@@ -170,29 +194,34 @@ class DlibResNetFace(FaceModel):
         return self._onnx
 
     def _detect(
-        self, image: np.ndarray, upsample: int
+        self, image: np.ndarray, upsample: int, adjust: float = 0.0
     ) -> list[tuple[tuple[float, float, float, float], float]]:
-        rects, scores, _ = self._detector.run(image, upsample, 0.0)
+        rects, scores, _ = self._detector.run(image, upsample, adjust)
         return [
             ((r.left(), r.top(), r.right(), r.bottom()), float(s)) for r, s in zip(rects, scores, strict=True)
         ]
 
     def detect(
-        self, image: np.ndarray, side: int, upsample: int = 0
+        self, image: np.ndarray, side: int, upsample: int = 0, adjust: float = 0.0
     ) -> list[tuple[tuple[float, float, float, float], float]]:
         """HOG boxes (in ``image``'s coordinates) and scores, detecting on a grey copy at most ``side``
         px: luminance gives the same detections as RGB for ~25 % less time (on RGB dlib takes the
-        strongest of the three channels' gradients)."""
+        strongest of the three channels' gradients). ``adjust`` below 0 also returns weaker boxes
+        (score below 0), at no extra cost."""
         scale = min(1.0, side / max(image.shape[:2]))
         small = _resize(image, scale) if scale < 1.0 else image
         grey = np.ascontiguousarray(np.asarray(Image.fromarray(small).convert("L")))
-        return [(tuple(v / scale for v in box), score) for box, score in self._detect(grey, upsample)]
+        return [(tuple(v / scale for v in box), score) for box, score in self._detect(grey, upsample, adjust)]
 
     def _encode(self, image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
         rect = self._dlib.rectangle(*(round(v) for v in box))
         shape = self._shape(image, rect)
+        if self.FLIP_AVERAGE:
+            # exactly the chip compute_face_descriptor(image, shape) extracts internally, and its mirror
+            chip = np.asarray(self._dlib.get_face_chip(image, shape, size=150, padding=0.25), np.uint8)
+            plain, mirrored = self.encode_chips(np.stack([chip, chip[:, ::-1]]))
+            return flip_average(plain, mirrored)
         if self._use_onnx:
-            # exactly the chip compute_face_descriptor(image, shape) extracts internally
             chip = self._dlib.get_face_chip(image, shape, size=150, padding=0.25)
             return np.asarray(self._onnx_encoder().encode(np.asarray(chip)), dtype=np.float32)
         return np.asarray(self._encoder.compute_face_descriptor(image, shape), dtype=np.float32)
@@ -212,14 +241,26 @@ class DlibResNetFace(FaceModel):
         return np.asarray(self._dlib.get_face_chip(image, shape, size=size, padding=padding), dtype=np.uint8)
 
     def _attempt(
-        self, image: np.ndarray, degrees: int, detect_side: int, upsample: int
+        self,
+        image: np.ndarray,
+        degrees: int,
+        detect_side: int,
+        upsample: int,
+        weak: list[tuple[tuple[float, float, float, float], float]] | None = None,
     ) -> list[DetectedFace]:
+        """Faces found at HOG score ≥ 0; boxes scoring between WEAK_SCORE and 0 (unturned passes only)
+        are appended to ``weak`` for :meth:`second_pass`."""
         src_h, src_w = image.shape[:2]
         work = _rotate(image, degrees) if degrees else image
         rot_h, rot_w = work.shape[:2]
+        adjust = self.WEAK_SCORE if weak is not None and not degrees else 0.0
         found = []
-        for (left, top, right, bottom), score in self.detect(work, detect_side, upsample):
+        for (left, top, right, bottom), score in self.detect(work, detect_side, upsample, adjust):
             full_box = (max(0.0, left), max(0.0, top), min(rot_w - 1.0, right), min(rot_h - 1.0, bottom))
+            if score < 0.0:
+                if weak is not None and full_box[2] > full_box[0] and full_box[3] > full_box[1]:
+                    weak.append((full_box, score))
+                continue
             vector = self._encode(work, full_box)
             if degrees:
                 out_box = _unrotate_box(full_box, degrees, src_w, src_h, rot_w, rot_h)
@@ -228,19 +269,57 @@ class DlibResNetFace(FaceModel):
             found.append(DetectedFace(out_box, score, vector, degrees))
         return found
 
+    def encode_chips(self, chips: np.ndarray) -> np.ndarray:
+        """float32 (n, 128) descriptors of aligned (n, 150, 150, 3) or (150, 150, 3) uint8 RGB chips."""
+        batch = np.ascontiguousarray(chips if chips.ndim == 4 else chips[None], dtype=np.uint8)
+        if self._use_onnx:
+            return np.asarray(self._onnx_encoder().encode_batch(batch), dtype=np.float32)
+        return np.stack(
+            [np.asarray(self._encoder.compute_face_descriptor(c), dtype=np.float32) for c in batch]
+        )
+
     def faces(self, image: np.ndarray, *, budget_s: float = 1.5) -> list[DetectedFace]:
-        """The plain pass at ≤ 640 px; when it finds nothing, a fixed plan of fallbacks, cheapest first:
-        full resolution (up to 1280 px), quarter/half turns, ±45°, then 2x upsampling for small faces.
-        ``budget_s`` caps the CPU time (not wall time, so a busy machine finds the same faces)."""
+        """:meth:`first_pass`; only when it finds no face, :meth:`second_pass` on its weak boxes."""
+        found, weak = self.first_pass(image, budget_s=budget_s)
+        return found if found else self.second_pass(image, weak)
+
+    def second_pass(
+        self, image: np.ndarray, weak: list[tuple[tuple[float, float, float, float], float]]
+    ) -> list[DetectedFace]:
+        """For an image in which :meth:`first_pass` found no face: the strongest weak HOG boxes (score
+        between WEAK_SCORE and 0, seen by the unturned passes), overlapping boxes merged, at most
+        MAX_WEAK_FACES, encoded. Detection costs nothing more (the passes ran with the lower threshold);
+        each kept box costs one encoding (≈ 5-10 ms). Small, blurred and banner-covered faces score
+        low; measured in docs/face-roc.md (repost conditions)."""
         image = np.ascontiguousarray(image, dtype=np.uint8)
+        kept: list[tuple[tuple[float, float, float, float], float]] = []
+        for box, score in sorted(weak, key=lambda b: -b[1]):
+            if len(kept) == self.MAX_WEAK_FACES:
+                break
+            if all(_overlap(box, k) < 0.3 for k, _ in kept):
+                kept.append((box, score))
+        return [
+            DetectedFace(tuple(round(v) for v in box), score, self._encode(image, box), 0)  # type: ignore[arg-type]
+            for box, score in kept
+        ]
+
+    def first_pass(
+        self, image: np.ndarray, *, budget_s: float = 1.5
+    ) -> tuple[list[DetectedFace], list[tuple[tuple[float, float, float, float], float]]]:
+        """The plain pass at ≤ 800 px; when it finds nothing, a fixed plan of fallbacks, cheapest first:
+        full resolution (up to 1280 px), quarter/half turns, ±45°, then 2x upsampling for small faces.
+        ``budget_s`` caps the CPU time (not wall time, so a busy machine finds the same faces).
+        Returns the faces and the weak boxes the unturned passes saw (for :meth:`second_pass`)."""
+        image = np.ascontiguousarray(image, dtype=np.uint8)
+        weak: list[tuple[tuple[float, float, float, float], float]] = []
         h, w = image.shape[:2]
         if min(h, w) < self.MIN_SIDE:
-            return []  # icons, tracking pixels: no face to find (and dlib refuses tiny arrays)
+            return [], weak  # icons, tracking pixels: no face to find (and dlib refuses tiny arrays)
         longest = max(h, w)
         start = time.process_time()
-        found = self._attempt(image, 0, self.DETECT_SIDE, 0)
+        found = self._attempt(image, 0, self.DETECT_SIDE, 0, weak)
         if found:
-            return found
+            return found, []
         full_side = min(longest, self.FULL_SIDE)
         turned = self.ROTATED_SIDE
         plans: list[tuple[int, int, int]] = []
@@ -253,14 +332,40 @@ class DlibResNetFace(FaceModel):
         for degrees, side, upsample in plans:
             if time.process_time() - start > budget_s:
                 break
-            found = self._attempt(image, degrees, side, upsample)
+            found = self._attempt(image, degrees, side, upsample, weak)
             if found:
-                return found
-        return []
+                return found, []
+        return [], weak
 
 
-FACE_MODELS: dict[str, type[FaceModel]] = by_name((DlibResNetFace,), what="face model")
-DEFAULT_FACE_MODEL = DlibResNetFace.name
+def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """Intersection over union of two boxes."""
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+class DlibResNetFlipFace(DlibResNetFace):
+    """The default: the same network on the aligned chip and on its mirror image, descriptors averaged
+    (:func:`flip_average`; one more encoding per face, ≈ 5-10 ms). Measured in docs/face-roc.md (repost
+    conditions): higher recall at the same false-match rate.
+
+    Compatibility: a flip-averaged descriptor lies close to the plain one of the same face, and mixed
+    comparisons (plain templates of an older workspace against flip-averaged faces, or the reverse) were
+    measured no worse than plain against plain, so matching compares across the two names and nothing
+    stored has to be migrated; :func:`reclaim.persons.service.reembed_templates` upgrades a person's
+    templates from kept reference photos."""
+
+    name: ClassVar[str] = "dlib-resnet-v1-flip"
+    FLIP_AVERAGE: ClassVar[bool] = True
+
+
+FACE_MODELS: dict[str, type[FaceModel]] = by_name((DlibResNetFlipFace, DlibResNetFace), what="face model")
+DEFAULT_FACE_MODEL = DlibResNetFlipFace.name
+COMPATIBLE_FACE_MODELS: frozenset[str] = frozenset({DlibResNetFace.name, DlibResNetFlipFace.name})
+"""Model names whose descriptors are compared with each other (same network, same scale)."""
 
 _loaded: dict[str, FaceModel] = {}
 

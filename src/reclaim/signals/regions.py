@@ -34,6 +34,12 @@ REFERENCE_SCALES = (0.9, 0.8, 0.7)
 REFERENCE_POSITIONS = (0.0, 0.5, 1.0)
 BANNER_BANDS = (0.12, 0.2)
 """Shares of the height cut off the top or the bottom of a query (a caption banner)."""
+BANNER_SHARE = 0.5
+"""A row is part of a caption banner when at least this share of its pixels is of the banner's level
+(within :data:`BANNER_DELTA` of the outermost row's, which must be flat): flat rows and text on them."""
+BANNER_DELTA = 12.0
+MIN_BANNER = 0.03
+"""A detected banner shorter than this share of the height is no banner (the border trim handles it)."""
 
 
 @dataclass(frozen=True)
@@ -109,15 +115,44 @@ def reference_regions(image: np.ndarray) -> list[RegionHash]:
     return out
 
 
-def query_regions(image: np.ndarray) -> list[RegionHash]:
-    """Region hashes of an item: trimmed whole, and trimmed without a top or bottom band."""
-    pic = trim_border(image)
+def banner_rows(image: np.ndarray) -> tuple[int, int]:
+    """``(top, bottom)``: how many rows at the top and at the bottom of ``image`` form a caption banner
+    (rows mostly of one level, with text on them), 0 where there is none."""
+    g = gray(image)
+    h = g.shape[0]
+    limit = int(h * MAX_TRIM)
+
+    def run(rows: np.ndarray) -> int:
+        if not len(rows) or float(rows[0].std()) > EDGE_STD:
+            return 0  # a banner starts with a flat margin
+        level = float(np.median(rows[0]))
+        rows = rows[:limit]
+        near = (np.abs(rows - level) <= BANNER_DELTA).mean(axis=1) >= BANNER_SHARE
+        flat = (rows.std(axis=1) <= EDGE_STD) & (np.abs(rows.mean(axis=1) - level) <= EDGE_DELTA)
+        inside = np.cumprod(near).astype(bool)  # rows up to the first that is not mostly the banner's level
+        ends = np.flatnonzero(flat & inside)  # the banner ends at its last flat row (text lies between)
+        n = int(ends[-1]) + 1 if len(ends) else 0
+        return n if n >= MIN_BANNER * h else 0
+
+    return run(g), run(g[::-1])
+
+
+def query_regions(image: np.ndarray, *, whole: tuple[np.ndarray, int] | None = None) -> list[RegionHash]:
+    """Region hashes of an item: trimmed whole, and trimmed without a top or bottom band. ``whole``: the
+    standard PDQ (bits, quality) of ``image`` when already computed, used when there is no border."""
+    t, b, left, r = border_box(image)
+    pic = image[t:b, left:r]
     h = pic.shape[0]
-    out = [RegionHash("trimmed", *_pdq(pic))]
+    untrimmed = pic.shape[:2] == image.shape[:2]
+    out = [RegionHash("trimmed", *(whole if untrimmed and whole is not None else _pdq(pic)))]
     for band in BANNER_BANDS:
         cut = round(h * band)
         out.append(RegionHash(f"trimmed-top{band}", *_pdq(trim_border(pic[cut:]))))
         out.append(RegionHash(f"trimmed-bottom{band}", *_pdq(trim_border(pic[: h - cut]))))
+    top, bottom = banner_rows(image)
+    if top or bottom:  # a caption banner found: the picture without it
+        rest = image[top : image.shape[0] - bottom]
+        out.append(RegionHash("debannered", *_pdq(trim_border(rest))))
     return out
 
 

@@ -122,7 +122,7 @@ class FaceTemplate(Base):
 
 
 class KnownImage(Base):
-    """An image the person already holds, kept as hashes only (the bytes are never stored)."""
+    """An image (or a video) the person already holds, kept as hashes only (the bytes are never stored)."""
 
     __tablename__ = "known_images"
 
@@ -135,6 +135,9 @@ class KnownImage(Base):
     pdq_quality: Mapped[int | None] = mapped_column(Integer)
     pdq64: Mapped[str | None] = mapped_column(String(64))
     pdq64_quality: Mapped[int | None] = mapped_column(Integer)
+    vpdq: Mapped[str | None] = mapped_column(Text)
+    """A known *video*'s vPDQ in python-threatexchange's serialisation (``signals.vpdq.to_te``); None for
+    images, and for videos enrolled where the ``vpdq`` package is not installed."""
     features_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
     """The robust repost engine's features (region hashes, ORB keypoints; no pixels), encrypted with the
     data key (``matching.robust.encrypt_features``); None for images enrolled before it."""
@@ -202,6 +205,19 @@ class Item(Base):
     faces: Mapped[list[Face]] = relationship(back_populates="item", cascade="all, delete-orphan")
     findings: Mapped[list[Finding]] = relationship(back_populates="item", cascade="all, delete-orphan")
     sightings: Mapped[list[Sighting]] = relationship(back_populates="item")
+    robust_features: Mapped[ItemFeatureRow | None] = relationship(cascade="all, delete-orphan")
+
+
+class ItemFeatureRow(Base):
+    """An item's features for the robust repost engine (``matching.robust``: region hashes and ORB
+    keypoints of its first frame, no pixels), encrypted with the data key and bound to the item. They let
+    an item matched later serve as a reference for its edited reposts, and an enrolment after the scan
+    find what the scan would have found, without decoding the media again."""
+
+    __tablename__ = "item_features"
+
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), primary_key=True)
+    features_ct: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Signal(Base):
@@ -270,6 +286,10 @@ class Scan(Base):
     status: Mapped[str] = mapped_column(String(20), default="running")
     paths: Mapped[dict[str, Any]] = mapped_column()
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    case_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    """The team server's case the material was uploaded to; None for the CLI's workspace (one case). A
+    person is matched only against material of their own cases (:mod:`reclaim.matching.scope`). Not a
+    foreign key: deleting a case must not move its material into another scope."""
 
 
 class Sighting(Base):
@@ -514,7 +534,9 @@ class ImportedBank(Base):
 
 
 class ImportedHash(Base):
-    """One hash of an imported bank: ``signal_type`` "pdq" (standard PDQ, 64 hex) or "md5" (32 hex)."""
+    """One hash of an imported bank: ``signal_type`` "pdq" (standard PDQ, 64 hex), "md5" (32 hex) or
+    "vpdq" (a video's vPDQ: ``value`` is the SHA-256 of its serialisation, so the unique key stays short,
+    and ``vpdq`` the serialisation itself)."""
 
     __tablename__ = "imported_hashes"
     __table_args__ = (
@@ -525,6 +547,7 @@ class ImportedHash(Base):
     bank_id: Mapped[int] = mapped_column(ForeignKey("imported_banks.id", ondelete="CASCADE"), index=True)
     signal_type: Mapped[str] = mapped_column(String(20))
     value: Mapped[str] = mapped_column(String(64))
+    vpdq: Mapped[str | None] = mapped_column(Text)
 
     bank: Mapped[ImportedBank] = relationship(back_populates="hashes")
 

@@ -33,6 +33,7 @@ from reclaim.events import EventKind, log_event, subject
 from reclaim.evidence.package import latest_export
 from reclaim.evidence.verify import manifest_facts
 from reclaim.lang import LANGS, Lang
+from reclaim.matching.scope import scopes_of, sightings_in
 from reclaim.persons.service import get_person
 from reclaim.store.models import Item, Match, Notice, NoticeSighting, Person, Sighting, utcnow
 from reclaim.takedown.platforms import Platform, all_platforms, get_platform
@@ -81,7 +82,8 @@ def confirmed_sightings(session: Session, person: Person) -> list[Sighting]:
         .options(selectinload(Sighting.item))
     ).all()
     rows += [s for s in mates if reupload_of(s, person.id) is not None]
-    return sorted(rows, key=lambda s: (posted_or_seen(s), s.id))
+    mine = set(session.scalars(sightings_in(scopes_of(session, person.id))))  # never another case's
+    return sorted((s for s in rows if s.id in mine), key=lambda s: (posted_or_seen(s), s.id))
 
 
 def reupload_of(sighting: Sighting, person_id: str) -> str | None:

@@ -16,6 +16,10 @@ from reclaim.lang import Lang
 from reclaim.store.models import Item, Notice, Person, Sighting, utcnow
 from reclaim.takedown.platforms import Platform, get_platform, host_matches, url_host
 from reclaim.takedown.templates import FOLLOW_UP, LABELS, RESPONSE_BASIS_KO, platform_title, t
+from reclaim.text import clip, shown
+
+MAX_NAME = 200
+"""A chat name longer than this is cut in a notice (with its length said)."""
 
 
 def posted_or_seen(s: Sighting) -> datetime:
@@ -35,17 +39,24 @@ def _location_lines(platform: type[Platform], sightings: Sequence[Sighting], lan
         if s.source == "telegram" or not locs:
             locs = [_describe_sighting(s, lang), *locs]
         for loc in locs:
-            lines.append(f"- {loc} ({when})")
+            lines.append(f"- {shown(loc)} ({when})")
     return lines
+
+
+def _one_line(text: str | None) -> str:
+    """Attacker-written text (a chat name, an id from an export) as one visible line in a notice: no line
+    break, control character or bidi override of its own (:func:`reclaim.text.shown`), at most
+    :data:`MAX_NAME` characters."""
+    return clip(shown(text, default="?"), MAX_NAME) if text else "?"
 
 
 def _describe_sighting(s: Sighting, lang: Lang) -> str:
     if s.source == "telegram":
         return (
-            f"Telegram {t('chat', lang)} {s.chat_name or '?'} ({s.chat_id or '?'}), "
+            f"Telegram {t('chat', lang)} {_one_line(s.chat_name)} ({_one_line(s.chat_id)}), "
             f"{t('message', lang)} {s.message_id}"
         )
-    return s.path or s.source_key
+    return s.path or s.source_key  # shown() by the caller
 
 
 def _forensic_lines(session: Session, items: Sequence[Item], lang: Lang) -> list[str]:
@@ -85,7 +96,7 @@ def field_values(
         if host_matches(url_host(u), ("google.*",)) and "/search" in u
     ]
     chats = sorted(
-        {f"{s.chat_name or '?'} ({s.chat_id or '?'})" for s in sightings if s.source == "telegram"}
+        {f"{_one_line(s.chat_name)} ({_one_line(s.chat_id)})" for s in sightings if s.source == "telegram"}
     )
     values: dict[str, str] = {
         "reporter_name": name,

@@ -32,8 +32,9 @@ from sqlalchemy.orm import Session
 
 from reclaim.errors import UserError
 from reclaim.events import EventKind, log_event, subject
+from reclaim.matching.scope import persons_in
 from reclaim.scan.checks import CheckCounts
-from reclaim.store.models import Item, Match, Notice, Sighting
+from reclaim.store.models import Item, Match, Notice, Person, Scan, Sighting
 from reclaim.takedown.drafting import LangChoice, draft_notices, reupload_of
 from reclaim.takedown.platforms import Platform, all_platforms
 
@@ -98,6 +99,12 @@ def flag_reuploads(session: Session, scan_id: int, *, draft: bool = True) -> Reu
     ):
         if cluster_id is not None:
             persons[cluster_id].add(person_id)
+    # Only persons matched in the scan's scope: a copy in another case's upload is that case's material,
+    # never a re-upload in this one's notices (reclaim.matching.scope).
+    scan = session.get(Scan, scan_id)
+    in_scope = set(session.scalars(select(Person.id).where(persons_in(scan.case_id if scan else None))))
+    for ps in persons.values():
+        ps &= in_scope
     wanted = {p for ps in persons.values() for p in ps}
     if not wanted:
         return result

@@ -1,7 +1,7 @@
 """team server: server-side web sessions (the cookie carries a random id; this table decides)
 
-Revision ID: 0010
-Revises: 0008
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-04
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0010"
-down_revision: str | None = "0008"
+revision: str = "0014"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,77 @@
+"""The fuzz targets (fuzz/targets.py), briefly, in `make test`: mutations of the seed corpus and random bytes
+through the Telegram parser, media decoding, ZIP extraction, evidence verify and custody verify; only the
+project's own errors may escape. `make fuzz` runs each under atheris for 10 minutes (docs/fuzzing.md)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fuzz"))
+from targets import TARGETS, run_one, seeds
+
+EDGES = [b"\xff\xff\xff\xff", b"\x00\x00\x00\x00", b"\x7f\xff\xff\xff"]
+"""Sizes and counts at their limits, written over a field."""
+EXAMPLES = {"telegram": 60, "media": 80, "zip": 60, "evidence": 40, "custody": 60}
+
+
+@st.composite
+def mutated(draw: st.DrawFn, name: str) -> bytes:
+    corpus = seeds(name)
+    assert corpus, f"fuzz/corpus/{name} is empty: run fuzz/make_corpus.py"
+    if draw(st.integers(0, 9)) == 0:
+        return draw(st.binary(max_size=2048))
+    data = bytearray(draw(st.sampled_from(corpus)))
+    for _ in range(draw(st.integers(1, 8))):
+        op = draw(st.sampled_from(["flip", "cut", "insert", "splice"]))
+        pos = draw(st.integers(0, max(0, len(data) - 1)))
+        if op == "flip" and data:
+            data[pos] ^= 1 << draw(st.integers(0, 7))
+        elif op == "cut":
+            del data[pos : pos + draw(st.integers(1, 64))]
+        elif op == "insert":
+            data[pos:pos] = draw(st.binary(min_size=1, max_size=16))
+        elif op == "splice" and data:
+            data[pos : pos + 4] = draw(
+                st.sampled_from([b"\xff\xff\xff\xff", b"\x00\x00\x00\x00", b"\x7f\xff\xff\xff"])
+            )
+    return bytes(data)
+
+
+@pytest.mark.parametrize("name", sorted(TARGETS))
+def test_only_project_errors_escape(name: str) -> None:
+    @settings(
+        max_examples=EXAMPLES[name],
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(data=mutated(name))
+    def check(data: bytes) -> None:
+        run_one(TARGETS[name], data)
+
+    check()
+
+
+@pytest.mark.parametrize("name", sorted(TARGETS))
+def test_the_seeds_themselves_pass(name: str) -> None:
+    for data in seeds(name):
+        run_one(TARGETS[name], data)
+
+
+REGRESSIONS = Path(__file__).resolve().parents[1] / "fuzz" / "regressions"
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(REGRESSIONS.glob("*/*")),
+    ids=lambda p: f"{p.parent.name}/{p.name[:20]}",
+)
+def test_inputs_that_once_crashed_are_clean_errors_now(path: Path) -> None:
+    """Every crash a fuzz run found, kept as found; each now ends in a project error."""
+    run_one(TARGETS[path.parent.name], path.read_bytes())
