@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -15,9 +16,9 @@ from itsdangerous import TimestampSigner
 from sqlalchemy import select
 
 from reclaim.server.app import SESSION_COOKIE
-from reclaim.store.models import WebSession
+from reclaim.store.models import WebSession, utcnow
 
-from .conftest import Account, login
+from .conftest import Account, bearer, login
 
 pytestmark = pytest.mark.anyio
 
@@ -75,3 +76,17 @@ async def test_a_cookie_signed_with_the_real_secret_but_naming_a_user_is_nobody(
         assert (await client.get("/api/me")).status_code == 401
         body = {"username": "mallory", "password": "a long password", "role": "admin"}
         assert (await client.post("/api/users", json=body, headers={"X-CSRF-Token": "x"})).status_code == 401
+
+
+async def test_an_expired_session_is_refused(
+    app: FastAPI, client: httpx.AsyncClient, accounts: dict[str, Account]
+) -> None:
+    await login(client, "viewer")
+    assert (await client.get("/api/me")).status_code == 200
+    viewer = accounts["viewer"].user_id
+    with app.state.workspace.session() as s:
+        row = s.scalars(select(WebSession).where(WebSession.user_id == viewer)).one()
+        row.expires_at = utcnow() - timedelta(seconds=1)
+        s.commit()
+    assert (await client.get("/api/me")).status_code == 401
+    assert (await client.get("/api/me/sessions", headers=bearer(accounts["viewer"]))).json() == []

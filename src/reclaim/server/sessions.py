@@ -10,7 +10,8 @@ Design notes:
   change (the user's other sessions), a password reset, deactivation or deletion (all of them). An ended
   or expired session is refused on its next request, whatever the cookie says.
 - ``last_seen_at`` is written at most once a minute per session, so reading pages does not turn every
-  request into a database write.
+  request into a database write. Ended and expired rows are kept (a few hundred bytes each): they
+  are the history behind the ``session.*`` custody events, and SQLite would reuse a deleted row's number.
 """
 
 from __future__ import annotations
