@@ -46,7 +46,15 @@ class EventKind(StrEnum):
     BANK_HIT = "bank.hit"
     USER_CREATED = "user.created"
     USER_LANG_CHANGED = "user.lang_changed"
+    USER_DEACTIVATED = "user.deactivated"
+    USER_REACTIVATED = "user.reactivated"
+    USER_DELETED = "user.deleted"
+    USER_PASSWORD_CHANGED = "user.password_changed"
+    USER_PASSWORD_RESET = "user.password_reset"
     TOKEN_CREATED = "token.created"
+    TOKEN_REVOKED = "token.revoked"
+    SESSION_STARTED = "session.started"
+    SESSION_ENDED = "session.ended"
     CASE_CREATED = "case.created"
     CASE_ASSIGNED = "case.assigned"
     CASE_UNASSIGNED = "case.unassigned"
@@ -58,7 +66,20 @@ class EventKind(StrEnum):
 
 
 SubjectKind = Literal[
-    "person", "item", "match", "cluster", "scan", "sighting", "notice", "event", "bank", "user", "case", "job"
+    "person",
+    "item",
+    "match",
+    "cluster",
+    "scan",
+    "sighting",
+    "notice",
+    "event",
+    "bank",
+    "user",
+    "case",
+    "job",
+    "token",
+    "session",
 ]
 
 

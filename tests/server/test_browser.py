@@ -1,5 +1,6 @@
 """The web UI in a real headless Chromium (Debian's chromium driven by Playwright, no downloaded browser):
-log in, upload a sample export, review a match (reveal, confirm), switch to Korean, log out.
+log in, upload a sample export, review a match (reveal, confirm), switch to Korean, log out; and the
+account page (end another session, change the password).
 
 Screenshots of every step are kept as PNGs under the test's temporary folder (CI keeps them as artifacts);
 the review queue's previews are checked blurred and grayscale from the rendered style, not the CSS file.
@@ -226,3 +227,45 @@ def _walk_through(page: Any, served: Served) -> None:
     page.screenshot(path=str(shot / "7-logged-out.png"), full_page=True)
     page.goto(f"{served.url}/")
     assert "/login" in page.url, "signed out: the case list needs a sign-in again"
+
+
+@pytest.mark.timeout(300)
+def test_browser_account_page_ends_another_session_and_changes_the_password(served: Served) -> None:
+    """Two browsers signed in as the same user: the first sees both sessions at /account, ends the other
+    one (which is sent to the sign-in page on its next click), then changes the password."""
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            here, there = (browser.new_context().new_page() for _ in range(2))
+            for page in (here, there):
+                page.set_default_timeout(30_000)
+                page.goto(f"{served.url}/login")
+                page.fill("#username", "advocate")
+                page.fill("#password", PASSWORD)
+                page.click("button[type=submit].primary")
+                page.wait_for_url(f"{served.url}/")
+            here.click("#account-link")
+            here.wait_for_url("**/account")
+            rows = here.locator("#sessions tbody tr")
+            assert rows.count() == 2
+            assert here.locator("#sessions .badge").count() == 1, "one row is this session"
+            here.screenshot(path=str(served.shots / "account-two-sessions.png"), full_page=True)
+            other = here.locator("#sessions tbody tr", has_not=here.locator(".badge"))
+            other.locator("button[type=submit]").click()
+            here.wait_for_url("**/account?done=ended")
+            assert here.locator("#sessions tbody tr").count() == 1
+            there.goto(f"{served.url}/")
+            assert "/login" in there.url, "the ended session is signed out"
+
+            here.fill("#current_password", PASSWORD)
+            here.fill("#new_password", "a brand new password")
+            here.fill("#confirm_password", "a brand new password")
+            here.click("#password-form button[type=submit]")
+            here.wait_for_url("**/account?done=password")
+            assert here.locator("p.notice").inner_text() == "Password changed."
+            here.screenshot(path=str(served.shots / "account-password-changed.png"), full_page=True)
+        finally:
+            browser.close()
+    with served.app.state.workspace.session() as s:
+        kinds = list(s.scalars(select(Event.kind).order_by(Event.id)))
+    assert kinds[-2:] == ["session.ended", "user.password_changed"]

@@ -4,7 +4,8 @@ route without a row in ``EXPECTED`` fails the test until someone decides who may
 
 Callers: ``anon`` (no credentials), ``admin``, ``advocate`` (assigned to case A), ``advocate2`` (not on
 case A: must get 404 exactly as for a case that does not exist), ``viewer`` (on case A, read-only: 403
-on writes), ``platform`` (403 everywhere but ``/h`` and ``/m``, sign-in and ``/api/me``). Every path
+on writes), ``platform`` (403 everywhere but ``/h`` and ``/m``, sign-in and ``/api/me``, its own sessions
+and password included). Account routes get fresh objects per call (:func:`account_ids`). Every path
 parameter names an object of case A. API calls use tokens; the UI accepts them too (no CSRF needed).
 """
 
@@ -20,6 +21,10 @@ from fastapi import FastAPI
 from PIL import Image
 
 from reclaim.demo import SampleExport
+from reclaim.server.accounts import list_tokens
+from reclaim.server.auth import create_token
+from reclaim.server.sessions import start_session
+from reclaim.store.models import User
 
 from .conftest import BACKENDS, PASSWORD, add_account
 from .test_api import World, client_for, world_for
@@ -41,6 +46,10 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/api/login"): "200 200 200 200 200 200",
     ("POST", "/api/logout"): "401 200 200 200 200 200",
     ("GET", "/api/me"): "401 200 200 200 200 200",
+    # REST API: your own account (every signed-in role; {session_id} is the caller's own session)
+    ("GET", "/api/me/sessions"): "401 200 200 200 200 200",
+    ("DELETE", "/api/me/sessions/{session_id}"): "401 200 200 200 200 200",
+    ("POST", "/api/me/password"): "401 200 200 200 200 200",
     # REST API: cases
     ("GET", "/api/cases"): "401 200 200 200 200 403",
     ("POST", "/api/cases"): "401 201 201 201 403 403",
@@ -59,6 +68,15 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/api/users"): "401 200 403 403 403 403",
     ("POST", "/api/users"): "401 201 403 403 403 403",
     ("POST", "/api/users/{user_id}/tokens"): "401 201 403 403 403 403",
+    # REST API: managing accounts (admin; DELETE removes a fresh account made for each call)
+    ("GET", "/api/users/{user_id}/tokens"): "401 200 403 403 403 403",
+    ("DELETE", "/api/users/{user_id}/tokens/{token_id}"): "401 200 403 403 403 403",
+    ("POST", "/api/users/{user_id}/deactivate"): "401 200 403 403 403 403",
+    ("POST", "/api/users/{user_id}/activate"): "401 200 403 403 403 403",
+    ("DELETE", "/api/users/{user_id}"): "401 200 403 403 403 403",
+    ("POST", "/api/users/{user_id}/password"): "401 200 403 403 403 403",
+    ("GET", "/api/users/{user_id}/sessions"): "401 200 403 403 403 403",
+    ("DELETE", "/api/users/{user_id}/sessions/{session_id}"): "401 200 403 403 403 403",
     # REST API: takedown notices (no sending API: e-mail goes out from the CLI only)
     ("GET", "/api/cases/{case_id}/notices"): "401 200 200 404 200 403",
     ("POST", "/api/cases/{case_id}/notices/draft"): "401 200 200 404 403 403",
@@ -92,6 +110,17 @@ EXPECTED_OTHER: dict[tuple[str, str], str] = {
     ("GET", "/cases/{case_id}/takedown"): "303 200 200 404 200 403",
     ("POST", "/cases/{case_id}/takedown/draft"): "303 303 303 404 403 403",
     ("POST", "/cases/{case_id}/notices/{notice_id}/status"): "303 303 303 404 403 403",
+    # web UI: your account (every UI role), every account (admins)
+    ("GET", "/account"): "303 200 200 200 200 403",
+    ("POST", "/account/password"): "303 303 303 303 303 403",
+    ("POST", "/account/sessions/{session_id}/end"): "303 303 303 303 303 403",
+    ("GET", "/users"): "303 200 403 403 403 403",
+    ("GET", "/users/{user_id}"): "303 200 403 403 403 403",
+    ("POST", "/users/{user_id}/active"): "303 303 403 403 403 403",
+    ("POST", "/users/{user_id}/delete"): "303 303 403 403 403 403",
+    ("POST", "/users/{user_id}/password"): "303 303 403 403 403 403",
+    ("POST", "/users/{user_id}/tokens/{token_id}/revoke"): "303 303 403 403 403 403",
+    ("POST", "/users/{user_id}/sessions/{session_id}/end"): "303 303 403 403 403 403",
 }
 EXPECTED.update(EXPECTED_OTHER)
 
@@ -121,7 +150,30 @@ def _jpeg() -> bytes:
     return buf.getvalue()
 
 
-def request_for(world: World, method: str, path: str, extra_user: int) -> dict[str, Any]:
+def account_ids(world: World, method: str, path: str, who: str, extra_user: int) -> dict[str, str]:
+    """Fresh objects for the account routes: the account a DELETE removes, the caller's own session for
+    ``/api/me/sessions`` and ``/account/sessions``, another session and token of the extra user."""
+    user = extra_user
+    if path.endswith("/delete") or (method == "DELETE" and path == "/api/users/{user_id}"):
+        user = add_account(world.app, f"gone-{who}-{len(path)}", "viewer").user_id
+    ids = {"{user_id}": str(user)}
+    with world.ws.session() as s:
+        if "{session_id}" in path:
+            owner = user if "{user_id}" in path or who == "anon" else world.accounts[who].user_id
+            _, row = start_session(s, user_id=owner, client="matrix", user_agent="", max_age_s=600)
+            ids["{session_id}"] = str(row.id)
+        if "{token_id}" in path:
+            account = s.get(User, user)
+            assert account is not None
+            create_token(s, account, label="matrix")
+            ids["{token_id}"] = str(max(t.token_id for t in list_tokens(s, account)))
+        s.commit()
+    return ids
+
+
+def request_for(
+    world: World, method: str, path: str, extra_user: int, ids: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Arguments of a valid request to the route; only permissions should decide its fate."""
     a = world
     pdq = "f" * 64
@@ -139,6 +191,14 @@ def request_for(world: World, method: str, path: str, extra_user: int) -> dict[s
             "json": {"username": "u-{who}", "password": "a long password", "role": "viewer"}
         },
         ("POST", "/api/users/{user_id}/tokens"): {"json": {"label": "matrix"}},
+        ("POST", "/api/users/{user_id}/password"): {"json": {"password": "a long password"}},
+        ("POST", "/api/me/password"): {"json": {"current_password": PASSWORD, "new_password": PASSWORD}},
+        ("POST", "/account/password"): {
+            "data": {"current_password": PASSWORD, "new_password": PASSWORD, "confirm_password": PASSWORD}
+        },
+        ("POST", "/users/{user_id}/active"): {"data": {"active": "false"}},
+        ("POST", "/users/{user_id}/delete"): {"data": {"confirm": "true"}},
+        ("POST", "/users/{user_id}/password"): {"data": {"password": "a long password"}},
         ("POST", "/h/hash"): {"files": {"file": ("a.jpg", _jpeg(), "image/jpeg")}},
         ("GET", "/m/lookup"): {"params": {"signal_type": "pdq", "signal": pdq}},
         ("POST", "/m/lookup"): {"json": {"signal_type": "pdq", "signal": pdq}},
@@ -153,14 +213,18 @@ def request_for(world: World, method: str, path: str, extra_user: int) -> dict[s
         ("POST", "/cases/{case_id}/notices/{notice_id}/status"): {"data": {"status": "sent"}},
     }
     notice_id = ensure_notice(world) if "notice" in path or "takedown" in path else ""
+    filled = path
+    for name, value in (ids or {}).items():
+        filled = filled.replace(name, value)
     url = (
-        path.replace("{case_id}", a.case_a)
+        filled.replace("{case_id}", a.case_a)
         .replace("{match_id}", a.match_id)
         .replace("{sha256}", a.item_sha)
         .replace("{job_id}", a.job_id)
         .replace("{user_id}", str(extra_user))
         .replace("{notice_id}", notice_id)
     )
+
     return {"method": method, "url": url, **bodies.get((method, path), {})}
 
 
@@ -196,7 +260,8 @@ async def test_every_route_and_role(world: World) -> None:
         expected = EXPECTED[(method, path)].split()
         got = []
         for who, want in zip(CALLERS, expected, strict=True):
-            args = request_for(world, method, path, extra.user_id)
+            ids = account_ids(world, method, path, who, extra.user_id)
+            args = request_for(world, method, path, extra.user_id, ids)
             if "json" in args and isinstance(args["json"], dict) and "username" in args["json"]:
                 args["json"] = {
                     k: (v.format(who=who) if isinstance(v, str) else v) for k, v in args["json"].items()
@@ -215,7 +280,7 @@ async def test_every_route_and_role(world: World) -> None:
 def test_platform_is_denied_every_case_route() -> None:
     """Read off the table: a platform token gets 403 on everything but sign-in, /api/me, /h and /m
     (and the public docs and health check)."""
-    allowed_prefixes = ("/h/", "/m/")
+    allowed_prefixes = ("/h/", "/m/", "/api/me/")  # /api/me/*: every account manages its own sessions
     public = {"/api/health", "/api/login", "/api/logout", "/api/me", "/openapi.json"}
     for (_, path), row in EXPECTED.items():
         platform = row.split()[CALLERS.index("platform")]

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from reclaim.demo import jpeg, paste_face
 from reclaim.demo import sample_picture as _sk
 from reclaim.lang import LANGS
-from reclaim.server import web
+from reclaim.server import accounts_web, web
 from reclaim.server.auth import assign
 from reclaim.server.deps import CSRF_FIELD, CSRF_HEADER
 from reclaim.server.i18n import KEY_PATTERN, MESSAGES, placeholders, translate
@@ -480,7 +480,7 @@ def test_every_template_string_goes_through_the_catalogue() -> None:
     assert unknown == set(), f"keys used but not in the catalogue: {unknown}"
     # Keys the templates build from values (``t("error." ~ status ~ ...)``, ``tv(prefix, value)``) and the
     # ones web.py uses directly count as used.
-    source = Path(web.__file__).read_text(encoding="utf-8")
+    source = "".join(Path(m.__file__).read_text(encoding="utf-8") for m in (web, accounts_web))
     used |= set(re.findall(r'["\']([a-z0-9_]+(?:\.[a-z0-9_]+)+)["\']', source))
     dynamic = (
         "error.",
@@ -494,6 +494,7 @@ def test_every_template_string_goes_through_the_catalogue() -> None:
         "st.",
         "review.filter.",
         "review.done.",
+        "account.done.",
     )
     unused = {k for k in set(MESSAGES) - used if not k.startswith(dynamic)}
     assert unused == set(), f"catalogue keys nobody uses: {unused}"

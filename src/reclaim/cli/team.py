@@ -8,7 +8,11 @@ import typer
 
 from reclaim.cli.common import JsonOption, emit, open_session, say, secret, workspace_dir
 
-user_app = typer.Typer(help="Team server accounts: add users, issue API tokens.", no_args_is_help=True)
+user_app = typer.Typer(
+    help="Team server accounts: add, list, deactivate and delete users; issue and revoke API tokens; reset "
+    "passwords; list and end sessions. Every change is a custody event.",
+    no_args_is_help=True,
+)
 case_app = typer.Typer(help="Team server cases.", no_args_is_help=True)
 
 
@@ -118,3 +122,216 @@ def case_assign(
         assign_by_name(session, case_id=case_id, username=user)
         session.commit()
     say(f"Assigned {user} to case {case_id}.")
+
+
+# --- managing accounts (reclaim.server.accounts; every change a custody event) -----------------------------
+
+
+@user_app.command("list")
+def user_list(as_json: JsonOption = False) -> None:
+    """List the team server's users (name, role, active, cases).
+
+    Example:
+        reclaim user list --json
+    """
+    from reclaim.server.accounts import list_user_rows
+
+    with open_session() as session:
+        rows = list_user_rows(session)
+    emit(rows, as_json, _render_users)
+
+
+def _render_users(rows: list[dict[str, object]]) -> None:
+    for r in rows:
+        state = "active" if r["active"] else "deactivated"
+        say(f"{r['user_id']:>4}  {r['username']}  {r['role']}  {state}")
+
+
+@user_app.command("tokens")
+def user_tokens(
+    name: Annotated[str, typer.Argument(help="The user whose tokens to list.")], as_json: JsonOption = False
+) -> None:
+    """List a user's API tokens: number, label, created, last used, revoked (never the token itself).
+
+    Example:
+        reclaim user tokens platform-x
+    """
+    from reclaim.server.accounts import list_tokens
+    from reclaim.server.auth import user_by_name
+
+    with open_session() as session:
+        rows = [t.model_dump(mode="json") for t in list_tokens(session, user_by_name(session, name))]
+    emit(rows, as_json, _render_tokens)
+
+
+def _render_tokens(rows: list[dict[str, Any]]) -> None:
+    for t in rows:
+        state = "revoked" if t["revoked"] else f"last used {t['last_used_at'] or 'never'}"
+        say(f"{t['token_id']:>4}  {t['label'] or '(no label)'}  created {t['created_at']}  {state}")
+
+
+@user_app.command("revoke-token")
+def user_revoke_token(
+    name: Annotated[str, typer.Argument(help="The token's user.")],
+    token_id: Annotated[int, typer.Argument(help="The token's number (see 'reclaim user tokens').")],
+    as_json: JsonOption = False,
+) -> None:
+    """Revoke an API token: it fails from its next request.
+
+    Example:
+        reclaim user revoke-token platform-x 3
+    """
+    from reclaim.server.accounts import revoke_token
+    from reclaim.server.auth import user_by_name
+
+    with open_session() as session:
+        info = revoke_token(session, user_by_name(session, name), token_id)
+        session.commit()
+    emit(info.model_dump(mode="json"), as_json, lambda r: say(f"Revoked token {r['token_id']}."))
+
+
+def _account(action: str, name: str, as_json: bool) -> None:
+    """Run one account change on the user called ``name``, commit, render."""
+    from reclaim.server import accounts
+    from reclaim.server.auth import user_by_name
+
+    with open_session() as session:
+        user = user_by_name(session, name)
+        if action == "deactivate":
+            change = accounts.set_active(session, user, active=False)
+        elif action == "activate":
+            change = accounts.set_active(session, user, active=True)
+        elif action == "delete":
+            change = accounts.delete_user(session, user)
+        else:
+            change = accounts.end_all_sessions(session, user)
+        session.commit()
+    emit(change.model_dump(mode="json"), as_json, lambda r: say(_CHANGED[action].format(**r)))
+
+
+_CHANGED = {
+    "deactivate": "Deactivated {username}: {sessions_ended} session(s) ended; their tokens fail.",
+    "activate": "Reactivated {username}.",
+    "delete": "Deleted {username}: {sessions_ended} session(s) ended, tokens and assignments removed.",
+    "end-sessions": "Ended {sessions_ended} session(s) of {username}.",
+}
+
+
+@user_app.command("deactivate")
+def user_deactivate(
+    name: Annotated[str, typer.Argument(help="The user to deactivate.")], as_json: JsonOption = False
+) -> None:
+    """Deactivate a user: every session ends and every token fails (until 'reclaim user activate').
+
+    Example:
+        reclaim user deactivate alice
+    """
+    _account("deactivate", name, as_json)
+
+
+@user_app.command("activate")
+def user_activate(
+    name: Annotated[str, typer.Argument(help="The user to reactivate.")], as_json: JsonOption = False
+) -> None:
+    """Reactivate a deactivated user (they sign in again; their unrevoked tokens work again).
+
+    Example:
+        reclaim user activate alice
+    """
+    _account("activate", name, as_json)
+
+
+@user_app.command("delete")
+def user_delete(
+    name: Annotated[str, typer.Argument(help="The user to delete.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Delete a user: sessions end; tokens and case assignments are removed. The custody log keeps what
+    they did.
+
+    Example:
+        reclaim user delete alice --yes
+    """
+    if not yes:
+        typer.confirm(f"Delete the user {name}?", abort=True)
+    _account("delete", name, as_json)
+
+
+@user_app.command("end-sessions")
+def user_end_sessions(
+    name: Annotated[str, typer.Argument(help="The user whose sessions to end.")], as_json: JsonOption = False
+) -> None:
+    """End every web session of a user (they sign in again; API tokens are not affected).
+
+    Example:
+        reclaim user end-sessions alice
+    """
+    _account("end-sessions", name, as_json)
+
+
+@user_app.command("sessions")
+def user_sessions(
+    name: Annotated[str, typer.Argument(help="The user whose sessions to list.")], as_json: JsonOption = False
+) -> None:
+    """List a user's open web sessions: number, started, last seen, client address, browser.
+
+    Example:
+        reclaim user sessions alice
+    """
+    from reclaim.server.auth import user_by_name
+    from reclaim.server.sessions import list_sessions
+
+    with open_session() as session:
+        rows = [s.model_dump(mode="json") for s in list_sessions(session, user_by_name(session, name).id)]
+    emit(rows, as_json, _render_sessions)
+
+
+def _render_sessions(rows: list[dict[str, Any]]) -> None:
+    for r in rows:
+        say(f"{r['session_id']:>4}  since {r['created_at']}  last seen {r['last_seen_at']}  {r['client']}")
+        say(f"      {r['user_agent'] or '(no browser named)'}")
+
+
+@user_app.command("end-session")
+def user_end_session(
+    name: Annotated[str, typer.Argument(help="The session's user.")],
+    session_id: Annotated[int, typer.Argument(help="The session's number (see 'reclaim user sessions').")],
+) -> None:
+    """End one web session of a user.
+
+    Example:
+        reclaim user end-session alice 12
+    """
+    from reclaim.server.accounts import end_one_session
+    from reclaim.server.auth import user_by_name
+
+    with open_session() as session:
+        end_one_session(session, user_by_name(session, name), session_id)
+        session.commit()
+    say(f"Ended session {session_id}.")
+
+
+@user_app.command("password")
+def user_password(
+    name: Annotated[str, typer.Argument(help="The user whose password to set.")], as_json: JsonOption = False
+) -> None:
+    """Reset a user's password (from RECLAIM_NEW_PASSWORD, or asked twice); every session of theirs ends.
+
+    Example:
+        reclaim user password alice
+    """
+    from reclaim.server.accounts import reset_password
+    from reclaim.server.auth import user_by_name
+
+    password = secret(
+        "RECLAIM_NEW_PASSWORD", what="password", prompt=f"New password for {name}", confirm=True
+    )
+    with open_session() as session:
+        change = reset_password(session, user_by_name(session, name), new=password)
+        session.commit()
+    emit(
+        change.model_dump(mode="json"),
+        as_json,
+        lambda r: say(f"Password of {r['username']} reset: {r['sessions_ended']} session(s) ended."),
+    )

@@ -4,8 +4,11 @@ Thin: every route checks the caller's role and calls a service (:mod:`reclaim.se
 
 Roles: an admin may do everything; an advocate reads and changes the cases assigned to them; a viewer
 reads the cases assigned to them (403 on every write); a platform account gets 403 on every route here
-but ``/api/health``, ``/api/login``, ``/api/logout`` and ``/api/me``. A case (and its matches, items and
-jobs) the caller may not see is 404 "no such case", exactly like one that does not exist.
+but ``/api/health``, ``/api/login``, ``/api/logout`` and ``/api/me`` (with its sessions and password:
+every signed-in account manages its own). Managing other accounts (tokens, deactivation, deletion,
+password resets, their sessions) is for admins (:mod:`reclaim.server.accounts`). A case (and its
+matches, items and jobs) the caller may not see is 404 "no such case", exactly like one that does not
+exist.
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile as StarletteUpload
 
 from reclaim.errors import NotFound
-from reclaim.server import cases, jobs
+from reclaim.server import accounts, cases, jobs
+from reclaim.server.accounts import AccountChange, TokenInfo
 from reclaim.server.auth import (
     CASE_ROLES,
     WRITE_ROLES,
@@ -39,8 +44,18 @@ from reclaim.server.cases import (
     ReviewOut,
     UserOut,
 )
-from reclaim.server.deps import DB, WS, CurrentPrincipal, csrf_token, multipart_body, require
+from reclaim.server.deps import (
+    DB,
+    WS,
+    CurrentPrincipal,
+    client_address,
+    csrf_token,
+    multipart_body,
+    require,
+    sign_in,
+)
 from reclaim.server.jobs import JobOut
+from reclaim.server.sessions import EndReason, SessionOut, end_session, list_sessions, user_session
 from reclaim.store.models import User
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -61,6 +76,8 @@ MatchId = Annotated[str, Path(pattern=ID_PATTERN, description="A match id (hex, 
 JobId = Annotated[str, Path(pattern=ID_PATTERN, description="A job id (hex).")]
 Sha256 = Annotated[str, Path(pattern=r"^[0-9a-fA-F]{64}$", description="An item's SHA-256 (hex).")]
 UserId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+TokenId = Annotated[int, Path(ge=1, le=2**31 - 1, description="A token's number (GET .../tokens).")]
+SessionId = Annotated[int, Path(ge=1, le=2**31 - 1, description="A session's number (GET .../sessions).")]
 
 CaseReader = Annotated[Principal, Depends(require(*CASE_ROLES))]
 """admin, advocate or viewer (per-case access is checked by the service)."""
@@ -94,23 +111,24 @@ def health() -> Ok:
 
 @router.post("/login")
 def login(body: LoginIn, request: Request, session: DB) -> MeOut:
-    """Start a UI session (cookie). Scripts use API tokens instead."""
-    client = request.client.host if request.client else "unknown"
+    """Start a UI session (a server-side session; the cookie holds its random id). Scripts use API tokens
+    instead."""
     principal = authenticate(
         session,
         username=body.username,
         password=body.password,
-        client=client,
+        client=client_address(request),
         limiter=request.app.state.limiter,
     )
-    session.commit()
-    request.session.clear()
-    request.session["user_id"] = principal.user_id
+    sign_in(request, session, principal)
     return MeOut(username=principal.username, role=principal.role, csrf_token=csrf_token(request))
 
 
 @router.post("/logout")
-def logout(request: Request, principal: CurrentPrincipal) -> Ok:
+def logout(request: Request, session: DB, principal: CurrentPrincipal) -> Ok:
+    """End this session (server-side: the cookie stops working everywhere, also where it was copied)."""
+    if principal.session_id is not None:
+        end_own_session(session, principal, principal.session_id, reason="logout")
     request.session.clear()
     return Ok(ok=True)
 
@@ -382,6 +400,116 @@ def add_token(user_id: UserId, body: TokenIn, session: DB, principal: Admin) -> 
     token = create_token(session, user, label=body.label)
     session.commit()
     return TokenOut(token=token)
+
+
+@router.get("/users/{user_id}/tokens")
+def user_tokens(user_id: UserId, session: DB, principal: Admin) -> list[TokenInfo]:
+    """A user's API tokens (never the tokens themselves: only labels, dates and whether revoked)."""
+    return accounts.list_tokens(session, accounts.user_by_id(session, user_id))
+
+
+@router.delete("/users/{user_id}/tokens/{token_id}")
+def revoke_token(user_id: UserId, token_id: TokenId, session: DB, principal: Admin) -> TokenInfo:
+    """Revoke a token: it fails from its next request (token.revoked)."""
+    info = accounts.revoke_token(session, accounts.user_by_id(session, user_id), token_id)
+    session.commit()
+    return info
+
+
+@router.post("/users/{user_id}/deactivate")
+def deactivate_user(user_id: UserId, session: DB, principal: Admin) -> AccountChange:
+    """Deactivate a user: every session ends, every token fails (user.deactivated)."""
+    change = accounts.set_active(session, accounts.user_by_id(session, user_id), active=False)
+    session.commit()
+    return change
+
+
+@router.post("/users/{user_id}/activate")
+def activate_user(user_id: UserId, session: DB, principal: Admin) -> AccountChange:
+    """Reactivate a user (their tokens work again; sessions ended at deactivation stay ended)."""
+    change = accounts.set_active(session, accounts.user_by_id(session, user_id), active=True)
+    session.commit()
+    return change
+
+
+@router.delete("/users/{user_id}")
+def delete_user(user_id: UserId, session: DB, principal: Admin) -> AccountChange:
+    """Delete a user: sessions end, tokens and case assignments go (user.deleted)."""
+    change = accounts.delete_user(session, accounts.user_by_id(session, user_id))
+    session.commit()
+    return change
+
+
+class PasswordResetIn(BaseModel):
+    password: Annotated[Text, Field(min_length=10, max_length=1000)]
+
+
+class PasswordChangeIn(BaseModel):
+    current_password: Annotated[Text, Field(max_length=1000)]
+    new_password: Annotated[Text, Field(min_length=10, max_length=1000)]
+
+
+@router.post("/users/{user_id}/password")
+def reset_password(user_id: UserId, body: PasswordResetIn, session: DB, principal: Admin) -> AccountChange:
+    """Set a user's password (admin): every session of theirs ends (user.password_reset)."""
+    change = accounts.reset_password(session, accounts.user_by_id(session, user_id), new=body.password)
+    session.commit()
+    return change
+
+
+@router.get("/users/{user_id}/sessions")
+def user_sessions(user_id: UserId, session: DB, principal: Admin) -> list[SessionOut]:
+    """A user's open sessions (admin)."""
+    user = accounts.user_by_id(session, user_id)
+    return list_sessions(session, user.id, current=principal.session_id)
+
+
+@router.delete("/users/{user_id}/sessions/{session_id}")
+def end_user_session(user_id: UserId, session_id: SessionId, session: DB, principal: Admin) -> Ok:
+    """End one of a user's sessions (admin; session.ended)."""
+    accounts.end_one_session(session, accounts.user_by_id(session, user_id), session_id)
+    session.commit()
+    return Ok(ok=True)
+
+
+# --- your own account -------------------------------------------------------------------------------------
+
+
+def end_own_session(session: Session, principal: Principal, session_id: int, *, reason: EndReason) -> None:
+    end_session(session, user_session(session, principal.user_id, session_id), reason=reason)
+    session.commit()
+
+
+@router.get("/me/sessions")
+def my_sessions(session: DB, principal: CurrentPrincipal) -> list[SessionOut]:
+    """Your open sessions: when and from where each started, which one is this."""
+    return list_sessions(session, principal.user_id, current=principal.session_id)
+
+
+@router.delete("/me/sessions/{session_id}")
+def end_my_session(session_id: SessionId, session: DB, principal: CurrentPrincipal) -> Ok:
+    """End one of your sessions (e.g. one left open on another computer; session.ended)."""
+    end_own_session(session, principal, session_id, reason="ended")
+    return Ok(ok=True)
+
+
+@router.post("/me/password")
+def change_password(
+    body: PasswordChangeIn, request: Request, session: DB, principal: CurrentPrincipal
+) -> AccountChange:
+    """Change your password (the current one is checked; wrong ones count against the sign-in limit).
+    Your other sessions end (user.password_changed)."""
+    change = accounts.change_password(
+        session,
+        accounts.user_by_id(session, principal.user_id),
+        current=body.current_password,
+        new=body.new_password,
+        keep_session=principal.session_id,
+        limiter=request.app.state.limiter,
+        client=client_address(request),
+    )
+    session.commit()
+    return change
 
 
 def include(app: FastAPI) -> None:

@@ -59,6 +59,8 @@ class Principal:
     username: str
     role: Role
     via: Literal["session", "token"]
+    session_id: int | None = None
+    """The ``web_sessions`` row of a cookie sign-in (None for an API token)."""
 
     @property
     def can_write(self) -> bool:
@@ -69,14 +71,27 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+def check_password_rules(password: str) -> None:
+    """UserError unless ``password`` is long enough to be a password."""
+    if len(password) < MIN_PASSWORD:
+        raise UserError(f"a password needs at least {MIN_PASSWORD} characters")
+
+
+def verify_password(user: User, password: str) -> bool:
+    """Whether ``password`` is ``user``'s (argon2 verification; never raises on a wrong one)."""
+    try:
+        return bool(_hasher.verify(user.password_hash, password))
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
 def create_user(session: Session, *, username: str, password: str, role: str) -> User:
     username = username.strip()
     if not username or len(username) > 100:
         raise UserError("a username of 1 to 100 characters is required")
     if role not in ROLES:
         raise UserError(f"unknown role {role!r}: use one of {', '.join(ROLES)}")
-    if len(password) < MIN_PASSWORD:
-        raise UserError(f"a password needs at least {MIN_PASSWORD} characters")
+    check_password_rules(password)
     if session.scalar(select(User).where(User.username == username)) is not None:
         raise UserError(f"a user named {username!r} already exists")
     user = User(username=username, password_hash=hash_password(password), role=role, active=True, lang="en")

@@ -15,8 +15,9 @@ from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
 
 from reclaim.lang import Lang
-from reclaim.server.auth import AuthError, Forbidden, Principal, principal_for_token, principal_for_user_id
+from reclaim.server.auth import AuthError, Forbidden, Principal, principal_for_token
 from reclaim.server.i18n import normalise_lang
+from reclaim.server.sessions import COOKIE_KEY, principal_for_session, start_session
 from reclaim.workspace import Workspace
 
 CSRF_HEADER = "X-CSRF-Token"
@@ -88,14 +89,15 @@ async def optional_principal(request: Request, session: DB) -> Principal | None:
         principal = principal_for_token(session, token.strip())
         session.commit()  # last_used_at
     else:
-        user_id = request.session.get("user_id")
-        if not isinstance(user_id, int):
-            return None
+        raw = request.session.get(COOKIE_KEY)
+        if not isinstance(raw, str):
+            return None  # no session (a cookie naming a user by anything else names nobody)
         try:
-            principal = principal_for_user_id(session, user_id)
+            principal = principal_for_session(session, raw)
         except AuthError:
-            request.session.clear()
+            request.session.pop(COOKIE_KEY, None)
             raise
+        session.commit()  # last_seen_at
         await check_csrf(request)
     session.info["actor"] = f"user:{principal.username}"
     return principal
@@ -125,6 +127,28 @@ def require_writer(principal: Principal) -> None:
     """Forbidden for a read-only account (a viewer)."""
     if not principal.can_write:
         raise Forbidden("this account is read-only")
+
+
+def client_address(request: Request) -> str:
+    """The caller's address as the server sees it (a proxy's forwarded address only when the proxy is
+    trusted: ``reclaim serve --forwarded-allow-ips``)."""
+    return request.client.host if request.client else "unknown"
+
+
+def sign_in(request: Request, session: Session, principal: Principal) -> None:
+    """Start a server-side session for ``principal`` and put its random id in a fresh cookie (a new CSRF
+    token too). Commits."""
+    settings = request.app.state.settings
+    raw, _ = start_session(
+        session,
+        user_id=principal.user_id,
+        client=client_address(request),
+        user_agent=request.headers.get("user-agent", ""),
+        max_age_s=settings.session_max_age_s,
+    )
+    session.commit()
+    request.session.clear()
+    request.session[COOKIE_KEY] = raw
 
 
 def request_lang(request: Request) -> Lang:

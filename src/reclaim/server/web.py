@@ -54,12 +54,15 @@ from reclaim.server.deps import (
     DB,
     WS,
     check_form_csrf,
+    client_address,
     csrf_token,
     optional_principal,
     request_lang,
     require_writer,
+    sign_in,
 )
 from reclaim.server.i18n import MESSAGES, Translator, normalise_lang
+from reclaim.server.sessions import end_session, user_session
 from reclaim.store.models import User
 
 HERE = Path(__file__).parent
@@ -226,10 +229,13 @@ def login_submit(
     next: Annotated[str | None, Form()] = None,
 ) -> Response:
     check_form_csrf(request, csrf)
-    client = request.client.host if request.client else "unknown"
     try:
         principal = authenticate(
-            session, username=username, password=password, client=client, limiter=request.app.state.limiter
+            session,
+            username=username,
+            password=password,
+            client=client_address(request),
+            limiter=request.app.state.limiter,
         )
     except RateLimited as exc:
         error = Translator(request_lang(request))("login.limited", seconds=exc.retry_after)
@@ -244,16 +250,21 @@ def login_submit(
     assert user is not None
     if chosen in LANGS and chosen != user.lang:
         _store_lang(session, user, str(chosen))
-    session.commit()
-    request.session.clear()  # a fresh session (and CSRF token) at sign-in
-    request.session["user_id"] = principal.user_id
-    request.session["lang"] = normalise_lang(user.lang)
+    lang = normalise_lang(user.lang)
+    sign_in(request, session, principal)  # a fresh server-side session, cookie and CSRF token
+    request.session["lang"] = lang
     return RedirectResponse(_local(next), status_code=303)
 
 
 @router.post("/logout")
-def logout(request: Request, principal: Annotated[Principal | None, Depends(optional_principal)]) -> Response:
+def logout(
+    request: Request, session: DB, principal: Annotated[Principal | None, Depends(optional_principal)]
+) -> Response:
+    """End this session server-side (a copy of the cookie stops working too)."""
     lang = request_lang(request)
+    if principal is not None and principal.session_id is not None:
+        end_session(session, user_session(session, principal.user_id, principal.session_id), reason="logout")
+        session.commit()
     request.session.clear()
     request.session["lang"] = lang
     return RedirectResponse("/login?out=1", status_code=303)

@@ -397,6 +397,27 @@ class ApiToken(Base):
     last_used_at: Mapped[datetime | None] = mapped_column()
 
 
+class WebSession(Base):
+    """A signed-in browser session. The cookie carries only a random id; only its SHA-256 is stored, and
+    this row (not the cookie) decides whether the session is still valid: logging out, a password change
+    or reset, deactivation and deletion end it here. ``client`` and ``user_agent`` are what the user sees
+    under "your sessions" to recognise each one."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    ended_at: Mapped[datetime | None] = mapped_column()
+    ended_reason: Mapped[str | None] = mapped_column(String(20))
+    """logout | ended | password_changed | password_reset | deactivated (see reclaim.server.sessions)."""
+    client: Mapped[str] = mapped_column(String(100), default="")
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
+
+
 class Case(Base):
     """One victim's case at a support centre: the enrolled person, the material scanned for them, and the
     users assigned to it (an advocate sees only the cases assigned to them)."""
