@@ -15,16 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from reclaim.custody import Signer, create_signer, load_signer, verify_chain
+from reclaim.custody import Signer, create_signer, load_signer, read_log, verify_chain
 from reclaim.errors import UserError
 from reclaim.events import EventKind, log_event
 from reclaim.store import crypto
 from reclaim.store.crypto import DataKey
 from reclaim.store.db import make_engine, session_factory, upgrade
-from reclaim.store.models import Event
 from reclaim.store.vault import Vault
 
 WORKSPACE_FILE = "workspace.json"
@@ -159,8 +158,7 @@ class Workspace:
     def verify_custody(self) -> list[str]:
         """Check the whole custody log against this workspace's public key; [] when intact."""
         with self.session() as session:
-            events = session.scalars(select(Event).order_by(Event.id)).all()
-            return verify_chain(events, self.signer.public_hex)
+            return verify_chain(read_log(session), self.signer.public_hex)
 
     def close(self) -> None:
         self.engine.dispose()
