@@ -23,6 +23,8 @@ before it, and the CPU time per image over all processes, which other load hardl
 
     python bench/throughput.py                # N=200, workers=2
     python bench/throughput.py --n 50 --json
+    python bench/throughput.py --robust       # a person (a face not in the images) and a known image
+                                              # enrolled first: the robust engine runs on every item
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from reclaim.review import review_match
 from reclaim.scan.analyze import Analysis, AnalyzeOptions, analyze_bytes, analyze_job
 from reclaim.scan.service import scan_paths
 from reclaim.sharing.service import import_hashes
-from reclaim.signals.regions import border_box
+from reclaim.signals.regions import banner_rows, border_box, query_regions
 from reclaim.store.models import BankHit, Event, Item, ItemFeatureRow, KnownImage, Match
 from reclaim.workspace import Workspace
 
@@ -363,4 +363,20 @@ def test_a_bank_of_standard_pdq_is_hit_by_region_hashes(workspace: Workspace, tm
         assert hits == {"plain.jpg": "pdq", "letterboxed.jpg": "pdq-region", "bannered.jpg": "pdq-region"}
         assert s.scalars(select(Match)).all() == []  # a bank hit is not a match
         events = [e.detail for e in s.scalars(select(Event).where(Event.kind == "bank.hit"))]
-        assert sorted(str((d or {}).get("region")) for d in events) == ["None", "trimmed", "trimmed-top0.12"]
+        assert sorted(str((d or {}).get("region")) for d in events) == ["None", "debannered", "trimmed"]
+
+
+def test_banner_rows_find_a_caption_banner_and_not_a_plain_picture() -> None:
+    pic = picture(KNOWN)
+    w, h = pic.size
+    bh = round(h * 0.16)
+    out = Image.new("RGB", (w, h + bh), "white")
+    out.paste(pic, (0, bh))
+    ImageDraw.Draw(out).text((8, bh // 3), "who is this??", fill="black", font_size=bh // 3)
+    top, bottom = banner_rows(decoded(jpeg(out, 70)))
+    assert bottom == 0 and bh - 4 <= top <= bh + 1
+    assert banner_rows(sample_picture(KNOWN)) == (0, 0)
+    names = [r.region for r in query_regions(decoded(jpeg(out, 70)))]
+    assert names[-1] == "debannered" and "debannered" not in [
+        r.region for r in query_regions(sample_picture(KNOWN))
+    ]

@@ -39,7 +39,7 @@ from reclaim.server.cases import (
     ReviewOut,
     UserOut,
 )
-from reclaim.server.deps import DB, WS, CurrentPrincipal, csrf_token, require
+from reclaim.server.deps import DB, WS, CurrentPrincipal, csrf_token, multipart_body, require
 from reclaim.server.jobs import JobOut
 from reclaim.store.models import User
 
@@ -166,35 +166,18 @@ class EnrolForm(BaseModel):
     keep_photos: bool = False
 
 
-_ENROL_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["name", "consent", "photos"],
-                    "properties": {
-                        "name": {"type": "string", "minLength": 1, "maxLength": 200},
-                        "consent": {"type": "string", "minLength": 1, "maxLength": 5000},
-                        "photos": {
-                            "type": "array",
-                            "items": {"type": "string", "format": "binary"},
-                            "description": "Photos each showing only the person's face.",
-                        },
-                        "known_images": {
-                            "type": "array",
-                            "items": {"type": "string", "format": "binary"},
-                            "description": "Images the person already holds.",
-                        },
-                        "minor": {"type": "boolean", "default": False},
-                        "keep_photos": {"type": "boolean", "default": False},
-                    },
-                }
-            }
-        },
-    }
-}
+_FILES = {"type": "array", "items": {"type": "string", "format": "binary"}}
+_ENROL_BODY = multipart_body(
+    {
+        "name": {"type": "string", "minLength": 1, "maxLength": 200},
+        "consent": {"type": "string", "minLength": 1, "maxLength": 5000},
+        "photos": {**_FILES, "description": "Photos each showing only the person's face."},
+        "known_images": {**_FILES, "description": "Images the person already holds."},
+        "minor": {"type": "boolean", "default": False},
+        "keep_photos": {"type": "boolean", "default": False},
+    },
+    ["name", "consent", "photos"],
+)
 
 
 @router.post("/cases/{case_id}/person", status_code=201, openapi_extra=_ENROL_BODY, responses={413: {}})
@@ -283,26 +266,9 @@ class JobRef(BaseModel):
     job_id: str
 
 
-_UPLOAD_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["files"],
-                    "properties": {
-                        "files": {
-                            "type": "array",
-                            "items": {"type": "string", "format": "binary"},
-                            "description": "Images, videos, or ZIPs of Telegram exports.",
-                        }
-                    },
-                }
-            }
-        },
-    }
-}
+_UPLOAD_BODY = multipart_body(
+    {"files": {**_FILES, "description": "Images, videos, or ZIPs of Telegram exports."}}, ["files"]
+)
 
 
 @router.post("/cases/{case_id}/uploads", status_code=202, openapi_extra=_UPLOAD_BODY, responses={413: {}})

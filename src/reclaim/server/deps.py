@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
@@ -130,6 +130,13 @@ def require_writer(principal: Principal) -> None:
 def request_lang(request: Request) -> Lang:
     """The UI language of the session (the default when none was chosen)."""
     return normalise_lang(request.session.get("lang"))
+
+
+def multipart_body(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    """The OpenAPI ``requestBody`` of a route that reads its multipart form itself (after authentication,
+    so FastAPI cannot describe it from parameters): pass as ``openapi_extra``."""
+    schema = {"type": "object", "required": required, "properties": properties}
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
 
 
 def http_error(status: int, detail: str, *, headers: dict[str, str] | None = None) -> HTTPException:

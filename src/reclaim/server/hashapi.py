@@ -33,7 +33,7 @@ from reclaim.errors import MediaError
 from reclaim.media import WORK_SIDE, MediaLimits, decode_media
 from reclaim.server.auth import Forbidden, Principal, principal_for_token
 from reclaim.server.bank import BankMatch, BankSignalType, HashBank
-from reclaim.server.deps import current_principal, http_error, optional_principal
+from reclaim.server.deps import current_principal, http_error, multipart_body, optional_principal
 from reclaim.signals import (
     SIGNALS_BY_NAME,
     Md5Signal,
@@ -239,20 +239,7 @@ def _hash_bytes(data: bytes, limit: int) -> HashOut:
     return out
 
 
-_MULTIPART_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary"}},
-                }
-            }
-        },
-    }
-}
+_MULTIPART_BODY = multipart_body({"file": {"type": "string", "format": "binary"}}, ["file"])
 
 
 @hasher.post(
