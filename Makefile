@@ -54,10 +54,11 @@ bench: install
 
 # Coverage-guided fuzzing (atheris), FUZZ_SECONDS per target; crashes land in fuzz/crashes/TARGET/.
 FUZZ_SECONDS ?= 600
-FUZZ_TARGETS ?= telegram media zip evidence custody
+FUZZ_TARGETS ?= telegram media zip evidence custody custody_db
 fuzz: install
 	$(BIN)/python -m pip install --quiet --only-binary=:all: -e '.[fuzz]'
 	for t in $(FUZZ_TARGETS); do $(BIN)/python fuzz/run.py $$t --seconds $(FUZZ_SECONDS) || exit 1; done
+	$(BIN)/python fuzz/structured.py --runs 2000
 
 fuzz-corpus: install
 	$(BIN)/python fuzz/make_corpus.py

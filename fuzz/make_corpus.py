@@ -67,6 +67,23 @@ def media() -> dict[str, bytes]:
     }
 
 
+def custody_db() -> dict[str, bytes]:
+    """Edit scripts for the custody_db target (see targets._edit_rows): none, one value of TEXTS over each
+    column of event 2, a deleted and a copied event, a text, a blob and a number over a field."""
+    from targets import EVENT_COLUMNS
+
+    seeds = {"untouched": b""}
+    for col, column in enumerate(EVENT_COLUMNS):
+        for t in (0, 3, 4, 6):
+            seeds[f"{column}-text{t}"] = bytes([5, 1, col, t])
+    seeds["delete"] = bytes([6, 1, 0, 0])
+    seeds["copy"] = bytes([7, 2, 0, 0])
+    seeds["actor-text"] = bytes([0, 2, 2, 5]) + b"hello"
+    seeds["hash-blob"] = bytes([1, 2, 7, 2]) + b"\x00\xff"
+    seeds["at-number"] = bytes([2, 2, 1, 4]) + b"\x10\x20\x30\x40"
+    return seeds
+
+
 def main() -> None:
     from reclaim.demo import build_sample_export, sample_picture
     from reclaim.evidence.package import export_package
@@ -76,10 +93,12 @@ def main() -> None:
 
     if CORPUS.exists():
         shutil.rmtree(CORPUS)
-    for name in ("telegram", "media", "zip", "evidence", "custody"):
+    for name in ("telegram", "media", "zip", "evidence", "custody", "custody_db"):
         (CORPUS / name).mkdir(parents=True)
     for name, data in media().items():
         (CORPUS / "media" / name).write_bytes(data)
+    for name, data in custody_db().items():
+        (CORPUS / "custody_db" / name).write_bytes(data)
     with tempfile.TemporaryDirectory() as tmp:
         sample = build_sample_export(Path(tmp) / "export")
         doc = json.loads((sample.root / "result.json").read_text(encoding="utf-8"))

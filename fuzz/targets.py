@@ -5,12 +5,21 @@ is a crash to fix in the library. Used by ``fuzz/run.py`` (atheris, ``make fuzz`
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import io
+import re
+import shutil
+import sqlite3
+import struct
 import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from reclaim.workspace import Workspace
 
 from reclaim.errors import ReclaimError
 
@@ -59,7 +68,30 @@ def evidence(data: bytes) -> None:
     with tempfile.TemporaryDirectory(prefix="fuzz-ev-") as tmp:
         path = Path(tmp) / "case.zip"
         path.write_bytes(data)
-        verify_package(path)
+        report = verify_package(path)
+    for problem in report.problems:
+        stopped = _STOPPED.search(problem)
+        if stopped and stopped.group(1) not in _project_errors():
+            raise StoppedEarly(problem)
+
+
+class StoppedEarly(Exception):
+    """``verify_package`` never raises: an unexpected exception inside it becomes one report line,
+    "checking stopped early: <type>: ...", and the checks after it do not run. Unless the type is one of
+    the project's errors, that is a crash (the harness raises this so the fuzzer sees it)."""
+
+
+_STOPPED = re.compile(r": checking stopped early: (\w+): ")
+
+
+def _project_errors() -> set[str]:
+    names: set[str] = set()
+    todo: list[type[BaseException]] = [ReclaimError]
+    while todo:
+        cls = todo.pop()
+        names.add(cls.__name__)
+        todo += cls.__subclasses__()
+    return names
 
 
 def custody(data: bytes) -> None:
@@ -72,12 +104,32 @@ def custody(data: bytes) -> None:
     evidence(buf.getvalue())
 
 
+def custody_db(data: bytes) -> None:
+    """``reclaim custody verify`` on a workspace whose custody log rows a hostile insider edited in the
+    database file (any value of any type in any column, rows deleted or copied): ``data`` is a list of such
+    edits (see :func:`_edit_rows`), applied to a fresh copy of a real workspace's log."""
+    from reclaim.evidence.timestamp import verify_stored
+
+    ws, rows, db = _custody_workspace()
+    con = sqlite3.connect(db, isolation_level=None)
+    try:
+        con.execute("BEGIN")
+        con.execute("DELETE FROM events")
+        con.executemany(f"INSERT INTO events VALUES ({','.join('?' * len(rows[0]))})", rows)
+        _edit_rows(con, len(rows), data)
+        con.execute("COMMIT")
+    finally:
+        con.close()
+    ws.verify_custody() + verify_stored(ws)
+
+
 TARGETS: dict[str, Target] = {
     "telegram": telegram,
     "media": media,
     "zip": zip_upload,
     "evidence": evidence,
     "custody": custody,
+    "custody_db": custody_db,
 }
 
 
@@ -107,3 +159,91 @@ def _tiny_jpeg() -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (32, 24), (90, 120, 30)).save(buf, "JPEG")
     return buf.getvalue()
+
+
+EVENT_COLUMNS = ("id", "at", "actor", "kind", "subject", "detail", "prev_hash", "hash", "signature")
+TEXTS = [
+    "9999-12-31 23:59:59.999999-05:00",
+    "0001-01-01 00:00:00.000000+05:00",
+    "2026-02-30 10:00:00",
+    "not a time",
+    "[1, 2]",
+    '"text"',
+    "{not json",
+    '{"a": NaN, "b": 1e999}',
+    "[" * 5000 + "]" * 5000,
+    '{"event_id": "x", "token_sha256": 5}',
+    '{"event_id": 1, "token_sha256": "00"}',
+    "0" * 64,
+    "zz",
+    "",
+]
+"""Values an insider might write over a field, besides the fuzzer's own bytes."""
+
+
+def _edit_rows(con: sqlite3.Connection, nrows: int, data: bytes) -> None:
+    """Apply ``data`` as edits to the ``events`` table: each edit is 4 bytes (what, row, column, length)
+    and ``length`` bytes of value. What: 0 text, 1 blob, 2 integer, 3 real, 4 NULL, 5 a text from TEXTS,
+    6 delete the row, 7 copy the row (as the next id). An edit the database refuses (a text id, a duplicate
+    hash) is skipped: SQLite's own constraints are not what is fuzzed."""
+    pos = 0
+    while pos + 4 <= len(data):
+        what, row, col, size = data[pos : pos + 4]
+        value_bytes = data[pos + 4 : pos + 4 + size]
+        pos += 4 + size
+        rowid = row % (nrows + 1) + 1
+        column = EVENT_COLUMNS[col % len(EVENT_COLUMNS)]
+        value: Any
+        kind = what % 8
+        if kind == 0:
+            value = value_bytes.decode("utf-8", "replace")
+        elif kind == 1:
+            value = value_bytes
+        elif kind == 2:
+            value = int.from_bytes(value_bytes[:8], "little", signed=True)
+        elif kind == 3:
+            value = struct.unpack("<d", value_bytes[:8].ljust(8, b"\0"))[0]
+        elif kind == 4:
+            value = None
+        elif kind == 5:
+            value = TEXTS[size % len(TEXTS)]
+        with contextlib.suppress(sqlite3.Error):
+            if kind == 6:
+                con.execute("DELETE FROM events WHERE id = ?", (rowid,))
+            elif kind == 7:
+                cols = ",".join(c if c != "id" else "(SELECT max(id) + 1 FROM events)" for c in EVENT_COLUMNS)
+                con.execute(f"INSERT INTO events SELECT {cols} FROM events WHERE id = ?", (rowid,))
+            else:
+                con.execute(f"UPDATE events SET {column} = ? WHERE id = ?", (value, rowid))
+
+
+_WORKSPACE: list[tuple[Workspace, list[tuple[Any, ...]], Path]] = []
+
+
+def _custody_workspace() -> tuple[Workspace, list[tuple[Any, ...]], Path]:
+    """One real workspace per process, with a custody log of a few kinds of events (its rows as stored)."""
+    if not _WORKSPACE:
+        from reclaim.events import EventKind, log_event, subject
+        from reclaim.workspace import Workspace
+
+        tmp = Path(tempfile.mkdtemp(prefix="fuzz-custody-ws-"))
+        atexit.register(shutil.rmtree, tmp, ignore_errors=True)
+        ws = Workspace.create(tmp / "ws", "fuzz workspace passphrase")
+        with ws.session() as session:
+            log_event(session, EventKind.SCAN_STARTED, subject=subject("scan", 1), detail={"paths": 1})
+            log_event(session, EventKind.ITEM_ADDED, subject=subject("item", 1), detail=None)
+            log_event(
+                session,
+                EventKind.CUSTODY_TIMESTAMPED,
+                subject=subject("event", 2),
+                detail={"event_id": 2, "token_sha256": "ab" * 32, "note": {"nested": [1, 2.5, None]}},
+            )
+            session.commit()
+        db = Path(str(ws.engine.url.database))
+        con = sqlite3.connect(db)
+        try:
+            rows = con.execute(f"SELECT {','.join(EVENT_COLUMNS)} FROM events ORDER BY id").fetchall()
+        finally:
+            con.close()
+        _WORKSPACE.append((ws, rows, db))
+    return _WORKSPACE[0]

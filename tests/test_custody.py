@@ -121,6 +121,48 @@ def test_inserted_event_forged_with_another_key_fails(logged: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("at", "not a time"),  # ValueError from the database's time conversion
+        ("at", 1700000000),  # TypeError
+        ("at", "9999-12-31 23:59:59.999999-05:00"),  # OverflowError: past year 9999 in UTC
+        ("detail", "{not json"),  # JSONDecodeError
+        ("detail", "[" * 5000 + "]" * 5000),  # RecursionError
+        ("detail", b"\xd7\x00"),  # UnicodeDecodeError
+        ("detail", "[1, 2]"),  # JSON, but not an object
+        ("actor", b"someone"),  # a blob keeps its type in a text column (a number would become text)
+        ("hash", b"\x00\xff"),  # bytes.fromhex(bytes): TypeError
+        ("signature", b"\x01\x02"),
+    ],
+    ids=lambda v: str(v)[:24],
+)
+def test_a_field_of_another_type_is_a_problem_naming_the_event(
+    logged: Path, column: str, value: object
+) -> None:
+    """Found by the custody_db fuzz target: SQLite keeps any value in any column, and each of these
+    edits made ``reclaim custody verify`` crash (inputs in fuzz/regressions/custody_db/). Now the edited
+    event is one problem naming it, and the rest of the log is still checked."""
+    sql(logged, f"UPDATE events SET {column} = ? WHERE id = 3", value)
+    sql(logged, "UPDATE events SET actor = 'someone else' WHERE id = 5")
+    found = problems(logged)
+    assert any(p.startswith("event 3 (") and "changed in the database" in p for p in found), found
+    assert any(p.startswith("event 5 (") and "content" in p for p in found), found
+    assert not any(p.startswith(("event 1 ", "event 2 ", "event 6 ")) for p in found), found
+
+
+def test_cli_verify_names_an_unreadable_event(logged: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECLAIM_PASSPHRASE", PASSPHRASE)
+    sql(logged, "UPDATE events SET at = 'yesterday' WHERE id = 2")
+    result = CliRunner().invoke(app, ["--workspace", str(logged), "custody", "verify", "--json"])
+    assert result.exit_code == 1, result.output
+    out = json.loads(result.stdout)
+    assert out["intact"] is False
+    assert out["problems"] == [
+        "event 2 (person.enrolled): a stored field cannot be read (ValueError): changed in the database"
+    ]
+
+
 def test_cli_verify(logged: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RECLAIM_PASSPHRASE", PASSPHRASE)
     runner = CliRunner()

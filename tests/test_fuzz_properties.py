@@ -1,9 +1,11 @@
 """The fuzz targets (fuzz/targets.py), briefly, in `make test`: mutations of the seed corpus and random bytes
-through the Telegram parser, media decoding, ZIP extraction, evidence verify and custody verify; only the
-project's own errors may escape. `make fuzz` runs each under atheris for 10 minutes (docs/fuzzing.md)."""
+through the Telegram parser, media decoding, ZIP extraction, evidence verify, and custody verify of an
+exported log and of edited rows in the workspace's database; only the project's own errors may escape.
+`make fuzz` runs each under atheris for 10 minutes (docs/fuzzing.md)."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from targets import TARGETS, run_one, seeds
 
 EDGES = [b"\xff\xff\xff\xff", b"\x00\x00\x00\x00", b"\x7f\xff\xff\xff"]
 """Sizes and counts at their limits, written over a field."""
-EXAMPLES = {"telegram": 60, "media": 80, "zip": 60, "evidence": 40, "custody": 60}
+EXAMPLES = {"telegram": 60, "media": 80, "zip": 60, "evidence": 40, "custody": 60, "custody_db": 60}
 
 
 @st.composite
@@ -75,3 +77,38 @@ REGRESSIONS = Path(__file__).resolve().parents[1] / "fuzz" / "regressions"
 def test_inputs_that_once_crashed_are_clean_errors_now(path: Path) -> None:
     """Every crash a fuzz run found, kept as found; each now ends in a project error."""
     run_one(TARGETS[path.parent.name], path.read_bytes())
+
+
+def _package_with_custody(custody: bytes, tmp: Path) -> Path:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(seeds("evidence")[0])) as src, zipfile.ZipFile(buf, "w") as out:
+        for info in src.infolist():
+            out.writestr(info, custody if info.filename == "custody.json" else src.read(info))
+    path = tmp / "case.zip"
+    path.write_bytes(buf.getvalue())
+    return path
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        # found by a structure-aware run of the custody target: each stopped the checking early
+        ({"at": "9999-12-31T23:59:59.999999-05:00"}, "custody.json: record 1 is not a custody event (at "),
+        ({"detail": {"signing_key": "x"}}, "is not the workspace.created event naming the package key"),
+    ],
+)
+def test_a_damaged_custody_record_is_one_problem_and_checking_goes_on(
+    tmp_path: Path, edit: dict[str, object], expected: str
+) -> None:
+    from reclaim.evidence.verify import dump_custody, verify_package
+
+    records = json.loads(seeds("custody")[0])
+    n = 1 if "at" in edit else 0
+    records[n] = {**records[n], **edit}
+    report = verify_package(_package_with_custody(dump_custody(records), tmp_path))
+    assert any(expected in p for p in report.problems), report.problems
+    assert not any("stopped early" in p for p in report.problems), report.problems
+    assert report.checked["originals"] == 1  # the checks before and after the custody log ran

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from reclaim.errors import UserError
 from reclaim.store.crypto import DataKey
+from reclaim.store.fields import SealError
 from reclaim.store.models import Event
 
 GENESIS = "0" * 64
@@ -137,6 +138,20 @@ def load_signer(root: Path, key: DataKey) -> Signer:
     return signer
 
 
+@dataclass(frozen=True)
+class UnreadableEvent:
+    """A stored event the database cannot give back as an event: one of its fields holds a value of
+    another type (text where a time belongs, JSON that does not parse, a number where text belongs), which
+    only an edit of the database file itself can put there."""
+
+    id: int
+    kind: str
+    reason: str
+    hash: str | None
+    """Its stored hash, when that field at least is text (the next event's ``prev_hash`` is checked
+    against it)."""
+
+
 class ChainEvent(Protocol):
     """What verification reads of an event (an ORM row or a parsed JSON record)."""
 
@@ -152,10 +167,12 @@ class ChainEvent(Protocol):
 
 
 def verify_chain(
-    events: Iterable[ChainEvent], public_key_hex: str, *, start_hash: str = GENESIS
+    events: Iterable[ChainEvent | UnreadableEvent], public_key_hex: str, *, start_hash: str = GENESIS
 ) -> list[str]:
     """Every problem found, as sentences naming the event; an empty list means the chain is intact.
-    ``events`` must be in log order; a slice of the log passes ``start_hash`` = the hash before it."""
+    ``events`` must be in log order; a slice of the log passes ``start_hash`` = the hash before it.
+    An event with a field of the wrong type (edited in the database) is a problem naming it, and the
+    check goes on with the next one."""
     try:
         public = Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key_hex))
     except ValueError as exc:
@@ -164,23 +181,31 @@ def verify_chain(
     prev = start_hash
     expected_seq: int | None = None
     for ev in events:
-        name = f"event {ev.id} ({ev.kind})"
+        name = f"event {ev.id} ({_shown(ev.kind)})"
         if expected_seq is not None and ev.id != expected_seq:
             problems.append(
                 f"{name}: expected event {expected_seq} here (an event was deleted, inserted or moved)"
             )
         expected_seq = ev.id + 1
+        if isinstance(ev, UnreadableEvent) or (bad := _mistyped(ev)):
+            why = ev.reason if isinstance(ev, UnreadableEvent) else f"{bad} is not of the right type"
+            problems.append(f"{name}: a stored field cannot be read ({why}): changed in the database")
+            prev = ev.hash if isinstance(ev.hash, str) else ""
+            continue
         if ev.prev_hash != prev:
             problems.append(f"{name}: does not follow the event before it (previous hash differs)")
-        recomputed = event_hash(
-            seq=ev.id,
-            at=ev.at,
-            actor=ev.actor,
-            kind=ev.kind,
-            subject=ev.subject,
-            detail=ev.detail,
-            prev_hash=ev.prev_hash or "",
-        )
+        try:
+            recomputed = event_hash(
+                seq=ev.id,
+                at=ev.at,
+                actor=ev.actor,
+                kind=ev.kind,
+                subject=ev.subject,
+                detail=ev.detail,
+                prev_hash=ev.prev_hash or "",
+            )
+        except (OverflowError, RecursionError, ValueError) as exc:
+            recomputed = f"(cannot be hashed: {type(exc).__name__})"
         if ev.hash != recomputed:
             problems.append(f"{name}: its content does not match its hash (changed after it was written)")
         try:
@@ -189,6 +214,77 @@ def verify_chain(
             problems.append(f"{name}: the signature is not valid for the workspace key")
         prev = ev.hash or ""
     return problems
+
+
+_STR_OR_NONE = ("subject", "prev_hash", "hash", "signature")
+
+
+def _mistyped(ev: ChainEvent) -> str | None:
+    """The first field of ``ev`` whose value is not of its type, if any (an ORM row gives back whatever
+    type an edit of the database file put in a column)."""
+    if not isinstance(ev.id, int) or isinstance(ev.id, bool):
+        return "id"
+    if not isinstance(ev.at, datetime):
+        return "at"
+    for field in ("actor", "kind"):
+        if not isinstance(getattr(ev, field), str):
+            return field
+    for field in _STR_OR_NONE:
+        if not isinstance(getattr(ev, field), str | None):
+            return field
+    if ev.detail is not None and not (
+        isinstance(ev.detail, dict) and all(isinstance(k, str) for k in ev.detail)
+    ):
+        return "detail"
+    return None
+
+
+def _shown(value: object) -> str:
+    return value if isinstance(value, str) else f"{type(value).__name__} value"
+
+
+_UNREADABLE = (ValueError, TypeError, OverflowError, RecursionError)
+"""What reading a row raises when a column holds a value its type cannot convert (SQLite stores any value
+in any column: fromisoformat on a non-time, json.loads on non-JSON or too deep JSON, a time past year
+9999)."""
+_CHUNK = 1000
+
+
+def read_log(session: Session, *, kind: str | None = None) -> list[Event | UnreadableEvent]:
+    """The custody log's events in order (only those of ``kind``, if given). An event whose stored fields
+    cannot be converted back (edited in the database file) is an :class:`UnreadableEvent` in its place:
+    it is reported by :func:`verify_chain`, never stops the reading. Leaves ``session`` without loaded
+    objects if any row is unreadable."""
+    where = [] if kind is None else [Event.kind == kind]
+    try:
+        return list(session.scalars(select(Event).where(*where).order_by(Event.id)).all())
+    except _UNREADABLE:
+        session.expunge_all()
+    # Some row is unreadable: read in chunks, and the failing chunks one row at a time.
+    heads = session.execute(select(Event.id, Event.kind, Event.hash).where(*where).order_by(Event.id)).all()
+    out: list[Event | UnreadableEvent] = []
+    for start in range(0, len(heads), _CHUNK):
+        chunk = heads[start : start + _CHUNK]
+        ids = [int(h[0]) for h in chunk]
+        try:
+            out += session.scalars(select(Event).where(Event.id.in_(ids)).order_by(Event.id)).all()
+            continue
+        except _UNREADABLE:
+            session.expunge_all()
+        for ev_id, ev_kind, ev_hash in chunk:
+            try:
+                out += session.scalars(select(Event).where(Event.id == ev_id)).all()
+            except _UNREADABLE as exc:
+                session.expunge_all()
+                out.append(
+                    UnreadableEvent(
+                        id=int(ev_id),
+                        kind=_shown(ev_kind),
+                        reason=str(exc) if isinstance(exc, SealError) else type(exc).__name__,
+                        hash=ev_hash if isinstance(ev_hash, str) else None,
+                    )
+                )
+    return out
 
 
 def count_events(session: Session) -> int:

@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from sqlalchemy import select
 
+from reclaim.custody import read_log
 from reclaim.errors import DependencyError, ReclaimError, UserError
 from reclaim.events import EventKind, log_event, subject
 from reclaim.store.models import Event
@@ -641,14 +642,18 @@ def verify_stored(ws: Workspace, *, trusted_certs: list[bytes] | None = None) ->
             if not _TOKEN_NAME.match(p.name)
         ]
     with ws.session() as session:
-        hashes_by_id = {int(i): h for i, h in session.execute(select(Event.id, Event.hash))}
-        logged = session.scalars(
-            select(Event).where(Event.kind == EventKind.CUSTODY_TIMESTAMPED).order_by(Event.id)
-        ).all()
+        # a field edited in the database to another type is the chain check's problem to name; here
+        # such an event or hash is simply not the one a token was recorded for
+        hashes_by_id = {
+            int(i): h for i, h in session.execute(select(Event.id, Event.hash)) if isinstance(h, str)
+        }
         recorded = {
-            (int(d["event_id"]), str(d["token_sha256"])[:16]): ev.id
-            for ev in logged
-            if (d := ev.detail) and "event_id" in d and "token_sha256" in d
+            (d["event_id"], d["token_sha256"][:16]): ev.id
+            for ev in read_log(session, kind=EventKind.CUSTODY_TIMESTAMPED)
+            if isinstance(ev, Event)
+            and isinstance(d := ev.detail, dict)
+            and isinstance(d.get("event_id"), int)
+            and isinstance(d.get("token_sha256"), str)
         }
     seen: set[tuple[int, str]] = set()
     for event_id, path in list_tokens(ws):

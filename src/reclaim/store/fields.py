@@ -25,7 +25,6 @@ Design notes:
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import weakref
 from datetime import UTC, datetime
@@ -72,16 +71,22 @@ def seal(key: DataKey, field: str, plaintext: str) -> str:
     return PREFIX + base64.b64encode(blob).decode("ascii")
 
 
+class SealError(ValueError):
+    """A stored value of an encrypted column that does not open: plaintext, tampered, copied from another
+    column or written with another key. Its message names the column, never the value."""
+
+
 def unseal(key: DataKey, field: str, stored: str) -> str:
-    """The plaintext of a :func:`seal` value. Raises ValueError when ``stored`` is not a ciphertext of
-    this key for this column (plaintext, tampered, copied from another column)."""
+    """The plaintext of a :func:`seal` value. Raises :class:`SealError` when ``stored`` is not a
+    ciphertext of this key for this column (plaintext, tampered, copied from another column)."""
     if not isinstance(stored, str) or not stored.startswith(PREFIX):
-        raise ValueError(f"{field} holds a value that is not encrypted")
+        raise SealError(f"{field} fails authentication: the value is not encrypted")
     try:
         blob = base64.b64decode(stored[len(PREFIX) :].encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError) as exc:
-        raise ValueError(f"{field} holds a damaged ciphertext") from exc
-    return key.decrypt(blob, aad=_aad(field)).decode("utf-8")
+        return key.decrypt(blob, aad=_aad(field)).decode("utf-8")
+    except (ValueError, UnicodeError) as exc:  # binascii.Error is a ValueError
+        why = "changed after it was written, or not encrypted"
+        raise SealError(f"{field} fails authentication ({why})") from exc
 
 
 def is_sealed(key: DataKey, field: str, stored: object) -> bool:
