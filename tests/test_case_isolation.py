@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from reclaim.demo import build_sample_export
 from reclaim.evidence.package import export_package
+from reclaim.evidence.verify import verify_package
 from reclaim.forensics.service import explain_item, resolve_item
 from reclaim.matching.queries import list_matches
 from reclaim.persons.service import add_person
@@ -156,3 +157,45 @@ def test_takedown_and_evidence_of_a_case_carry_only_its_own_sightings(
             )
         }
     assert len(roots) == 1 and counts == [expected[it["sha256"]] for it in manifest["items"]]
+
+
+def test_a_package_carries_other_cases_events_only_as_digests(workspace: Workspace, tmp_path: Path) -> None:
+    """The package's custody log must be whole to verify from GENESIS, but what other cases did (their
+    person's enrolment, their scans, their matches and notes) is none of the recipient's business: those
+    events keep their place, kind and time with their details reduced to digests, and the package still
+    verifies. Before, person B's review note and scan summary went to whoever received A's package."""
+    sample = build_sample_export(tmp_path / "export")
+    case_a, person_a = _case(workspace, "A", sample.enrol_photos)
+    case_b, person_b = _case(workspace, "B", sample.enrol_photos)
+    scan_paths(workspace, [sample.root], case_id=case_b)
+    note_b = "B told us the photos came from her ex-partner's phone"
+    with workspace.session() as s:
+        for m in list_matches(s, person_id=person_b):
+            review_match(s, match_id=m["match_id"], decision="confirmed", note=note_b)
+        s.commit()
+    scan_paths(workspace, [sample.root], case_id=case_a)
+    with workspace.session() as s:
+        for m in list_matches(s, person_id=person_a):
+            review_match(s, match_id=m["match_id"], decision="confirmed", note="A's own note")
+        s.commit()
+    out = tmp_path / "a.zip"
+    export_package(workspace, person_id=person_a, out=out)
+    with zipfile.ZipFile(out) as zf:
+        custody = json.loads(zf.read("custody.json"))
+        manifest = json.loads(zf.read("manifest.json"))
+    text = json.dumps(custody, ensure_ascii=False)
+    assert note_b not in text and "A's own note" in text
+    own = (
+        {f"item:{it['sha256']}" for it in manifest["items"]}
+        | {f"match:{m['match_id']}" for it in manifest["items"] for m in it["matches"]}
+        | {f"person:{person_a}"}
+    )
+    foreign = [r for r in custody if r["subject"] and r["subject"] not in own and r["detail"]]
+    assert any(r["subject"] == f"person:{person_b}" for r in foreign)
+    assert any(r["kind"] == "scan.finished" for r in foreign)
+    for r in foreign:
+        if r["kind"] in ("workspace.created", "custody.timestamped"):
+            continue
+        assert all(set(v) == {"erased_sha256"} for v in r["detail"].values()), r["kind"]
+    report = verify_package(out)
+    assert report.ok, report.problems

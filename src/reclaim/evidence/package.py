@@ -5,7 +5,9 @@ Layout (members in this order)::
     originals/<sha256><ext>   each matched item's bytes exactly as received (ZIP_STORED)
     report/...                extra members from the ``report`` hook (report.pdf, evidence/report.py)
     public_key.txt            the workspace's Ed25519 public key, hex
-    custody.json              the WHOLE custody log, event 1 to the export event (verifies from GENESIS)
+    custody.json              the WHOLE custody log, event 1 to the export event (verifies from GENESIS);
+                              events about other persons, cases and material keep their place in the
+                              chain but their details are reduced to digests (see _for_package)
     manifest.json             items, signals, matches, sightings, SHA-256 of every member above but
                               custody.json, and the custody range
     manifest.sig              Ed25519 signature (hex) of SHA-256(manifest.json bytes), workspace key
@@ -45,7 +47,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from reclaim.custody import GENESIS
+from reclaim.custody import GENESIS, erased
 from reclaim.errors import NotFound, UserError
 from reclaim.events import EventKind, log_event, subject
 from reclaim.evidence.timestamp import list_tokens
@@ -68,7 +70,7 @@ from reclaim.forensics.pictures import pixel_pictures, source_photo_picture
 from reclaim.forensics.service import face_boxes, item_findings, statements
 from reclaim.matching.queries import sighting_dict
 from reclaim.matching.scope import scopes_of, sightings_in
-from reclaim.store.models import Event, Finding, Item, Match, Person, Sighting, Signal, utcnow
+from reclaim.store.models import Event, Finding, Item, Match, Notice, Person, Sighting, Signal, utcnow
 from reclaim.workspace import Workspace
 
 OriginalReader = Callable[[str], bytes | None]
@@ -440,6 +442,36 @@ def _draft_manifest(
 
 # --- seal: the export event, custody.json, the manifest and its signature ---------------------------------
 
+_WORKSPACE_EVENTS = frozenset({EventKind.WORKSPACE_CREATED, EventKind.CUSTODY_TIMESTAMPED})
+"""Events about the log itself, shown in full in every package (the verifier reads their details: the
+signing key, and which event an RFC 3161 token covers)."""
+
+
+def _own_subjects(session: Session, case: _Case) -> frozenset[str]:
+    """The event subjects this package is about: its person, their items, matches and notices."""
+    notices = session.scalars(select(Notice.id).where(Notice.person_id == case.person.id))
+    return frozenset(
+        [subject("person", case.person.id)]
+        + [subject("item", item.sha256) for item in case.items]
+        + [subject("match", m.id) for m in case.matches]
+        + [subject("notice", n) for n in notices]
+    )
+
+
+def _for_package(record: dict[str, Any], own: frozenset[str]) -> dict[str, Any]:
+    """A custody record as this package carries it. The chain must be whole to verify from GENESIS, but
+    the events about other persons, other cases' scans, uploads and accounts are not this person's
+    business (nor the recipient's): their detail values become ``{"erased_sha256": ...}``, which the
+    event's hash covers as it covers the value itself (``custody.value_digest``), so the chain and every
+    signature still verify while no other victim's file names, notes or counts leave the workspace. Their
+    kind, time, actor and subject (an opaque id or a SHA-256) stay, so a reader sees that something happened
+    and when."""
+    detail = record.get("detail")
+    if not detail or record.get("subject") in own or record.get("kind") in _WORKSPACE_EVENTS:
+        return record
+    return {**record, "detail": {k: erased(v) for k, v in detail.items()}}
+
+
 _RACE = "the custody log changed during the export (another reclaim process is writing): run the export again"
 
 
@@ -471,7 +503,8 @@ def _seal(ws: Workspace, session: Session, case: _Case, manifest: dict[str, Any]
     head_id, head_hash = case.head
     if export_event.id != head_id + 1 or export_event.prev_hash != head_hash:
         raise UserError(_RACE)
-    custody = [custody_record(ev) for ev in [*case.events, export_event]]
+    own = _own_subjects(session, case)
+    custody = [_for_package(custody_record(ev), own) for ev in [*case.events, export_event]]
     members.add(CUSTODY, dump_custody(custody), compress=True, listed=False)
     members.add(MANIFEST, manifest_bytes, compress=True, listed=False)
     members.add(SIGNATURE, ws.signer.sign(manifest_sha).encode(), compress=True, listed=False)
