@@ -112,6 +112,12 @@ async def test_deleted_user_is_gone_with_tokens_sessions_and_assignments(
         assert s.get(User, viewer.user_id) is None
     assert [k for k, _ in kinds(app, since=since)] == ["session.ended", "user.deleted"]
     assert (await client.delete(f"/api/users/{viewer.user_id}", headers=admin)).status_code == 404
+    # the custody log names actors by username: the deleted account's name is not given to someone else
+    again = {"username": "viewer", "password": NEW_PASSWORD, "role": "viewer"}
+    refused = await client.post("/api/users", json=again, headers=admin)
+    assert refused.status_code == 422 and "deleted account" in refused.text
+    never_acted = {"username": "fresh", "password": NEW_PASSWORD, "role": "viewer"}
+    assert (await client.post("/api/users", json=never_acted, headers=admin)).status_code == 201
 
 
 async def test_the_last_admin_cannot_be_deactivated_or_deleted(

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from reclaim.errors import NotFound, UserError
 from reclaim.events import EventKind, log_event, subject
-from reclaim.store.models import ApiToken, Case, CaseMember, User, utcnow
+from reclaim.store.models import ApiToken, Case, CaseMember, Event, User, utcnow
 
 Role = Literal["admin", "advocate", "viewer", "platform"]
 ROLES: tuple[Role, ...] = ("admin", "advocate", "viewer", "platform")
@@ -85,6 +85,11 @@ def verify_password(user: User, password: str) -> bool:
         return False
 
 
+def actor_name(username: str) -> str:
+    """How the custody log names a server user as an event's actor."""
+    return f"user:{username}"
+
+
 def create_user(session: Session, *, username: str, password: str, role: str) -> User:
     username = username.strip()
     if not username or len(username) > 100:
@@ -94,6 +99,13 @@ def create_user(session: Session, *, username: str, password: str, role: str) ->
     check_password_rules(password)
     if session.scalar(select(User).where(User.username == username)) is not None:
         raise UserError(f"a user named {username!r} already exists")
+    if session.scalar(select(Event.id).where(Event.actor == actor_name(username)).limit(1)) is not None:
+        # a deleted account's name: the custody log names actors by username, so a new account with the
+        # same name would be indistinguishable from the old one in the log
+        raise UserError(
+            f"the name {username!r} belonged to a deleted account that appears in the custody log; "
+            "choose another name so the log stays unambiguous"
+        )
     user = User(username=username, password_hash=hash_password(password), role=role, active=True, lang="en")
     session.add(user)
     session.flush()

@@ -15,7 +15,7 @@ from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
 
 from reclaim.lang import Lang
-from reclaim.server.auth import AuthError, Forbidden, Principal, principal_for_token
+from reclaim.server.auth import AuthError, Forbidden, Principal, actor_name, principal_for_token
 from reclaim.server.i18n import normalise_lang
 from reclaim.server.sessions import COOKIE_KEY, principal_for_session, start_session
 from reclaim.workspace import Workspace
@@ -99,7 +99,7 @@ async def optional_principal(request: Request, session: DB) -> Principal | None:
             raise
         session.commit()  # last_seen_at
         await check_csrf(request)
-    session.info["actor"] = f"user:{principal.username}"
+    session.info["actor"] = actor_name(principal.username)
     return principal
 
 
@@ -139,6 +139,7 @@ def sign_in(request: Request, session: Session, principal: Principal) -> None:
     """Start a server-side session for ``principal`` and put its random id in a fresh cookie (a new CSRF
     token too). Commits."""
     settings = request.app.state.settings
+    session.info["actor"] = actor_name(principal.username)  # who signed in is who started the session
     raw, _ = start_session(
         session,
         user_id=principal.user_id,

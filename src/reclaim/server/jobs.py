@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session
 from reclaim.errors import NotFound, ReclaimError, UserError
 from reclaim.events import EventKind, log_event, subject
 from reclaim.scan.service import scan_paths
-from reclaim.server.auth import Principal, case_for, principal_for_user_id
+from reclaim.server.auth import Principal, actor_name, case_for, principal_for_user_id
 from reclaim.store.models import Job, new_id, utcnow
 from reclaim.takedown.reupload import ReuploadCheck
 from reclaim.workspace import HELD_FILE, Held, Workspace, sweep_unheld
@@ -421,7 +421,7 @@ def _actor(session: Session, user_id: int | None) -> str:
     if user_id is None:
         return "server"
     try:
-        return f"user:{principal_for_user_id(session, user_id).username}"
+        return actor_name(principal_for_user_id(session, user_id).username)
     except Exception:
         return f"user-id:{user_id}"
 
