@@ -7,6 +7,7 @@ outside the workspace. Bombs are small files that declare huge dimensions or fra
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -630,3 +631,134 @@ def test_corrupt_video_errors_read_as_sentences(scanned: Scanned) -> None:
     for name in ("trunc.mp4", "header_only.mp4"):
         message = errors[f"{files}/{name}"]
         assert "[Errno" not in message and "<none>" not in message, message
+
+
+# --- web archives (WARC, WARC.gz, WACZ) ---------------------------------------------------------------
+
+
+def warc_record(uri: str, body: bytes, *, declared: int | None = None, header: bytes = b"") -> bytes:
+    """One WARC response record holding an HTTP 200 image response (``declared``: a payload length to
+    claim instead of the body's; ``header``: an extra WARC header line)."""
+    size = len(body) if declared is None else declared
+    http = f"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: {size}\r\n\r\n".encode()
+    head = (
+        f"WARC/1.1\r\nWARC-Type: response\r\nWARC-Target-URI: {uri}\r\nWARC-Date: 2026-11-02T08:00:00Z\r\n"
+        f"WARC-Record-ID: <urn:uuid:{hashlib.md5(uri.encode()).hexdigest()}>\r\n"
+        f"Content-Type: application/http; msgtype=response\r\nContent-Length: {len(http) + size}\r\n"
+    ).encode()
+    return head + header + b"\r\n" + http + body + b"\r\n\r\n"
+
+
+def png(seed: int) -> bytes:
+    return encode(picture(seed), "PNG")
+
+
+def gz_members(*records: bytes) -> tuple[bytes, list[int]]:
+    """Records as one gzip member each (how wget and warcio write .warc.gz), and each member's offset."""
+    out, offsets = b"", []
+    for rec in records:
+        offsets.append(len(out))
+        out += gzip.compress(rec)
+    return out, offsets
+
+
+def bomb_member(uri: str, zeros: int) -> bytes:
+    """A gzip member whose record claims ``zeros`` bytes of payload, all zeros: about 1,000 to 1 packed."""
+    rec = warc_record(uri, b"", declared=zeros)
+    head = rec[: -len(b"\r\n\r\n")]
+    z = zlib.compressobj(9, zlib.DEFLATED, 31)
+    out = z.compress(head)
+    chunk = bytes(2**20)
+    for _ in range(zeros // len(chunk)):
+        out += z.compress(chunk)
+    return out + z.compress(b"\r\n\r\n") + z.flush()
+
+
+def wacz(path: Path, members: dict[str, bytes], *, lie_about: str | None = None) -> None:
+    """A WACZ: ``members`` stored as given plus a datapackage.json with their SHA-256 (a wrong one for
+    ``lie_about``)."""
+    resources = []
+    for name, data in members.items():
+        digest = hashlib.sha256(data + (b"x" if name == lie_about else b"")).hexdigest()
+        resources.append(
+            {"name": Path(name).name, "path": name, "hash": f"sha256:{digest}", "bytes": len(data)}
+        )
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+        zf.writestr("datapackage.json", json.dumps({"profile": "data-package", "resources": resources}))
+
+
+def test_hostile_web_archives(tmp_path: Path) -> None:
+    """Truncated record, gzip bomb, huge header, a WACZ with '../' names, a WACZ whose datapackage hash is
+    wrong, a non-WARC file named .warc: one clear error each naming the record; the rest goes on."""
+    folder = tmp_path / "archives"
+    folder.mkdir()
+    good, _ = gz_members(warc_record("https://x.test/good.png", png(40)))
+    _write(folder / "good.warc.gz", good)
+    ok_rec = gzip.compress(warc_record("https://x.test/t1.png", png(41)))
+    cut = gzip.compress(warc_record("https://x.test/t2.png", png(42)))
+    _write(folder / "truncated.warc.gz", ok_rec + cut[: len(cut) // 2])
+    bomb = bomb_member("https://x.test/bomb.png", 64 * 2**20)
+    after = gzip.compress(warc_record("https://x.test/after-bomb.png", png(43)))
+    _write(folder / "bomb.warc.gz", bomb + after)
+    first = warc_record("https://x.test/h1.png", png(44))
+    huge = warc_record("https://x.test/h2.png", png(45), header=b"X-Filler: " + b"a" * 2**20 + b"\r\n")
+    _write(folder / "hugeheader.warc", first + huge)
+    inner, _ = gz_members(warc_record("https://x.test/in-wacz.png", png(46)))
+    wacz(folder / "escape.wacz", {"archive/data.warc.gz": inner, "../../evil.warc.gz": inner})
+    tampered, _ = gz_members(warc_record("https://x.test/tampered.png", png(47)))
+    wacz(folder / "tampered.wacz", {"archive/data.warc.gz": tampered}, lie_about="archive/data.warc.gz")
+    _write(folder / "notwarc.warc", encode(picture(48), "JPEG"))
+
+    ws = Workspace.create(tmp_path / "ws", PASSPHRASE)
+    try:
+        start = time.monotonic()
+        report = scan_paths(ws, [folder], workers=1)
+        seconds = time.monotonic() - start
+    finally:
+        ws.close()
+    root = str(folder)
+    check_errors(
+        report.errors,
+        {
+            f"{root}/truncated.warc.gz@{len(ok_rec)}": "truncated",
+            f"{root}/bomb.warc.gz@0": "bomb",
+            f"{root}/hugeheader.warc@{len(first)}": "huge header",
+            f"{root}/escape.wacz!../../evil.warc.gz": "escapes",
+            f"{root}/tampered.wacz!archive/data.warc.gz": "hash",
+            f"{root}/notwarc.warc@0": "not a WARC",
+        },
+    )
+    errors = {e.path: e.error for e in report.errors}
+    assert "middle of a member" in errors[f"{root}/truncated.warc.gz@{len(ok_rec)}"]
+    assert "decompression bomb" in errors[f"{root}/bomb.warc.gz@0"]
+    assert "WARC headers larger than 65,536 bytes" in errors[f"{root}/hugeheader.warc@{len(first)}"]
+    assert "escapes the archive" in errors[f"{root}/escape.wacz!../../evil.warc.gz"]
+    assert "does not match datapackage.json" in errors[f"{root}/tampered.wacz!archive/data.warc.gz"]
+    assert "not a WARC file" in errors[f"{root}/notwarc.warc@0"]
+    # good, t1, after-bomb, h1, in-wacz, tampered (scanned all the same, with the warning above)
+    assert report.new_items == 6, report
+    assert seconds < 60, f"{seconds:.1f}s"
+
+
+def test_a_bad_http_block_in_a_plain_warc_is_skipped_by_its_length(tmp_path: Path) -> None:
+    """A record whose HTTP block is not HTTP is one error; its WARC Content-Length says where the next
+    record starts, so an uncompressed WARC goes on too."""
+    bad_http = b"not an HTTP status line\r\n" + b"b" * 100
+    bad = (
+        b"WARC/1.1\r\nWARC-Type: response\r\nWARC-Target-URI: https://x.test/bad\r\n"
+        b"WARC-Date: 2026-11-02T08:00:00Z\r\nContent-Type: application/http; msgtype=response\r\n"
+        b"Content-Length: %d\r\n\r\n%s\r\n\r\n" % (len(bad_http), bad_http)
+    )
+    path = tmp_path / "plain.warc"
+    after = warc_record("https://x.test/after.png", png(51))
+    _write(path, bad + after)
+    ws = Workspace.create(tmp_path / "ws", PASSPHRASE)
+    try:
+        report = scan_paths(ws, [path], workers=1)
+    finally:
+        ws.close()
+    check_errors(report.errors, {f"{tmp_path}/plain.warc@0": "no status line"})
+    assert "no status line" in report.errors[0].error
+    assert report.new_items == 1

@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 from fastapi import FastAPI
 from PIL import Image
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
 
 from reclaim.evidence.package import PARTIAL_STALE_S, export_package
 from reclaim.persons.service import add_person
@@ -209,3 +211,28 @@ def test_a_killed_exports_partial_package_is_removed_by_the_next_export(
     os.utime(stale, (old, old))
     export_package(workspace, person_id=pid, out=out)
     assert out.exists() and not stale.exists() and young.exists()
+
+
+def _warc_gz(url: str, image: bytes) -> bytes:
+    """One image response written by warcio, as a .warc.gz."""
+    buf = io.BytesIO()
+    writer = WARCWriter(buf, gzip=True)
+    http = StatusAndHeaders("200 OK", [("Content-Type", "image/jpeg")], protocol="HTTP/1.1")
+    rec = writer.create_warc_record(
+        url, "response", payload=io.BytesIO(image), length=len(image), http_headers=http
+    )
+    writer.write_record(rec)
+    return buf.getvalue()
+
+
+def test_uploaded_web_archives_are_scanned_record_by_record_not_unpacked(
+    app: FastAPI, accounts: dict[str, Account]
+) -> None:
+    """A .wacz is a ZIP, but it is scanned as a web archive (its records), like an uploaded .warc.gz."""
+    wacz = zip_bytes([("archive/data.warc.gz", _warc_gz("https://x.test/a.jpg", jpeg(11)))])
+    warc = _warc_gz("https://x.test/b.jpg", jpeg(12))
+    job = run_upload(app, accounts["admin"], [("capture.wacz", wacz), ("site.warc.gz", warc)])
+    assert job.status == "finished", job.error
+    assert job.result is not None and job.result["errors"] == [], job.result
+    assert job.result["items"] == 2 and job.result["skipped"]["not_media"] == 0, job.result
+    no_server_paths(app, job)

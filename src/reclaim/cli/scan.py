@@ -70,7 +70,9 @@ def scan(
     """Scan material for enrolled faces and reposts of known images.
 
     A Telegram Desktop export (a folder with result.json, single chat or whole account) is detected
-    automatically; every other folder is walked recursively. Images (JPEG, PNG, WebP, GIF, BMP, TIFF,
+    automatically; every other folder is walked recursively. Web archives (.warc, .warc.gz, .wacz: wget,
+    warcio, ArchiveWeb.page, Browsertrix) are read record by record: each image response is an item with
+    its URL, page and capture time. Images (JPEG, PNG, WebP, GIF, BMP, TIFF,
     HEIC/HEIF, AVIF) and videos are recognised by content; every other file is counted as skipped.
     Rescanning adds nothing twice, and an interrupted scan resumes where it stopped when run again.
 

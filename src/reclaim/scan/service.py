@@ -471,6 +471,11 @@ class _Writer:
 
 
 def _read_entry(entry: Entry, limits: MediaLimits) -> bytes:
+    if entry.read is not None:  # a record inside a web archive: read from the archive, never extracted
+        data = entry.read(limits.max_bytes)
+        if not data:
+            raise ValueError("empty image (0 bytes)")
+        return data
     assert entry.file is not None
     size = entry.file.stat().st_size
     if size > limits.max_bytes:
@@ -584,7 +589,7 @@ def _scan(
         try:
             for label, entry in entries:
                 name = entry.sighting.path or entry.sighting.key
-                if entry.file is None:
+                if not entry.present:
                     writer.add_sighting(label, entry, None)
                     session.commit()
                     done += 1

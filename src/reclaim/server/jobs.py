@@ -132,9 +132,12 @@ def is_archive(path: Path) -> bool:
     """An upload is extracted only when it is *named* ``.zip`` and *starts* like a ZIP. (``zipfile``'s
     ``is_zipfile`` looks for a central directory at the end: a JPEG with a ZIP appended passes it and was
     unpacked instead of scanned.) A ``.zip`` that is not a ZIP goes to extraction and fails there with a
-    named error."""
+    named error. A ``.wacz`` (a web archive, itself a ZIP) is scanned as one, record by record, never
+    unpacked."""
     if path.suffix.lower() == ".zip":
         return True
+    if path.suffix.lower() == ".wacz":
+        return False
     with open(path, "rb") as fh:
         return fh.read(4) in ZIP_MAGIC
 

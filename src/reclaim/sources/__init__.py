@@ -18,8 +18,9 @@ from reclaim.sources.base import (
 )
 from reclaim.sources.folder import FolderSource
 from reclaim.sources.telegram import TelegramExportSource
+from reclaim.sources.webarchive import WebArchiveSource
 
-SOURCE_TYPES: tuple[type[Source], ...] = (TelegramExportSource, FolderSource)
+SOURCE_TYPES: tuple[type[Source], ...] = (TelegramExportSource, WebArchiveSource, FolderSource)
 """In detection order: the first whose ``detect`` accepts a path handles it."""
 
 
@@ -46,6 +47,7 @@ __all__ = [
     "Skipped",
     "Source",
     "TelegramExportSource",
+    "WebArchiveSource",
     "display_path",
     "safe_join",
     "source_for",

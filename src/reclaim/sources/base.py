@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -61,6 +61,16 @@ class Entry:
     """Absolute path, already checked to lie inside the scanned root. None when the media is absent."""
     placeholder: str | None = None
     """Why the media is absent (Telegram's "(File not included. ...)" text), when it is."""
+    read: Callable[[int], bytes] | None = field(default=None, compare=False, repr=False)
+    """For media that lives inside a container rather than in a file of its own (a web archive's record):
+    reads its bytes, at most the given limit (ValueError, with a sentence, above it or when the record
+    cannot be read). ``file`` is None then; the bytes are read only when the scan needs them, so no
+    plaintext copy is ever written."""
+
+    @property
+    def present(self) -> bool:
+        """Whether the media is there to read (a file or a reader)."""
+        return self.file is not None or self.read is not None
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from typing import ClassVar
 
 from reclaim.sources.base import Entry, EntryError, Skipped, Source, display_path, file_entry
 from reclaim.sources.telegram import TelegramExportSource
+from reclaim.sources.webarchive import WebArchiveSource, is_web_archive_name
 
 
 def _under(prefix: str, entry: Entry | EntryError | Skipped) -> Entry | EntryError | Skipped:
@@ -49,7 +50,14 @@ class FolderSource(Source):
                     yield _under(prefix, entry)
                 continue
             for name in sorted(filenames):
-                yield from self._file_entry(root, current / name, explicit=False)
+                file = current / name
+                if is_web_archive_name(name) and file.is_file() and not file.is_symlink():
+                    # A web archive inside the folder: its records are the material, not the file.
+                    rel_dir = display_path(current.relative_to(root)).replace(os.sep, "/")
+                    for entry in WebArchiveSource().entries(file):
+                        yield entry if rel_dir == "." else _under(rel_dir, entry)
+                    continue
+                yield from self._file_entry(root, file, explicit=False)
 
     def _file_entry(
         self, root: Path, file: Path, *, explicit: bool
