@@ -115,7 +115,10 @@ def custody_db(data: bytes) -> None:
     try:
         con.execute("BEGIN")
         con.execute("DELETE FROM events")
-        con.executemany(f"INSERT INTO events VALUES ({','.join('?' * len(rows[0]))})", rows)
+        con.executemany(
+            f"INSERT INTO events ({','.join(EVENT_COLUMNS)}) VALUES ({','.join('?' * len(EVENT_COLUMNS))})",
+            rows,
+        )
         _edit_rows(con, len(rows), data)
         con.execute("COMMIT")
     finally:
@@ -161,7 +164,19 @@ def _tiny_jpeg() -> bytes:
     return buf.getvalue()
 
 
-EVENT_COLUMNS = ("id", "at", "actor", "kind", "subject", "detail", "prev_hash", "hash", "signature")
+EVENT_COLUMNS = (
+    "id",
+    "at",
+    "actor",
+    "kind",
+    "subject",
+    "detail",
+    "prev_hash",
+    "hash",
+    "signature",
+    "tool",
+    "host",
+)
 TEXTS = [
     "9999-12-31 23:59:59.999999-05:00",
     "0001-01-01 00:00:00.000000+05:00",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import itertools
 import json
 import sqlite3
@@ -9,15 +10,17 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import select
 from typer.testing import CliRunner
 
+from reclaim import __version__
 from reclaim.cli import app
-from reclaim.custody import Signer, event_hash
+from reclaim.custody import NOT_RECORDED, Signer, event_hash, log_recorded_by
 from reclaim.demo import build_sample_export
-from reclaim.events import EventKind, subject
+from reclaim.events import EventKind, log_event, subject
 from reclaim.persons.service import add_person
 from reclaim.scan.service import scan_paths
-from reclaim.store.models import utcnow
+from reclaim.store.models import Event, utcnow
 from reclaim.workspace import Workspace
 from tests.conftest import PASSPHRASE
 
@@ -79,6 +82,9 @@ def test_every_change_is_in_the_chain(logged: Path) -> None:
             "fails authentication",
         ),
         ("UPDATE events SET actor = 'someone else' WHERE id = 3", "content"),
+        ("UPDATE events SET host = 'another-machine' WHERE id = 3", "content"),
+        ("UPDATE events SET tool = 'reclaim 9.9' WHERE id = 3", "content"),
+        ("UPDATE events SET tool = NULL, host = NULL WHERE id = 3", "content"),
         ("UPDATE events SET at = '2020-01-01 00:00:00.000000' WHERE id = 2", "content"),
         ("UPDATE events SET kind = 'match.rejected' WHERE kind = 'match.created'", "content"),
         ("DELETE FROM events WHERE id = 4", "deleted, inserted or moved"),
@@ -161,6 +167,53 @@ def test_cli_verify_names_an_unreadable_event(logged: Path, monkeypatch: pytest.
     assert out["problems"] == [
         "event 2 (person.enrolled): a stored field cannot be read (ValueError): changed in the database"
     ]
+
+
+def test_every_event_names_tool_operator_and_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECLAIM_HOSTNAME", "advocacy-laptop-3")
+    monkeypatch.setenv("RECLAIM_PASSPHRASE", PASSPHRASE)
+    monkeypatch.delenv("RECLAIM_ACTOR", raising=False)
+    ws = Workspace.create(tmp_path / "ws", PASSPHRASE)
+    try:
+        with ws.session() as s:
+            log_event(s, EventKind.CASE_CREATED, subject=subject("case", "c1"), actor="user:advocate1")
+            s.commit()
+        with ws.session() as s:
+            events = s.scalars(select(Event).order_by(Event.id)).all()
+            assert [(e.tool, e.host) for e in events] == [(f"reclaim {__version__}", "advocacy-laptop-3")] * 2
+            assert events[0].actor == f"local:{getpass.getuser()}" and events[1].actor == "user:advocate1"
+            assert log_recorded_by(s) == {
+                "tools": {f"reclaim {__version__}": 2},
+                "operators": {f"local:{getpass.getuser()}": 1, "user:advocate1": 1},
+                "machines": {"advocacy-laptop-3": 2},
+            }
+        assert ws.verify_custody() == []
+    finally:
+        ws.close()
+    # an event written before tool and host were recorded (both NULL, hashed without them) still verifies
+    with sqlite3.connect(tmp_path / "ws" / "reclaim.db") as conn:
+        last_id, last_hash = conn.execute("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1").fetchone()
+    ws = Workspace.open(tmp_path / "ws", PASSPHRASE)
+    try:
+        at = utcnow()
+        digest = event_hash(seq=last_id + 1, at=at, actor="local:old", kind="case.created", subject=None,
+                            detail=None, prev_hash=last_hash)  # fmt: skip
+        with sqlite3.connect(tmp_path / "ws" / "reclaim.db") as conn:
+            conn.execute(
+                "INSERT INTO events (id, at, actor, kind, subject, detail, prev_hash, hash, signature) "
+                "VALUES (?, ?, 'local:old', 'case.created', NULL, NULL, ?, ?, ?)",
+                (last_id + 1, at.strftime("%Y-%m-%d %H:%M:%S.%f"), last_hash, digest, ws.signer.sign(digest)),
+            )
+        assert ws.verify_custody() == []
+        with ws.session() as s:
+            assert log_recorded_by(s)["machines"] == {"advocacy-laptop-3": 2, NOT_RECORDED: 1}
+    finally:
+        ws.close()
+    result = CliRunner().invoke(app, ["--workspace", str(tmp_path / "ws"), "custody", "verify"])
+    assert result.exit_code == 0, result.stderr
+    shown = " ".join(result.stdout.split())
+    assert f"tools: reclaim {__version__} (2), not recorded (1)" in shown
+    assert "machines: advocacy-laptop-3 (2), not recorded (1)" in shown
 
 
 def test_cli_verify(logged: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -422,7 +422,7 @@ def _rechain(records: list[dict[str, Any]], signer: Forger | None, prev: str) ->
         r["prev_hash"] = prev
         r["hash"] = event_hash(
             seq=r["id"], at=datetime.fromisoformat(r["at"]), actor=r["actor"], kind=r["kind"],
-            subject=r["subject"], detail=r["detail"], prev_hash=prev,
+            subject=r["subject"], detail=r["detail"], prev_hash=prev, tool=r.get("tool"), host=r.get("host"),
         )  # fmt: skip
         if signer is not None:
             r["signature"] = signer.sign(r["hash"])
@@ -477,10 +477,12 @@ def test_cli_export_and_verify(tmp_path: Path, sample: SampleExport, monkeypatch
 
     from typer.testing import CliRunner
 
+    from reclaim import __version__
     from reclaim.cli import app
     from reclaim.store.models import Event
 
     monkeypatch.setenv("RECLAIM_PASSPHRASE", "pw")
+    monkeypatch.setenv("RECLAIM_HOSTNAME", "evidence-host")
     ws = Workspace.create(tmp_path / "ws", "pw")
     try:
         person_id = _enrol(ws, sample)
@@ -506,7 +508,17 @@ def test_cli_export_and_verify(tmp_path: Path, sample: SampleExport, monkeypatch
         ws.close()
     assert kinds[-2:] == ["media.unblurred", "evidence.exported"]
     result = runner.invoke(app, ["evidence", "verify", str(out), "--json"])
-    assert result.exit_code == 0 and json.loads(result.stdout)["ok"] is True
+    verified = json.loads(result.stdout)
+    assert result.exit_code == 0 and verified["ok"] is True
+    # who and what wrote each event: in custody.json and in verify's output
+    with zipfile.ZipFile(out) as zf:
+        records = json.loads(zf.read("custody.json"))
+    assert all(r["tool"] == f"reclaim {__version__}" and r["host"] == "evidence-host" for r in records)
+    assert verified["recorded_by"]["tools"] == {f"reclaim {__version__}": len(records)}
+    assert verified["recorded_by"]["machines"] == {"evidence-host": len(records)}
+    assert sum(verified["recorded_by"]["operators"].values()) == len(records)
+    shown = " ".join(runner.invoke(app, ["evidence", "verify", str(out)]).stdout.split())
+    assert f"tools: reclaim {__version__} ({len(records)})" in shown
     members = read_members(out)
     name = next(info.filename for info, _ in members if info.filename.startswith("originals/"))
     bad = write_members(tmp_path / "bad.zip", replace(members, name, flip(member(members, name), 100)))

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from alembic import command
 from sqlalchemy import select, text
 
+from reclaim import events
 from reclaim.demo import build_sample_export
 from reclaim.matching.queries import list_matches
 from reclaim.persons.service import add_person
@@ -39,6 +40,13 @@ def snapshot(ws: Workspace) -> dict[str, dict[Any, Any]]:
             t = Base.metadata.tables[table]
             out[f"{table}.{column}"] = {row[0]: row[1] for row in conn.execute(select(t.c[pk], t.c[column]))}
     return out
+
+
+def as_before_0016(mp: pytest.MonkeyPatch) -> None:
+    """Events as reclaim wrote them before the tool and host were recorded (schema 0013 has no columns for
+    them, so a legacy log made by downgrading must not hold them in its hashes)."""
+    mp.setattr(events, "TOOL", None)
+    mp.setattr(events, "current_host", lambda: "")
 
 
 def filled(root: Path, material: Path) -> Workspace:
@@ -85,8 +93,10 @@ def db_bytes(root: Path) -> bytes:
 
 
 @pytest.fixture
-def legacy(tmp_path: Path) -> tuple[Path, dict[str, dict[Any, Any]]]:
-    ws = filled(tmp_path / "ws", tmp_path / "export")
+def legacy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, dict[str, dict[Any, Any]]]:
+    with monkeypatch.context() as mp:
+        as_before_0016(mp)
+        ws = filled(tmp_path / "ws", tmp_path / "export")
     before = snapshot(ws)
     make_legacy(ws)
     raw = db_bytes(tmp_path / "ws")
@@ -110,7 +120,9 @@ def pg_rows_text(url: str) -> str:
         engine.dispose()
 
 
-def test_a_legacy_postgresql_workspace_is_encrypted_on_open(tmp_path: Path) -> None:
+def test_a_legacy_postgresql_workspace_is_encrypted_on_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if not PG_URL:
         pytest.skip("RECLAIM_TEST_PG_URL is not set (CI starts PostgreSQL and sets it)")
     from tests.server.conftest import _pg_database
@@ -119,15 +131,17 @@ def test_a_legacy_postgresql_workspace_is_encrypted_on_open(tmp_path: Path) -> N
     url = next(databases)
     try:
         sample = build_sample_export(tmp_path / "export")
-        ws = Workspace.create(tmp_path / "ws", PASSPHRASE, database_url=url)
-        with ws.session() as s:
-            person = add_person(s, ws.key, name=NAME, photos=sample.enrol_photos, consent=CONSENT)
-        scan_paths(ws, [sample.root], workers=1)
-        with ws.session() as s:
-            for m in list_matches(s, person_id=person.person_id):
-                review_match(s, match_id=m["match_id"], decision="confirmed", note=NOTE)
-        before = snapshot(ws)
-        make_legacy(ws)
+        with monkeypatch.context() as mp:
+            as_before_0016(mp)
+            ws = Workspace.create(tmp_path / "ws", PASSPHRASE, database_url=url)
+            with ws.session() as s:
+                person = add_person(s, ws.key, name=NAME, photos=sample.enrol_photos, consent=CONSENT)
+            scan_paths(ws, [sample.root], workers=1)
+            with ws.session() as s:
+                for m in list_matches(s, person_id=person.person_id):
+                    review_match(s, match_id=m["match_id"], decision="confirmed", note=NOTE)
+            before = snapshot(ws)
+            make_legacy(ws)
         rows = pg_rows_text(url)
         assert NAME in rows and NOTE in rows and "0013" in rows, "a legacy (plaintext, 0013) database"
         ws = Workspace.open(tmp_path / "ws", PASSPHRASE)

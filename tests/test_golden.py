@@ -177,6 +177,8 @@ def golden_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("RECLAIM_PASSPHRASE", PASSPHRASE)
         mp.setenv("RECLAIM_WORKSPACE", str(base / "ws"))
+        mp.setenv("RECLAIM_ACTOR", "local:golden")  # the operator and machine every event names
+        mp.setenv("RECLAIM_HOSTNAME", "golden-host")
         started = datetime.now(UTC)
         steps = _loop(base)
         ended = datetime.now(UTC)
@@ -226,6 +228,9 @@ def test_package_0_1_still_verifies() -> None:
         "checked": {"members": 6, "container": 6, "files": 3, "originals": 1, "items": 1, "matches": 2,
                     "events": 23, "timestamps": 0},
         "problems": [],
+        # written before events named their tool and machine: still verifies, and says so
+        "recorded_by": {"tools": {"not recorded": 23}, "operators": {"local:root": 23},
+                        "machines": {"not recorded": 23}},
     }  # fmt: skip
 
 

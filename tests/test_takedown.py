@@ -198,7 +198,9 @@ def test_registry_names_fields_times_and_languages() -> None:
     assert {p.name: [f.name for f in p.fields] for p in all_platforms()} == FIELDS
     assert get_platform("x").response_hours == 48 and "Take It Down Act" in get_platform("x").response_basis
     assert get_platform("kcsc").response_hours == 24
-    for name in ("telegram", "google", "meta", "reddit", "adsc", "stopncii", "ncmec_take_it_down"):
+    for name in ("meta", "reddit"):  # US platforms under the TAKE IT DOWN Act, like X
+        assert get_platform(name).response_hours == 48 and get_platform(name).us_take_it_down
+    for name in ("telegram", "google", "adsc", "stopncii", "ncmec_take_it_down"):
         assert get_platform(name).response_hours is None
         assert get_platform(name).describe()["response"] == NOT_STATED
     assert (

@@ -72,7 +72,12 @@ def event_hash(
     subject: str | None,
     detail: dict[str, Any] | None,
     prev_hash: str,
+    tool: str | None = None,
+    host: str | None = None,
 ) -> str:
+    """The event's hash. ``tool`` and ``host`` (who and what wrote it, with ``actor`` the operator) are
+    covered when the event has them; events written before they were recorded hash as they always did,
+    so old logs and packages still verify."""
     body = {
         "seq": seq,
         "at": timestamp(at),
@@ -82,6 +87,10 @@ def event_hash(
         "detail": None if detail is None else {k: value_digest(v) for k, v in detail.items()},
         "prev_hash": prev_hash,
     }
+    if tool is not None:
+        body["tool"] = tool
+    if host is not None:
+        body["host"] = host
     return hashlib.sha256(canonical_json(body).encode()).hexdigest()
 
 
@@ -164,6 +173,8 @@ class ChainEvent(Protocol):
     prev_hash: str | None
     hash: str | None
     signature: str | None
+    tool: str | None
+    host: str | None
 
 
 def verify_chain(
@@ -203,6 +214,8 @@ def verify_chain(
                 subject=ev.subject,
                 detail=ev.detail,
                 prev_hash=ev.prev_hash or "",
+                tool=ev.tool,
+                host=ev.host,
             )
         except (OverflowError, RecursionError, ValueError) as exc:
             recomputed = f"(cannot be hashed: {type(exc).__name__})"
@@ -216,7 +229,7 @@ def verify_chain(
     return problems
 
 
-_STR_OR_NONE = ("subject", "prev_hash", "hash", "signature")
+_STR_OR_NONE = ("subject", "prev_hash", "hash", "signature", "tool", "host")
 
 
 def _mistyped(ev: ChainEvent) -> str | None:
@@ -285,6 +298,34 @@ def read_log(session: Session, *, kind: str | None = None) -> list[Event | Unrea
                     )
                 )
     return out
+
+
+NOT_RECORDED = "not recorded"
+"""How :func:`recorded_by` names the tool or machine of an event written before they were recorded."""
+
+
+def recorded_by(events: Iterable[ChainEvent]) -> dict[str, dict[str, int]]:
+    """Who and what wrote the events: per tool (name and version), operator (``actor``) and machine
+    (hostname), how many events each wrote, most first."""
+    out: dict[str, dict[str, int]] = {"tools": {}, "operators": {}, "machines": {}}
+    for ev in events:
+        for key, value in (("tools", ev.tool), ("operators", ev.actor), ("machines", ev.host)):
+            name = value or NOT_RECORDED
+            out[key][name] = out[key].get(name, 0) + 1
+    return {k: dict(sorted(v.items(), key=lambda kv: (-kv[1], kv[0]))) for k, v in out.items()}
+
+
+def log_recorded_by(session: Session) -> dict[str, dict[str, int]]:
+    """:func:`recorded_by` over the whole custody log (events that cannot be read are left out: verification
+    reports them)."""
+    return recorded_by(ev for ev in read_log(session) if not isinstance(ev, UnreadableEvent))
+
+
+def recorded_by_lines(summary: dict[str, dict[str, int]]) -> list[str]:
+    """The summary for people, a line per key: "tools: reclaim 0.1.0 (30)", "operators: local:ana (30)"."""
+    return [
+        f"{key}: " + ", ".join(f"{name} ({n})" for name, n in names.items()) for key, names in summary.items()
+    ]
 
 
 def count_events(session: Session) -> int:

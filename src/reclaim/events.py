@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import socket
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -11,6 +12,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from reclaim import __version__
 from reclaim.custody import GENESIS, Signer, event_hash, normalise_detail
 from reclaim.store.db import hold_write_lock
 from reclaim.store.models import Event, utcnow
@@ -40,6 +42,7 @@ class EventKind(StrEnum):
     TAKEDOWN_DRAFTED = "takedown.drafted"
     TAKEDOWN_STATUS_CHANGED = "takedown.status_changed"
     TAKEDOWN_SEND_FAILED = "takedown.send_failed"
+    TAKEDOWN_CHECKED = "takedown.checked"
     SIGHTING_REUPLOAD = "sighting.reupload"
     HASHES_EXPORTED = "hashes.exported"
     BANK_IMPORTED = "bank.imported"
@@ -98,6 +101,16 @@ def current_actor() -> str:
         return "local:unknown"
 
 
+TOOL = f"reclaim {__version__}"
+"""What every event names as the software that wrote it."""
+
+
+def current_host() -> str:
+    """The machine writing events: RECLAIM_HOSTNAME when set (a fixed name for a shared server), else the
+    hostname."""
+    return os.environ.get("RECLAIM_HOSTNAME") or socket.gethostname() or "unknown"
+
+
 def log_event(
     session: Session,
     kind: EventKind,
@@ -126,7 +139,18 @@ def log_event(
     at = utcnow()
     who = actor or session.info.get("actor") or current_actor()
     clean = normalise_detail(detail)
-    digest = event_hash(seq=seq, at=at, actor=who, kind=kind, subject=subject, detail=clean, prev_hash=prev)
+    host = current_host()[:255] or None  # an empty name is "not recorded"
+    digest = event_hash(
+        seq=seq,
+        at=at,
+        actor=who,
+        kind=kind,
+        subject=subject,
+        detail=clean,
+        prev_hash=prev,
+        tool=TOOL,
+        host=host,
+    )
     event = Event(
         id=seq,
         at=at,
@@ -137,6 +161,8 @@ def log_event(
         prev_hash=prev,
         hash=digest,
         signature=signer.sign(digest),
+        tool=TOOL,
+        host=host,
     )
     session.add(event)
     session.info[_HEAD] = (seq, digest)

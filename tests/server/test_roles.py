@@ -82,6 +82,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/api/cases/{case_id}/notices/draft"): "401 200 200 404 403 403",
     ("GET", "/api/notices/{notice_id}"): "401 200 200 404 200 403",
     ("POST", "/api/notices/{notice_id}/status"): "401 200 200 404 403 403",
+    # a removal check (the matrix's notice is Telegram's: no web address to fetch, refused on its merits)
+    ("POST", "/api/notices/{notice_id}/check"): "401 422 422 404 403 403",
 }
 """Filled in below for the hash API and the UI, by their owners' rules."""
 
@@ -110,6 +112,7 @@ EXPECTED_OTHER: dict[tuple[str, str], str] = {
     ("GET", "/cases/{case_id}/takedown"): "303 200 200 404 200 403",
     ("POST", "/cases/{case_id}/takedown/draft"): "303 303 303 404 403 403",
     ("POST", "/cases/{case_id}/notices/{notice_id}/status"): "303 303 303 404 403 403",
+    ("POST", "/cases/{case_id}/notices/{notice_id}/check"): "303 422 422 404 403 403",
     # web UI: your account (every UI role), every account (admins)
     ("GET", "/account"): "303 200 200 200 200 403",
     ("POST", "/account/password"): "303 303 303 303 303 403",

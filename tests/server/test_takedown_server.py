@@ -4,8 +4,10 @@ form fields with copy buttons, status forms with CSRF), on both database backend
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -14,8 +16,9 @@ from sqlalchemy import select
 from reclaim.demo import SampleExport, build_sample_export
 from reclaim.server.cases import review_case_match
 from reclaim.server.deps import CSRF_FIELD
-from reclaim.store.models import Match, Notice
+from reclaim.store.models import Item, Match, Notice, Sighting
 from reclaim.takedown.drafting import draft_notices
+from reclaim.takedown.removal import ALLOW_PRIVATE_ENV
 from reclaim.takedown.status import TRANSITIONS
 
 from .conftest import BACKENDS
@@ -191,3 +194,84 @@ async def test_ui_page_copy_buttons_and_status_form(world: World) -> None:
         assert (await c.post(form, data={"status": "removed", CSRF_FIELD: token})).status_code == 403
         await form_login(c, "advocate2")
         assert (await c.get(page)).status_code == 404
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[tuple[str, dict[str, bytes]]]:
+    """A local web site on 127.0.0.1: path → image bytes (404 for any other path)."""
+    routes: dict[str, bytes] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = routes.get(self.path)
+            self.send_response(200 if body is not None else 404)
+            self.send_header("Content-Type", "image/jpeg" if body is not None else "text/plain")
+            self.end_headers()
+            self.wfile.write(body or b"not found")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", routes
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_removal_check_api_route_and_button(
+    world: World, api: httpx.AsyncClient, site: tuple[str, dict[str, bytes]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ALLOW_PRIVATE_ENV, "1")  # the test site is on 127.0.0.1
+    base, routes = site
+    confirm_all(world)
+    with world.ws.session() as s:
+        item = s.scalars(select(Item).where(Item.sha256 == world.item_sha)).one()
+        routes["/still.jpg"] = world.ws.vault.get(item.sha256)
+        scan_id = s.scalars(select(Sighting.scan_id).where(Sighting.item_id == item.id)).first()  # case A's
+        for url in (f"{base}/still.jpg", f"{base}/gone.jpg"):
+            s.add(Sighting(dedupe_key=f"web|{url}", item_id=item.id, source="web", source_key=f"web|{url}",
+                           scan_id=scan_id, extra={"url": url}))  # fmt: skip
+        s.commit()
+    with world.ws.session() as s:
+        s.info["actor"] = "user:admin"
+        nid = draft_notices(s, person_id=world.person_id, platform="web_form", lang="en").notices[0].id
+        s.commit()
+    url = f"/api/notices/{nid}/check"
+    for who, code in (("viewer", 403), ("platform", 403), ("advocate2", 404)):
+        assert (await api.post(url, headers=as_(world, who))).status_code == code, who
+    assert not events(world, "takedown.checked")
+    r = await api.post(url, headers=as_(world, "advocate"))
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["outcome"] == "still_up" and out["status"] == "draft"
+    assert [(u["http_status"], u["outcome"], u["matched_by"]) for u in out["urls"]] == [
+        (200, "still_up", "sha256"),
+        (404, "removed", None),
+    ]
+    checked = events(world, "takedown.checked")
+    assert len(checked) == 2 and {e.actor for e in checked} == {"user:advocate"}
+    assert all(e.tool and e.host for e in checked)
+
+    page = f"/cases/{world.case_a}/takedown"
+    async with client_for(world.app) as c:
+        token = await form_login(c, "advocate")
+        r = await c.get(page)
+        assert 'data-action="check"' in r.text
+        assert "Check removal now" in r.text or "지금 삭제 여부 확인" in r.text  # the account's language
+        assert r.text.count('data-outcome="still_up"') == 1 and 'data-outcome="removed"' in r.text
+        form = f"/cases/{world.case_a}/notices/{nid}/check"
+        assert (await c.post(form)).status_code == 403  # no CSRF field
+        routes.pop("/still.jpg")
+        r = await c.post(form, data={CSRF_FIELD: token})
+        assert r.status_code == 303 and r.headers["location"] == f"{page}#n-{nid}"
+        r = await c.get(page)
+        assert 'data-outcome="still_up"' not in r.text and r.text.count('data-outcome="removed"') >= 2
+    with world.ws.session() as s:
+        notice = s.get(Notice, nid)
+        assert notice is not None and notice.status == "removed"
+    async with client_for(world.app) as c:
+        await form_login(c, "viewer")
+        assert 'data-action="check"' not in (await c.get(page)).text

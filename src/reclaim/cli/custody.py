@@ -23,7 +23,7 @@ def custody_verify(as_json: JsonOption = False) -> None:
     Example:
         reclaim custody verify --json
     """
-    from reclaim.custody import count_events
+    from reclaim.custody import count_events, log_recorded_by
     from reclaim.evidence.timestamp import list_tokens, verify_stored
 
     with open_workspace() as ws, ws.session() as session:
@@ -33,6 +33,7 @@ def custody_verify(as_json: JsonOption = False) -> None:
             "timestamps": len(list_tokens(ws)),
             "public_key": ws.signer.public_hex,
             "problems": problems,
+            "recorded_by": log_recorded_by(session),
         }
     result["intact"] = not result["problems"]
     emit(result, as_json, _render_custody)
@@ -46,6 +47,11 @@ def _render_custody(r: dict[str, Any]) -> None:
             f"Custody log intact: {r['events']} events signed by {r['public_key']}; "
             f"{r['timestamps']} timestamp token(s) verified."
         )
+        from reclaim.custody import recorded_by_lines
+
+        say("Events recorded by:")
+        for line in recorded_by_lines(r["recorded_by"]):
+            say(f"  {line}")
     else:
         for problem in r["problems"]:
             warn(f"custody log: {problem}")

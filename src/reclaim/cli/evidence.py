@@ -93,6 +93,7 @@ def evidence_verify(
         "public_key": report.public_key,
         "checked": report.checked,
         "problems": report.problems,
+        "recorded_by": report.recorded_by,
     }
     emit(result, as_json, _render_verified)
     if not report.ok:
@@ -103,6 +104,11 @@ def _render_verified(r: dict[str, Any]) -> None:
     if r["ok"]:
         counts = ", ".join(f"{v} {k}" for k, v in r["checked"].items())
         say(f"Package intact ({counts}); signed by {r['public_key']}.")
+        from reclaim.custody import recorded_by_lines
+
+        say("Events recorded by:")
+        for line in recorded_by_lines(r["recorded_by"]):
+            say(f"  {line}")
     else:
         for problem in r["problems"]:
             warn(f"evidence: {problem}")

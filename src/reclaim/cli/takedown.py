@@ -10,7 +10,16 @@ from typing import Annotated, Any, cast
 import typer
 from rich.table import Table
 
-from reclaim.cli.common import JsonOption, emit, open_session, open_workspace, out_console, print_json, say
+from reclaim.cli.common import (
+    JsonOption,
+    emit,
+    err_console,
+    open_session,
+    open_workspace,
+    out_console,
+    print_json,
+    say,
+)
 from reclaim.errors import UserError
 
 takedown_app = typer.Typer(
@@ -258,6 +267,39 @@ def takedown_send(
             print_json(result)
         raise send_failed(r)
     emit(result, as_json, lambda n: say(f"{n['notice_id']}: sent, due {n['due_at'] or 'not stated'}"))
+
+
+@takedown_app.command("check")
+def takedown_check(
+    notice_id: Annotated[str | None, typer.Argument(help="The notice whose URLs to check.")] = None,
+    overdue: Annotated[bool, typer.Option("--overdue", help="Check every overdue notice.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Check whether what a notice asked to remove is still online: fetch every URL it covers (a network
+    action: a plain HTTP GET naming reclaim, no cookies), compare what is served with the image (SHA-256,
+    PDQ, robust match), keep a WARC of each check (encrypted) and log it. All removed: the notice becomes
+    removed. Still up past the platform's stated time: overdue, and an escalation is drafted (not sent).
+
+    Example:
+        reclaim takedown check --overdue --json
+    """
+    from reclaim.takedown.removal import check_notices
+
+    with open_workspace() as ws, ws.session() as session, err_console.status("Checking the addresses…"):
+        results = check_notices(session, ws.vault, notice_id=notice_id, overdue=overdue)
+    emit([r.to_dict() for r in results], as_json, _render_checks)
+
+
+def _render_checks(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        say("No notice to check.")
+    for r in rows:
+        esc = f", escalation drafted: {r['escalation']}" if r["escalation"] else ""
+        say(f"{r['notice_id']} ({r['platform']}): {r['error'] or r['outcome']}; status {r['status']}{esc}")
+        for u in r["urls"]:
+            how = f" by {u['matched_by']}" if u["matched_by"] else ""
+            why = f" ({u['error']})" if u["error"] else ""
+            say(f"  {u['url']}: HTTP {u['http_status'] or '-'}, {u['outcome']}{how}{why}")
 
 
 @takedown_app.command("stats")

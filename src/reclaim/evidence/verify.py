@@ -35,7 +35,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from reclaim.custody import GENESIS, ChainEvent, canonical_json, timestamp, verify_chain
+from reclaim.custody import GENESIS, ChainEvent, canonical_json, recorded_by, timestamp, verify_chain
 from reclaim.errors import ReclaimError, UserError
 from reclaim.events import EventKind, subject
 from reclaim.evidence.timestamp import TimestampError, verify_token
@@ -68,7 +68,9 @@ _ZIP64_LOCATOR = b"PK\x06\x07"
 
 
 def custody_record(ev: ChainEvent) -> dict[str, Any]:
-    return {
+    """An event as custody.json holds it; ``tool`` and ``host`` only when the event has them (events
+    written before they were recorded keep their exact form)."""
+    record: dict[str, Any] = {
         "id": ev.id,
         "at": timestamp(ev.at),
         "actor": ev.actor,
@@ -79,6 +81,11 @@ def custody_record(ev: ChainEvent) -> dict[str, Any]:
         "hash": ev.hash,
         "signature": ev.signature,
     }
+    if ev.tool is not None:
+        record["tool"] = ev.tool
+    if ev.host is not None:
+        record["host"] = ev.host
+    return record
 
 
 def dump_custody(records: list[dict[str, Any]]) -> bytes:
@@ -126,6 +133,8 @@ class LoggedEvent:
     prev_hash: str | None
     hash: str | None
     signature: str | None
+    tool: str | None = None
+    host: str | None = None
 
 
 @dataclass
@@ -135,6 +144,8 @@ class VerifyReport:
     checked: dict[str, int] = field(default_factory=dict)
     public_key: str | None = None
     """The key that signed the package (compare it with the workspace's to tie the two together)."""
+    recorded_by: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Who and what wrote the custody log's events (:func:`reclaim.custody.recorded_by`)."""
 
     @property
     def ok(self) -> bool:
@@ -179,12 +190,17 @@ def _str_or_none(value: Any) -> bool:
     return value is None or isinstance(value, str)
 
 
+_RECORDED_BY = {"tool", "host"}
+
+
 def _parse_event(rec: Any) -> LoggedEvent:
     if not isinstance(rec, dict):
         raise ValueError("not a JSON object")
     expected = {"id", "at", "actor", "kind", "subject", "detail", "prev_hash", "hash", "signature"}
-    if set(rec) != expected:
-        raise ValueError(f"fields are {sorted(rec)}, expected {sorted(expected)}")
+    if not expected <= set(rec) <= expected | _RECORDED_BY:
+        raise ValueError(f"fields are {sorted(rec)}, expected {sorted(expected)} (and tool, host)")
+    if not all(_str_or_none(rec.get(k)) for k in _RECORDED_BY):
+        raise ValueError("tool and host must be strings")
     if not isinstance(rec["id"], int) or isinstance(rec["id"], bool):
         raise ValueError("id is not an integer")
     if (
@@ -214,6 +230,8 @@ def _parse_event(rec: Any) -> LoggedEvent:
         prev_hash=rec["prev_hash"],
         hash=rec["hash"],
         signature=rec["signature"],
+        tool=rec.get("tool"),
+        host=rec.get("host"),
     )
 
 
@@ -513,6 +531,7 @@ class _Checker:
         if events is None:
             return
         self.report.checked["events"] = len(events)
+        self.report.recorded_by = recorded_by(events)
         custody = manifest["custody"]
         key = self.report.public_key
         if custody["start_hash"] != GENESIS or custody["first_event_id"] != 1:

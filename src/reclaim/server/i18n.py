@@ -452,6 +452,26 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     "takedown.copy": {"en": "Copy", "ko": "복사"},
     "takedown.copied": {"en": "Copied", "ko": "복사됨"},
     "takedown.copy_failed": {"en": "Select and copy by hand", "ko": "직접 선택해서 복사하십시오"},
+    "takedown.check": {"en": "Check removal now", "ko": "지금 삭제 여부 확인"},
+    "takedown.check_note": {
+        "en": "The server fetches each address of this notice (a network request naming reclaim) and keeps "
+        "a WARC of what it got.",
+        "ko": "서버가 이 신고의 각 주소를 가져오고 (reclaim임을 밝히는 네트워크 요청), 받은 내용을 WARC로 "
+        "보관합니다.",
+    },
+    "takedown.checks": {"en": "Removal checks (latest per address)", "ko": "삭제 확인 (주소별 최근 결과)"},
+    "takedown.check.url": {"en": "Address", "ko": "주소"},
+    "takedown.check.http": {"en": "HTTP status", "ko": "HTTP 상태"},
+    "takedown.error.check": {
+        "en": "This notice covers no web address to check (e.g. a Telegram chat): check it by hand.",
+        "ko": "이 신고에는 확인할 웹 주소가 없습니다 (예: 텔레그램 대화방). 직접 확인하십시오.",
+    },
+    "takedown.check.outcome": {"en": "Result", "ko": "결과"},
+    "takedown.check.at": {"en": "Checked", "ko": "확인 시각"},
+    "takedown.outcome.removed": {"en": "removed", "ko": "삭제됨"},
+    "takedown.outcome.still_up": {"en": "still up", "ko": "아직 게시됨"},
+    "takedown.outcome.changed": {"en": "changed (another picture)", "ko": "변경됨 (다른 이미지)"},
+    "takedown.outcome.error": {"en": "could not tell", "ko": "확인 불가"},
 }
 
 _FIELDS = string.Formatter()

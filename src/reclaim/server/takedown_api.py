@@ -24,10 +24,11 @@ from reclaim.errors import NotFound, UserError
 from reclaim.lang import Lang
 from reclaim.server.api import ID_PATTERN, CaseId, Text
 from reclaim.server.auth import CASE_ROLES, WRITE_ROLES, Principal, case_for
-from reclaim.server.deps import DB, require
+from reclaim.server.deps import DB, WS, require
 from reclaim.store.models import Case, Notice
 from reclaim.takedown.drafting import LangChoice, draft_notices
 from reclaim.takedown.platforms import get_platform
+from reclaim.takedown.removal import check_notices
 from reclaim.takedown.status import list_notices, notice_dict, set_status
 from reclaim.takedown.templates import platform_title as title_in
 
@@ -150,6 +151,38 @@ class StatusIn(BaseModel):
     """When it happened (with its zone); default now."""
 
 
+class UrlCheckOut(BaseModel):
+    url: str
+    sighting_id: int
+    http_status: int | None
+    outcome: str
+    """removed (HTTP 404/410, or the page no longer shows the image), still_up, changed (another picture),
+    error (could not tell)."""
+    matched_by: str | None
+    """sha256, pdq or robust: how what is served was recognised as the image."""
+    distance: int | None
+    image_url: str | None
+    warc_sha256: str | None
+    """The WARC of the check, stored encrypted in the workspace's vault."""
+    error: str | None
+    event_id: int | None
+
+
+class NoticeCheckOut(BaseModel):
+    notice_id: str
+    platform: str
+    checked_at: str
+    outcome: str
+    status: str
+    """The notice's status after the check (removed when every URL is removed; overdue when still up
+    past the platform's stated time)."""
+    escalation: str | None
+    """The notice drafted to the next route (e.g. KCSC) when still up past the stated time."""
+    escalation_skipped: str | None
+    error: str | None
+    urls: list[UrlCheckOut]
+
+
 def notice_out(notice: Notice) -> NoticeOut:
     row = notice_dict(notice)
     return NoticeOut(**row, platform_title=platform_title(notice.platform))
@@ -205,6 +238,18 @@ def set_notice_status(notice_id: NoticeId, body: StatusIn, session: DB, principa
     notice = set_status(session, notice_id=notice_id, status=body.status, at=body.at, note=body.note)
     session.commit()
     return notice_out(notice)
+
+
+@router.post("/notices/{notice_id}/check")
+def check_notice_removal(notice_id: NoticeId, session: DB, ws: WS, principal: CaseWriter) -> NoticeCheckOut:
+    """Check whether what the notice asked to remove is still online: the server fetches every URL the
+    notice covers (a network action: an HTTP GET naming reclaim, no cookies), compares what is served with
+    the image (SHA-256, PDQ, robust match), keeps a WARC of each check and logs a custody event per URL.
+    Every URL removed: the notice becomes removed; still up past the stated time: overdue, and an
+    escalation is drafted (never sent)."""
+    visible_notice(session, principal, notice_id, write=True)
+    [result] = check_notices(session, ws.vault, notice_id=notice_id)
+    return NoticeCheckOut(**result.to_dict())
 
 
 def include(app: FastAPI) -> None:

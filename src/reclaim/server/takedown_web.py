@@ -1,7 +1,8 @@
 """The takedown page of the web UI: ``/cases/{id}/takedown`` lists the case person's notices with their
 status and due time (the overdue ones first, in their own list), drafts new ones (platform, language), and
 shows each notice's text and form fields, each with a copy button, to file it by hand. Status changes
-(sent, acknowledged, removed, refused) are POST forms with the CSRF field.
+(sent, acknowledged, removed, refused) are POST forms with the CSRF field, and so is "check removal"
+(a network action: it fetches the notice's URLs; the latest check of each URL is shown).
 
 Every change goes through :mod:`reclaim.takedown` (custody events ``takedown.*``). Sending by e-mail
 is not offered here: it stays a CLI command (``reclaim takedown send``).
@@ -20,12 +21,13 @@ from reclaim.errors import UserError
 from reclaim.lang import LANGS
 from reclaim.server import cases as case_service
 from reclaim.server.auth import Principal
-from reclaim.server.deps import DB, request_lang, require_writer
+from reclaim.server.deps import DB, WS, request_lang, require_writer
 from reclaim.server.takedown_api import case_notices, case_person, notice_of_case, platform_title
 from reclaim.server.web import WebRoute, WebUser, render
 from reclaim.store.models import Notice, utcnow
 from reclaim.takedown.drafting import LangChoice, draft_notices
 from reclaim.takedown.platforms import all_platforms, get_platform
+from reclaim.takedown.removal import check_notices, latest_checks
 from reclaim.takedown.status import TRANSITIONS, is_overdue, list_notices, set_status
 from reclaim.takedown.templates import LABELS
 
@@ -77,6 +79,7 @@ def _page(
                     "text": notice.text,
                     "fields": _fields(notice),
                     "next": [s for s in UI_STATUSES if s in allowed],
+                    "checks": latest_checks(session, notice.id),
                 }
             )
     platforms = [{"name": p.name, "title": platform_title(p.name, lang)} for p in all_platforms()]
@@ -146,6 +149,21 @@ def takedown_status(
         raise UserError(f"status must be one of {', '.join(UI_STATUSES)}")
     set_status(session, notice_id=notice.id, status=status, note=note or None)
     session.commit()
+    return RedirectResponse(f"/cases/{quote(case_id)}/takedown#n-{notice.id}", status_code=303)
+
+
+@router.post("/cases/{case_id}/notices/{notice_id}/check")
+def takedown_check(
+    request: Request, session: DB, ws: WS, principal: WebUser, case_id: str, notice_id: str
+) -> Response:
+    """The "check removal" button: fetch the notice's URLs now (see :mod:`reclaim.takedown.removal`)."""
+    require_writer(principal)
+    notice = notice_of_case(session, principal, case_id, notice_id, write=True)
+    try:
+        check_notices(session, ws.vault, notice_id=notice.id)
+    except UserError:  # no web address to check
+        session.rollback()
+        return _page(request, session, principal, case_id, status_code=422, error="check")
     return RedirectResponse(f"/cases/{quote(case_id)}/takedown#n-{notice.id}", status_code=303)
 
 

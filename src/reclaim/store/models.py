@@ -363,6 +363,11 @@ class Event(Base):
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     signature: Mapped[str | None] = mapped_column(String(128))
+    tool: Mapped[str | None] = mapped_column(String(100))
+    """The software that wrote the event and its version ("reclaim 0.1.0"); None in events written
+    before it was recorded (their hash does not cover it: see ``custody.event_hash``)."""
+    host: Mapped[str | None] = mapped_column(String(255))
+    """The machine (hostname) that wrote the event; None in older events. The operator is ``actor``."""
 
 
 # --- the team server: users, API tokens, cases, background jobs ------------------------------------------

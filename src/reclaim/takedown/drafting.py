@@ -220,9 +220,11 @@ def draft_notices(
     contact: str | None = None,
     recipient: str | None = None,
     package: Path | None = None,
+    cites: Notice | None = None,
 ) -> DraftResult:
     """Draft notices for the person's confirmed sightings (see the module rules). Logs one
-    ``takedown.drafted`` event per notice; the caller commits."""
+    ``takedown.drafted`` event per notice; the caller commits. ``cites``: the notice a new notice cites
+    when none to the same platform comes before it (an escalation cites the notice it escalates)."""
     person = get_person(session, person_id)
     langs = _langs(lang)
     if package is not None:
@@ -249,7 +251,7 @@ def draft_notices(
         if not new:
             result.skipped[p.name] = "every sighting there is already in a notice"
             continue
-        parent = earlier[-1] if earlier else None
+        parent = earlier[-1] if earlier else cites
         if parent is None:  # a re-upload cites the notice it was flagged against (on another platform)
             cited = next((c for s in new if (c := reupload_of(s, person.id)) is not None), None)
             parent = session.get(Notice, cited) if cited else None

@@ -110,6 +110,12 @@ class Platform(ABC):
     named with ``--platform`` (or, for a minor, by default)."""
     for_minors: ClassVar[bool] = False
     adults_only: ClassVar[bool] = False
+    escalation: ClassVar[str | None] = None
+    """The route a notice goes to next when the material is still up past the stated time (a removal
+    check drafts it, citing the notice): KCSC after a platform, ADSC after KCSC; None: no next route."""
+    us_take_it_down: ClassVar[bool] = False
+    """A US platform covered by the TAKE IT DOWN Act: its notices cite the Act (removal within 48 hours
+    of a valid request, in force since 2026-05-19)."""
 
     @classmethod
     def covers(cls, sighting: Sighting) -> bool:
@@ -150,6 +156,8 @@ class Platform(ABC):
             "scope": cls.scope,
             "for_minors": cls.for_minors,
             "adults_only": cls.adults_only,
+            "escalation": cls.escalation,
+            "us_take_it_down": cls.us_take_it_down,
             "fields": [{"name": f.name, "required": f.required, "source": f.source} for f in cls.fields],
         }
 
@@ -157,6 +165,14 @@ class Platform(ABC):
 # --- the data table -------------------------------------------------------------------------------------
 
 _ID = ("reporter_name", "depicted_relation")
+TAKE_IT_DOWN_IN_FORCE = "2026-05-19"
+_TAKE_IT_DOWN: dict[str, Any] = {
+    "response_hours": 48,
+    "response_basis": "removal within 48 h of a valid request under the US Take It Down Act",
+    "us_take_it_down": True,
+    "escalation": "kcsc",
+}
+"""US platforms hosting user content (X, Meta, Reddit): the Act's 48 hours, in force since 2026-05-19."""
 _PROOF = ("evidence_hash", "forensic_explanation")
 
 PLATFORM_TABLE: list[dict[str, Any]] = [
@@ -165,8 +181,7 @@ PLATFORM_TABLE: list[dict[str, Any]] = [
         "title": "X",
         "route_kind": "web_form",
         "route_note": "intimate media / synthetic content report",
-        "response_hours": 48,
-        "response_basis": "removal within 48 h of a valid request under the US Take It Down Act",
+        **_TAKE_IT_DOWN,
         "hosts": ("x.com", "twitter.com", "t.co", "twimg.com"),
         "fields": (
             *_ID,
@@ -183,6 +198,7 @@ PLATFORM_TABLE: list[dict[str, Any]] = [
         "title": "Google Search",
         "route_kind": "web_form",
         "route_note": "involuntary fake pornography removal (identifiable, fake, sexual, non-consensual)",
+        "escalation": "kcsc",
         "hosts": ("google.*",),
         "fields": (
             *_ID,
@@ -197,6 +213,7 @@ PLATFORM_TABLE: list[dict[str, Any]] = [
         "name": "meta",
         "title": "Meta (Facebook, Instagram)",
         "route_kind": "web_form",
+        **_TAKE_IT_DOWN,
         "hosts": (
             "facebook.com",
             "fb.com",
@@ -212,6 +229,7 @@ PLATFORM_TABLE: list[dict[str, Any]] = [
         "name": "reddit",
         "title": "Reddit",
         "route_kind": "web_form",
+        **_TAKE_IT_DOWN,
         "hosts": ("reddit.com", "redd.it", "redditmedia.com"),
         "fields": (
             "depicted_relation",
@@ -232,6 +250,7 @@ PLATFORM_TABLE: list[dict[str, Any]] = [
         "languages": ("ko",),
         "scope": "case",
         "for_minors": True,
+        "escalation": "adsc",
         "fields": (*_ID, "content_locations", "first_seen", "description", *_PROOF, "user:contact"),
     },
     {
@@ -268,6 +287,7 @@ PLATFORM_TABLE: list[dict[str, Any]] = [
         "route_kind": "email",
         "route_note": "the address is given by the user (--to)",
         "scope": "case",
+        "escalation": "kcsc",
         "fields": (
             "user:recipient",
             "subject",
@@ -284,6 +304,7 @@ PLATFORM_TABLE: list[dict[str, Any]] = [
         "route_kind": "web_form",
         "route_note": "the host's own report form; fill it from the field values",
         "scope": "case",
+        "escalation": "kcsc",
         "fields": ("content_locations", "content_kind", "description", *_PROOF, "user:contact"),
     },
 ]
@@ -315,6 +336,7 @@ class TelegramPlatform(Platform):
     title = "Telegram"
     route_kind = "in_app"
     route_note = "in-app report; channels and public groups"
+    escalation = "kcsc"
     hosts = ("t.me", "telegram.me", "telegram.org")
     fields = (
         Field("content_locations"),

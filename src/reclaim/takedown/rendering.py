@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from reclaim.forensics.service import STATEMENT_KO, item_findings, statements
 from reclaim.lang import Lang
 from reclaim.store.models import Item, Notice, Person, Sighting, utcnow
-from reclaim.takedown.platforms import Platform, get_platform, host_matches, url_host
+from reclaim.takedown.platforms import TAKE_IT_DOWN_IN_FORCE, Platform, get_platform, host_matches, url_host
 from reclaim.takedown.templates import FOLLOW_UP, LABELS, RESPONSE_BASIS_KO, platform_title, t
 from reclaim.text import clip, shown
 
@@ -138,6 +138,11 @@ def render_text(
     parts = [t("greeting", lang, platform=platform_title(platform, lang)), "", t("intro", lang), ""]
     if parent is not None:
         parts += [_follow_up_line(parent, lang), ""]
+        if parent.platform != platform.name and parent.status == "overdue" and parent.overdue_at:
+            title = platform_title(get_platform(parent.platform), lang)
+            parts += [t("escalation", lang, when=_date(parent.overdue_at), ref=parent.id, platform=title), ""]
+    if platform.us_take_it_down:
+        parts += [t("take_it_down", lang, since=TAKE_IT_DOWN_IN_FORCE), ""]
     for f in platform.fields:
         if f.name in ("recipient", "subject"):
             continue

@@ -113,6 +113,20 @@ TEXT: dict[str, dict[Lang, str]] = {
         "ko": "이미지별 분석 결과 (각 결과는 독립적이며, 삭제 여부와 무관하게 당사자는 동의하지 않았습니다):",
     },
     "hours": {"en": "{h} hours", "ko": "{h}시간"},
+    "take_it_down": {
+        "en": "Under the US TAKE IT DOWN Act, in force since {since}, a covered platform must remove a "
+        "non-consensual intimate image, including a computer-generated one, within 48 hours of a valid "
+        "removal request, and make reasonable efforts to remove its known copies.",
+        "ko": "{since}부터 시행된 미국 Take It Down Act에 따라, 적용 대상 플랫폼은 컴퓨터로 생성된 이미지를 "
+        "포함하여 동의 없이 게시된 성적 이미지를 유효한 삭제 요청을 받은 후 48시간 이내에 삭제하고, "
+        "알려진 복제본을 삭제하기 위해 합리적으로 노력해야 합니다.",
+    },
+    "escalation": {
+        "en": "The material was still online when checked on {when}, after the stated time of our notice "
+        "{ref} to {platform} had passed. We ask for your help to have it removed.",
+        "ko": "{platform}에 보낸 신고 {ref}의 처리 기한이 지난 뒤인 {when}에 확인했을 때에도 게시물이 "
+        "여전히 게시되어 있었습니다. 삭제될 수 있도록 도움을 요청합니다.",
+    },
     "closing": {"en": "Thank you for acting on this request.", "ko": "조치해 주셔서 감사합니다."},
     "to_complete": {"en": "(to be completed by the sender)", "ko": "(보내는 사람이 작성)"},
     "hash_note": {
@@ -125,6 +139,8 @@ TEXT: dict[str, dict[Lang, str]] = {
 
 RESPONSE_BASIS_KO: dict[str, str] = {
     "x": "미국 Take It Down Act에 따라 유효한 요청 후 48시간 이내 삭제",
+    "meta": "미국 Take It Down Act에 따라 유효한 요청 후 48시간 이내 삭제",
+    "reddit": "미국 Take It Down Act에 따라 유효한 요청 후 48시간 이내 삭제",
     "kcsc": "방송통신심의위원회 전자심의 목표",
 }
 
