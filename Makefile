@@ -55,7 +55,7 @@ bench: install
 
 # Coverage-guided fuzzing (atheris), FUZZ_SECONDS per target; crashes land in fuzz/crashes/TARGET/.
 FUZZ_SECONDS ?= 600
-FUZZ_TARGETS ?= telegram media zip evidence custody custody_db
+FUZZ_TARGETS ?= telegram telegram_html media zip evidence custody custody_db
 fuzz: install
 	$(BIN)/python -m pip install --quiet --only-binary=:all: -e '.[fuzz]'
 	for t in $(FUZZ_TARGETS); do $(BIN)/python fuzz/run.py $$t --seconds $(FUZZ_SECONDS) || exit 1; done

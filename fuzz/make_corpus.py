@@ -84,6 +84,23 @@ def custody_db() -> dict[str, bytes]:
     return seeds
 
 
+def telegram_html() -> dict[str, bytes]:
+    """Pages written by the tests' re-telling of tdesktop's HTML writer: a chat with every kind of message,
+    and a chat page of a whole-account export (its links climb ``../../`` to the account root)."""
+    sys.path.insert(0, str(HERE.parent))
+    from tests.tg_export_gen import sample_chats, write_html
+
+    group, channel = sample_chats()
+    group.messages = group.messages[:10]
+    with tempfile.TemporaryDirectory() as tmp:
+        single = write_html(Path(tmp) / "single", [group], account=False)
+        account = write_html(Path(tmp) / "account", [group, channel], account=True)
+        return {
+            "messages.html": (single / "messages.html").read_bytes(),
+            "account-chat.html": (account / "chats" / "chat_002" / "messages.html").read_bytes(),
+        }
+
+
 def main() -> None:
     from reclaim.demo import build_sample_export, sample_picture
     from reclaim.evidence.package import export_package
@@ -93,12 +110,14 @@ def main() -> None:
 
     if CORPUS.exists():
         shutil.rmtree(CORPUS)
-    for name in ("telegram", "media", "zip", "evidence", "custody", "custody_db"):
+    for name in ("telegram", "telegram_html", "media", "zip", "evidence", "custody", "custody_db"):
         (CORPUS / name).mkdir(parents=True)
     for name, data in media().items():
         (CORPUS / "media" / name).write_bytes(data)
     for name, data in custody_db().items():
         (CORPUS / "custody_db" / name).write_bytes(data)
+    for name, data in telegram_html().items():
+        (CORPUS / "telegram_html" / name).write_bytes(data)
     with tempfile.TemporaryDirectory() as tmp:
         sample = build_sample_export(Path(tmp) / "export")
         doc = json.loads((sample.root / "result.json").read_text(encoding="utf-8"))

@@ -42,6 +42,19 @@ def telegram(data: bytes) -> None:
             pass
 
 
+def telegram_html(data: bytes) -> None:
+    """A Telegram Desktop HTML export whose messages.html is ``data`` (with a photo a message may link)."""
+    from reclaim.sources.telegram_html import TelegramHtmlExportSource
+
+    with tempfile.TemporaryDirectory(prefix="fuzz-tgh-") as tmp:
+        root = Path(tmp)
+        (root / "messages.html").write_bytes(data)
+        (root / "photos").mkdir()
+        (root / "photos" / "photo_2@03-12-2026_21-01-00.jpg").write_bytes(_tiny_jpeg())
+        for _ in TelegramHtmlExportSource().entries(root):
+            pass
+
+
 def media(data: bytes) -> None:
     """Decoding as the scan does (the scan's limits, every frame it would take)."""
     from reclaim.media import WORK_SIDE, MediaLimits, decode_media
@@ -128,6 +141,7 @@ def custody_db(data: bytes) -> None:
 
 TARGETS: dict[str, Target] = {
     "telegram": telegram,
+    "telegram_html": telegram_html,
     "media": media,
     "zip": zip_upload,
     "evidence": evidence,

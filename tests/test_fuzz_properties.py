@@ -1,7 +1,7 @@
 """The fuzz targets (fuzz/targets.py), briefly, in `make test`: mutations of the seed corpus and random bytes
-through the Telegram parser, media decoding, ZIP extraction, evidence verify, and custody verify of an
-exported log and of edited rows in the workspace's database; only the project's own errors may escape.
-`make fuzz` runs each under atheris for 10 minutes (docs/fuzzing.md)."""
+through the Telegram parsers (JSON and HTML), media decoding, ZIP extraction, evidence verify, and custody
+verify of an exported log and of edited rows in the workspace's database; only the project's own errors may
+escape. `make fuzz` runs each under atheris for 10 minutes (docs/fuzzing.md)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,15 @@ from targets import TARGETS, run_one, seeds
 
 EDGES = [b"\xff\xff\xff\xff", b"\x00\x00\x00\x00", b"\x7f\xff\xff\xff"]
 """Sizes and counts at their limits, written over a field."""
-EXAMPLES = {"telegram": 60, "media": 80, "zip": 60, "evidence": 40, "custody": 60, "custody_db": 60}
+EXAMPLES = {
+    "telegram": 60,
+    "telegram_html": 40,
+    "media": 80,
+    "zip": 60,
+    "evidence": 40,
+    "custody": 60,
+    "custody_db": 60,
+}
 
 
 @st.composite

@@ -365,7 +365,72 @@ def build_corpus(base: Path) -> Corpus:
     )  # fmt: skip
     corpus.expected_errors[f"{nomedia}/photos/photo_1@20-11-2025_10-00-00.jpg"] = "missing photos/ folder"
     corpus.expected_errors[f"{nomedia}/video_files/clip.mp4"] = "missing video_files/ folder"
+    _html_exports(root, corpus)
     return corpus
+
+
+def html_page(*messages: str) -> str:
+    """A page shaped like Telegram Desktop's messages.html around the given message blocks."""
+    return (
+        '<!DOCTYPE html>\n<html>\n<head>\n<meta charset="utf-8"/>\n</head>\n<body>\n<div class="page_wrap">\n'
+        '<div class="page_header">\n<div class="content">\n<div class="text bold">\nHostile HTML chat\n'
+        '</div>\n</div>\n</div>\n<div class="page_body chat_page">\n<div class="history">\n'
+        + "\n".join(messages)
+        + "\n</div>\n</div>\n</div>\n</body>\n</html>\n"
+    )
+
+
+def html_message(mid: int, href: str | None = None, text: str = "") -> str:
+    media = (
+        f'<div class="media_wrap clearfix">\n<a class="photo_wrap clearfix pull_left" href="{href}">\n'
+        '<img class="photo" src="photos/thumb.jpg"/>\n</a>\n</div>\n'
+        if href is not None
+        else ""
+    )
+    return (
+        f'<div class="message default clearfix" id="message{mid}">\n<div class="body">\n'
+        '<div class="pull_right date details" title="20.11.2025 19:00:00 UTC+09:00">\n19:00\n</div>\n'
+        f'<div class="from_name">\nsomeone\n</div>\n{media}<div class="text">\n{text}\n</div>\n</div>\n</div>'
+    )
+
+
+def _html_exports(root: Path, corpus: Corpus) -> None:
+    """Telegram Desktop HTML exports with hostile pages: links out of the export, a truncated page, bytes
+    that are not UTF-8, tags nested 20,000 deep, a tag that never closes."""
+    tg = root / "tg_html"
+    (tg / "photos").mkdir(parents=True)
+    good = encode(picture(40), "PNG")
+    (tg / "photos" / "good.png").write_bytes(good)
+    corpus.good["valid image in an HTML export"] = good
+    page = html_page(
+        html_message(901, "../../../../etc/passwd"),
+        html_message(902, "/etc/passwd"),
+        html_message(903, "file:///etc/passwd"),
+        html_message(904, "photos/good.png", "caption with &lt;b&gt; &amp; <script>alert(1)</script>"),
+    )
+    (tg / "messages.html").write_text(page, encoding="utf-8")
+    second = html_page(html_message(1001, None, "a message"), html_message(1002, "photos/good.png"))
+    (tg / "messages2.html").write_text(second[: second.index('id="message1002"') + 40], encoding="utf-8")
+    label = str(tg)
+    corpus.expected_errors.update(
+        {
+            f"{label}/messages.html#message 901": "HTML media link '../../..' out of the export",
+            f"{label}/messages.html#message 902": "HTML media link absolute '/etc/passwd'",
+            f"{label}/messages.html#message 903": "HTML media link 'file:///etc/passwd'",
+            f"{label}/messages2.html": "truncated HTML page",
+        }
+    )
+
+    def bad_page(name: str, raw: bytes, what: str) -> None:
+        export = root / name
+        export.mkdir()
+        (export / "messages.html").write_bytes(raw)
+        corpus.expected_errors[f"{export}/messages.html"] = what
+
+    bad_page("tg_html_not_utf8", html_page(html_message(1, None, "caf\u00e9")).encode().replace(
+        "caf\u00e9".encode(), b"caf\xe9 \xff"), "HTML page not UTF-8")  # fmt: skip
+    bad_page("tg_html_deep", html_page("<div>" * 20_000).encode(), "HTML tags nested 20000 deep")
+    bad_page("tg_html_long_tag", html_page('<div class="' + "a" * 100_000).encode(), "HTML tag never closed")
 
 
 # --- helpers ------------------------------------------------------------------------------------------
@@ -485,7 +550,7 @@ def test_every_other_file_is_a_counted_skip(scanned: Scanned) -> None:
     assert skipped == scanned.corpus.not_media
     assert scanned.report.skipped["not_media"] == len(scanned.corpus.not_media)
     exports = {x.path for x in scanned.report.skipped_paths if x.reason == "export_file"}
-    assert exports and all(p.endswith("/result.json") for p in exports)
+    assert exports and all(p.endswith(("/result.json", ".html")) for p in exports)
     assert not exports & {e.path for e in scanned.report.errors}  # a broken one is an error only
     assert not any(e.path in skipped for e in scanned.report.errors)
 
@@ -592,6 +657,30 @@ def test_errors_of_exports_nested_in_a_folder_name_the_export(tmp_path: Path) ->
         assert f"{corpus}/{name}/result.json#message 901" in paths, paths
         assert f"{corpus}/{name}/photos/missing.jpg" in paths, paths
     assert f"{corpus}/export_c/result.json" in paths, paths
+
+
+def test_html_export_page_with_a_50_mb_line(tmp_path: Path) -> None:
+    """A 50 MB page (one line) is one named error, refused before it is parsed; the chat's other page is
+    read and its photo scanned."""
+    corpus = tmp_path / "corpus"
+    export = corpus / "tg_html_huge"
+    (export / "photos").mkdir(parents=True)
+    good = encode(picture(41), "PNG")
+    (export / "photos" / "good.png").write_bytes(good)
+    (export / "messages.html").write_text(html_page(html_message(1, "photos/good.png")), encoding="utf-8")
+    with open(export / "messages2.html", "w", encoding="utf-8") as fh:
+        fh.write(html_page(html_message(2, None, "x" * 50_000_000)).replace("\n", " "))
+    ws = Workspace.create(tmp_path / "ws", PASSPHRASE)
+    try:
+        start = time.monotonic()
+        report = scan_paths(ws, [corpus], workers=1)
+        seconds = time.monotonic() - start
+    finally:
+        ws.close()
+    check_errors(report.errors, {f"{export}/messages2.html": "a 50 MB line"})
+    assert "bytes, over the 32 MiB" in report.errors[0].error
+    assert report.new_items == 1
+    assert seconds < 30, f"{seconds:.1f} s"
 
 
 def test_corrupt_exif_is_scanned_quietly(tmp_path: Path) -> None:

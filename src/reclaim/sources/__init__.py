@@ -18,10 +18,17 @@ from reclaim.sources.base import (
 )
 from reclaim.sources.folder import FolderSource
 from reclaim.sources.telegram import TelegramExportSource
+from reclaim.sources.telegram_html import TelegramHtmlExportSource
 from reclaim.sources.webarchive import WebArchiveSource
 
-SOURCE_TYPES: tuple[type[Source], ...] = (TelegramExportSource, WebArchiveSource, FolderSource)
-"""In detection order: the first whose ``detect`` accepts a path handles it."""
+SOURCE_TYPES: tuple[type[Source], ...] = (
+    TelegramExportSource,
+    TelegramHtmlExportSource,
+    WebArchiveSource,
+    FolderSource,
+)
+"""In detection order: the first whose ``detect`` accepts a path handles it (a folder holding both a JSON
+and an HTML export of the same data is read as JSON, which has numeric chat and sender ids)."""
 
 
 by_name(SOURCE_TYPES, what="source")  # each sighting stores its source's name: they must be unique
@@ -47,6 +54,7 @@ __all__ = [
     "Skipped",
     "Source",
     "TelegramExportSource",
+    "TelegramHtmlExportSource",
     "WebArchiveSource",
     "display_path",
     "safe_join",

@@ -1,5 +1,5 @@
-"""Files and folders (recursive). A folder that holds Telegram exports hands each export to the
-Telegram source, so a directory of exports keeps its chat metadata."""
+"""Files and folders (recursive). A folder that holds Telegram exports (JSON or HTML) hands each export to
+the Telegram source, so a directory of exports keeps its chat metadata."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import ClassVar
 
 from reclaim.sources.base import Entry, EntryError, Skipped, Source, display_path, file_entry
 from reclaim.sources.telegram import TelegramExportSource
+from reclaim.sources.telegram_html import TelegramHtmlExportSource
 from reclaim.sources.webarchive import WebArchiveSource, is_web_archive_name
 
 
@@ -22,6 +23,14 @@ def _under(prefix: str, entry: Entry | EntryError | Skipped) -> Entry | EntryErr
         return Skipped(path=f"{prefix}/{entry.path}", reason=entry.reason)
     path = f"{prefix}/{entry.sighting.path}" if entry.sighting.path else None
     return replace(entry, sighting=replace(entry.sighting, path=path))
+
+
+def _export_source(folder: Path) -> Source | None:
+    """The Telegram source for an export folder (JSON first, as in ``SOURCE_TYPES``), or None."""
+    for cls in (TelegramExportSource, TelegramHtmlExportSource):
+        if cls.detect(folder):
+            return cls()
+    return None
 
 
 class FolderSource(Source):
@@ -42,11 +51,12 @@ class FolderSource(Source):
         for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
             current = Path(dirpath)
             dirnames.sort()
-            if current != root and TelegramExportSource.detect(current):
-                # A Telegram export inside the folder: its messages carry the context.
+            export = _export_source(current) if current != root else None
+            if export is not None:
+                # A Telegram export (JSON or HTML) inside the folder: its messages carry the context.
                 dirnames.clear()
                 prefix = display_path(current.relative_to(root)).replace(os.sep, "/")
-                for entry in TelegramExportSource().entries(current):
+                for entry in export.entries(current):
                     yield _under(prefix, entry)
                 continue
             for name in sorted(filenames):

@@ -33,6 +33,7 @@ from reclaim.sources.base import (
     file_entry,
     safe_join,
 )
+from reclaim.sources.telegram_pages import page_images
 
 RESULT_NAME = "result.json"
 
@@ -79,7 +80,7 @@ class _Chat:
         return f"#{self.index} (no name, no id)"
 
 
-def _show(text: str) -> str:
+def show_path(text: str) -> str:
     """``display_path`` that also survives lone surrogates, which JSON ``\\ud800`` escapes can produce."""
     try:
         return display_path(text)
@@ -87,7 +88,7 @@ def _show(text: str) -> str:
         return text.encode("utf-8", errors="backslashreplace").decode("utf-8")
 
 
-def _brief(value: object, limit: int = 60) -> str:
+def brief(value: object, limit: int = 60) -> str:
     """repr() of an untrusted value, cut short so a huge value cannot flood an error message."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -134,7 +135,7 @@ def _flatten_text(value: object) -> str | None:
     return joined or None
 
 
-def _is_placeholder_text(value: str) -> bool:
+def is_placeholder_text(value: str) -> bool:
     # "(File not included. ...)", "(File exceeds maximum size. ...)", "(File unavailable, ...)" and any
     # future wording of the same form. A real file with such a name is checked for by the caller.
     return value.startswith("(") and value.endswith(")")
@@ -179,7 +180,8 @@ class TelegramExportSource(Source):
                 thumbnail = _thumbnail(root, message)
                 if thumbnail is not None:
                     thumbnails.add(thumbnail)
-        yield from _unreferenced_files(root, referenced | mentioned, thumbnails - referenced)
+        thumbnails |= page_images(root)  # an export in both formats: the thumbnails its HTML pages show
+        yield from unreferenced_files(root, referenced | mentioned, thumbnails - referenced)
 
 
 def _load_chats(result: Path) -> list[_Chat]:
@@ -266,7 +268,7 @@ def _message_entries(
     if message_id is None:
         yield EntryError(
             path=f"result.json#message index {index}",
-            error=f"message has no integer id (got {_brief(message.get('id'))}) (chat {chat.label})",
+            error=f"message has no integer id (got {brief(message.get('id'))}) (chat {chat.label})",
         )
         return
     where = f"result.json#message {message_id}"
@@ -301,7 +303,7 @@ def _message_entries(
             if mime is not None:
                 extra["mime_type"] = mime
         sighting = replace(base, key=key, media_type=media_type, extra=extra)
-        yield from _resolve_media(root, sighting, value, where, context)
+        yield from resolve_media(root, sighting, value, where, context)
 
 
 def _base_sighting(chat: _Chat, message_id: int, message: dict[str, object]) -> SightingInfo:
@@ -318,11 +320,11 @@ def _base_sighting(chat: _Chat, message_id: int, message: dict[str, object]) -> 
     else:
         seconds = _int_like(raw_unix)
         if seconds is None:
-            raise _BadMessage(f"bad date_unixtime {_brief(raw_unix)}: not an integer")
+            raise _BadMessage(f"bad date_unixtime {brief(raw_unix)}: not an integer")
         try:
             posted_at = datetime.fromtimestamp(seconds, tz=UTC)
         except (OverflowError, OSError, ValueError) as exc:
-            raise _BadMessage(f"bad date_unixtime {_brief(raw_unix)}: {exc}") from exc
+            raise _BadMessage(f"bad date_unixtime {brief(raw_unix)}: {exc}") from exc
 
     return SightingInfo(
         source=TelegramExportSource.name,
@@ -368,7 +370,7 @@ def _mentioned_paths(message: object) -> Iterator[str]:
 def _thumbnail(root: Path, message: object) -> Path | None:
     """The file a message's ``thumbnail`` names (Telegram's small preview of its media), if inside root."""
     value = message.get("thumbnail") if isinstance(message, dict) else None
-    if not isinstance(value, str) or _is_placeholder_text(value):
+    if not isinstance(value, str) or is_placeholder_text(value):
         return None
     try:
         return safe_join(root, value)
@@ -376,7 +378,7 @@ def _thumbnail(root: Path, message: object) -> Path | None:
         return None
 
 
-def _unreferenced_files(
+def unreferenced_files(
     root: Path, referenced: set[Path | str], thumbnails: set[Path]
 ) -> Iterator[Entry | EntryError | Skipped]:
     """Every file in the export folder no message's media points to: the export's own files (pages,
@@ -408,11 +410,11 @@ def _unreferenced_files(
             yield from file_entry("file", root_real, file, rel, explicit=False)
 
 
-def _resolve_media(
+def resolve_media(
     root: Path, sighting: SightingInfo, rel: str, where: str, context: str
 ) -> Iterator[Entry | EntryError]:
     """Turn one media field value into an Entry (and, for a missing file, also an EntryError)."""
-    placeholder_like = _is_placeholder_text(rel)
+    placeholder_like = is_placeholder_text(rel)
     try:
         target = safe_join(root, rel)
         st = target.stat()
@@ -421,7 +423,7 @@ def _resolve_media(
         if placeholder_like:
             yield Entry(sighting, file=None, placeholder=rel)
             return
-        shown = _show(rel)
+        shown = show_path(rel)
         yield Entry(replace(sighting, path=shown), file=None, placeholder=MISSING_PLACEHOLDER)
         yield EntryError(path=shown, error=f"media file missing from the export folder ({context})")
         return
@@ -440,7 +442,7 @@ def _resolve_media(
 
     if stat.S_ISREG(st.st_mode):
         # A real file, even if its name happens to look like "(...)".
-        yield Entry(replace(sighting, path=_show(rel)), file=target)
+        yield Entry(replace(sighting, path=show_path(rel)), file=target)
     elif placeholder_like:
         yield Entry(sighting, file=None, placeholder=rel)
     elif stat.S_ISDIR(st.st_mode):
