@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 		echo "FFmpeg development packages not found: installing without vPDQ (the 'video' extra)"; \
 		$(BIN)/python -m pip install --quiet -e '.[dev]'; \
 	fi
-	$(BIN)/python -m pip install --quiet -e '.[wacz]' || echo "the 'wacz' extra did not install: the WACZ-building tests skip"
+	$(BIN)/python -m pip install --quiet -e '.[capture]' || echo "the 'capture' extra did not install: capture and the WACZ-building tests skip"
 	touch $(STAMP)
 
 demo: install

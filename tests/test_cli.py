@@ -17,7 +17,7 @@ runner = CliRunner()
 
 COMMANDS = [[], ["init"], ["person"], ["person", "add"], ["person", "list"], ["person", "forget"],
             ["person", "reembed"], ["scan"],
-            ["matches"], ["review"], ["custody"], ["custody", "verify"], ["timestamp"],
+            ["matches"], ["review"], ["custody"], ["custody", "verify"], ["timestamp"], ["capture"],
             ["evidence"], ["evidence", "export"], ["evidence", "verify"],
             ["explain"], ["trust"], ["trust", "set"], ["trust", "show"], ["trust", "clear"],
             ["demo"], ["serve"], ["user"], ["user", "add"], ["user", "token"],

@@ -301,7 +301,7 @@ def test_archive_byte_cap_stops_one_archive_with_one_error(tmp_path: Path) -> No
 def make_wacz(warc: Path, out: Path) -> None:
     """``wacz create --detect-pages``: the HTML responses become pages/pages.jsonl."""
     if importlib.util.find_spec("wacz") is None:
-        pytest.skip("the wacz package is not installed (pip install -e '.[wacz]')")
+        pytest.skip("the wacz package is not installed (pip install -e '.[capture]')")
     args = [sys.executable, "-m", "wacz.main", "create", "--detect-pages", "-o", str(out), str(warc)]
     proc = subprocess.run(args, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0 and out.is_file(), proc.stderr[-2000:]

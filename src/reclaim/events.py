@@ -66,6 +66,7 @@ class EventKind(StrEnum):
     JOB_FINISHED = "job.finished"
     JOB_FAILED = "job.failed"
     JOB_RETRIED = "job.retried"
+    CAPTURE_RECORDED = "capture.recorded"
 
 
 SubjectKind = Literal[
@@ -83,6 +84,7 @@ SubjectKind = Literal[
     "job",
     "token",
     "session",
+    "capture",
 ]
 
 

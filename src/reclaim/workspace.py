@@ -184,6 +184,8 @@ def _shown_url(url: str) -> str:
 
 
 HELD_FILE = ".held"
+WORK_TMP = "tmp"
+"""The workspace's folder of plaintext work files (each sub-folder :class:`Held` while in use)."""
 
 
 class Held:

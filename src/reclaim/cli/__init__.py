@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from reclaim.cli import custody, demo, evidence, hashes, person, scan, takedown, team, trust
+from reclaim.cli import capture, custody, demo, evidence, hashes, person, scan, takedown, team, trust
 from reclaim.cli.common import (
     JsonOption,
     ReportingGroup,
@@ -74,7 +74,16 @@ def init(as_json: JsonOption = False) -> None:
 
 
 # The order of registration is the order of `reclaim --help`.
-for command in (scan.scan, scan.matches, scan.review, scan.explain, demo.demo, custody.timestamp, team.serve):
+for command in (
+    scan.scan,
+    scan.matches,
+    scan.review,
+    scan.explain,
+    demo.demo,
+    custody.timestamp,
+    capture.capture,
+    team.serve,
+):
     app.command()(command)
 app.add_typer(person.person_app, name="person")
 app.add_typer(trust.trust_app, name="trust")

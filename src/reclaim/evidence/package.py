@@ -4,6 +4,7 @@ Layout (members in this order)::
 
     originals/<sha256><ext>   each matched item's bytes exactly as received (ZIP_STORED)
     report/...                extra members from the ``report`` hook (report.pdf, evidence/report.py)
+    captures/<sha256>.wacz    the web archive of every capture that saw a packaged item (reclaim capture)
     public_key.txt            the workspace's Ed25519 public key, hex
     custody.json              the WHOLE custody log, event 1 to the export event (verifies from GENESIS);
                               events about other persons, cases and material keep their place in the
@@ -52,6 +53,7 @@ from reclaim.errors import NotFound, UserError
 from reclaim.events import EventKind, log_event, subject
 from reclaim.evidence.timestamp import list_tokens
 from reclaim.evidence.verify import (
+    CAPTURES_DIR,
     CUSTODY,
     FORENSICS_DIR,
     FORMAT,
@@ -70,6 +72,7 @@ from reclaim.forensics.pictures import pixel_pictures, source_photo_picture
 from reclaim.forensics.service import face_boxes, item_findings, statements
 from reclaim.matching.queries import sighting_dict
 from reclaim.matching.scope import scopes_of, sightings_in
+from reclaim.sources.web import ARCHIVE, ARCHIVE_SHA256, PAGE_URL, WEB_SOURCE
 from reclaim.store.models import Event, Finding, Item, Match, Notice, Person, Sighting, Signal, utcnow
 from reclaim.workspace import Workspace
 
@@ -410,6 +413,34 @@ def _add_report(
         members.add(name, data, compress=True)
 
 
+def _add_captures(ws: Workspace, case: _Case, members: _Members, warnings: list[str]) -> list[dict[str, Any]]:
+    """The WACZ of every capture that produced a sighting of a packaged item (``archive_sha256`` of its web
+    sightings), once each, stored under ``captures/`` and listed in the manifest's ``captures``."""
+    wanted: dict[str, dict[str, Any]] = {}
+    for item in case.items:
+        for sg in case.sightings_of.get(item.id, []):
+            extra = sg.extra or {}
+            sha = extra.get(ARCHIVE_SHA256)
+            if sg.source != WEB_SOURCE or not isinstance(sha, str) or sha in wanted:
+                continue
+            wanted[sha] = {"sha256": sha, "archive": extra.get(ARCHIVE), "page_url": extra.get(PAGE_URL)}
+    out: list[dict[str, Any]] = []
+    for sha, entry in sorted(wanted.items()):
+        if not ws.vault.has(sha):  # an archive read by a scan (not a capture), or a minor's, withheld
+            continue
+        try:
+            data = ws.vault.get(sha)
+        except (OSError, ValueError) as exc:
+            warnings.append(f"capture {sha}: the vault copy could not be read ({exc})")
+            continue
+        name = str(entry["archive"] or "")
+        suffix = next((x for x in (".warc.gz", ".warc", ".wacz") if name.endswith(x)), ".wacz")
+        member = f"{CAPTURES_DIR}{sha}{suffix}"
+        members.add(member, data, compress=False)
+        out.append({**entry, "member": member})
+    return out
+
+
 def _add_timestamps_and_key(ws: Workspace, members: _Members) -> None:
     """The RFC 3161 tokens of custody heads (reclaim timestamp), each tied to its event; the public key."""
     for _event_id, token_path in list_tokens(ws):
@@ -552,9 +583,12 @@ def export_package(
                 members = _Members(zf, created_at)
                 entries = [_item_entry(ws, s, case, item, members, warnings) for item in case.items]
                 pictures = _add_pictures(ws, s, case, entries, members)
+                captures = _add_captures(ws, case, members, warnings)
                 manifest = _draft_manifest(
                     ws, case, entries, confirmed_only=confirmed_only, created_at=created_at
                 )
+                if captures:  # only when there are: a package without captures is as before
+                    manifest["captures"] = captures
                 if report is not None:
                     _add_report(ws, report, manifest, pictures, members)
                 _add_timestamps_and_key(ws, members)

@@ -50,7 +50,10 @@ REPORT_DIR = "report/"
 FORENSICS_DIR = "report/forensics/"
 """PNG pictures behind forensic findings: already compressed, so stored like the originals (a deflate
 stream of incompressible data is made of stored blocks, whose header padding bits inflate ignores)."""
-STORED_DIRS = (ORIGINALS_DIR, FORENSICS_DIR)
+CAPTURES_DIR = "captures/"
+"""The WACZ web archive of every capture (``reclaim capture``) that saw a packaged item: already a ZIP, so
+stored."""
+STORED_DIRS = (ORIGINALS_DIR, FORENSICS_DIR, CAPTURES_DIR)
 TIMESTAMPS_DIR = "timestamps/"
 UNLISTED = frozenset({MANIFEST, SIGNATURE, CUSTODY})
 """Members that ``files`` does not (and cannot) list."""

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from reclaim.matching.scope import SightingFilter
+from reclaim.sources.web import WEB_EXTRA_KEYS, WEB_SOURCE
 from reclaim.store.models import Item, Match, Person, Sighting
 
 
@@ -30,6 +31,8 @@ def sighting_dict(s: Sighting) -> dict[str, Any]:
         "path": s.path,
         "scanned_root": (s.extra or {}).get("scanned_root"),
     }
+    if s.source == WEB_SOURCE:  # where on the web: the image and page URLs, capture time, status, archive
+        out["web"] = {k: v for k, v in (s.extra or {}).items() if k in WEB_EXTRA_KEYS}
     original = (s.extra or {}).get("original_text")
     if original:
         # The exact text of fields that held control characters, as written (reclaim.text.escaped).

@@ -57,9 +57,11 @@ from reclaim.sources import (
     EntryError,
     SightingInfo,
     Skipped,
+    Source,
     display_path,
     source_for,
 )
+from reclaim.sources.web import URL as WEB_URL
 from reclaim.store.crypto import decrypt_vector, encrypt_vector
 from reclaim.store.models import Face, Item, Match, Scan, Sighting, Signal, utcnow
 from reclaim.text import escaped, storable
@@ -186,25 +188,33 @@ def _sighting_key(info: SightingInfo, sha256: str | None, case_id: str | None = 
     return hashlib.sha256(f"{scoped}\x00{sha256 or '-'}".encode()).hexdigest()
 
 
+def _entry_name(entry: Entry, default: str) -> str:
+    """What to call an entry in errors and progress: its path, else the URL of a web sighting."""
+    return entry.sighting.path or entry.sighting.extra.get(WEB_URL) or default
+
+
 def _join(label: str, rel: str) -> str:
     return rel if label in ("", ".") else f"{label.rstrip('/')}/{rel}"
 
 
-def _enumerate(paths: Sequence[Path], report: ScanReport) -> list[tuple[str, Entry]]:
+def _enumerate(
+    paths: Sequence[Path], report: ScanReport, source: Source | None = None
+) -> list[tuple[str, Entry]]:
     """All entries of all paths, each with the display label of the path it came from; errors and skips
-    go into the report."""
+    go into the report. ``source`` reads every path instead of the one :func:`source_for` detects."""
     errors = report.errors
     out: list[tuple[str, Entry]] = []
     for path in paths:
         label = display_path(path)
         try:
-            source = source_for(path)
+            reader = source if source is not None else source_for(path)
         except ValueError as exc:
             errors.append(ScanError(label, str(exc)))
             continue
         base = path if path.is_dir() else path.parent
-        base_label = display_path(base)
-        for entry in source.entries(path):
+        # A source handed over by the caller names its entries itself (a capture's files are temporary).
+        base_label = display_path(base) if source is None else source.name
+        for entry in reader.entries(path):
             if isinstance(entry, EntryError):
                 errors.append(ScanError(_join(base_label, entry.path), entry.error))
             elif isinstance(entry, Skipped):
@@ -460,7 +470,7 @@ class _Writer:
     def finish_item(self, pending: _Pending, result: Analysis | str) -> None:
         if isinstance(result, str):
             for label, entry in pending.entries:
-                self.report.errors.append(ScanError(_join(label, entry.sighting.path or "?"), result))
+                self.report.errors.append(ScanError(_join(label, _entry_name(entry, "?")), result))
             return
         item = self.session.scalar(select(Item).where(Item.sha256 == pending.sha256))
         if item is None:
@@ -496,12 +506,14 @@ def scan_paths(
     progress: ProgressFn | None = None,
     checks: Sequence[PostScanCheck] = (),
     case_id: str | None = None,
+    source: Source | None = None,
 ) -> ScanReport:
     """Scan files, folders and Telegram exports into the workspace. ``forensics`` says which items get
     the forensic signals (see :data:`reclaim.forensics.passes.ForensicsMode`); findings are stored.
     ``checks`` run in order after the items are written (see :class:`reclaim.scan.checks.PostScanCheck`).
     ``case_id``: the team server's case the material belongs to; only that case's person is matched
-    against it (None: the CLI's workspace, see :mod:`reclaim.matching.scope`)."""
+    against it (None: the CLI's workspace, see :mod:`reclaim.matching.scope`). ``source``: read every path
+    with this source instead of detecting one (a capture hands over the images it received this way)."""
     missing = [display_path(p) for p in paths if not p.exists()]
     if missing:
         raise UserError(f"no such file or directory: {', '.join(missing)}")
@@ -521,6 +533,7 @@ def scan_paths(
             progress=progress,
             checks=checks,
             case_id=case_id,
+            source=source,
         )
 
 
@@ -534,13 +547,15 @@ def _scan(
     progress: ProgressFn | None,
     checks: Sequence[PostScanCheck],
     case_id: str | None,
+    source: Source | None = None,
 ) -> ScanReport:
     limits = MediaLimits()
     with ws.session() as session:
         # We hold the writer lock: a scan still marked running was killed; its work is kept and this
         # scan resumes it.
         session.execute(update(Scan).where(Scan.status == "running").values(status="interrupted"))
-        scan = Scan(paths={"paths": [display_path(p) for p in paths]}, status="running", case_id=case_id)
+        shown = [display_path(p) if source is None else source.name for p in paths]
+        scan = Scan(paths={"paths": shown}, status="running", case_id=case_id)
         session.add(scan)
         session.flush()
         log_event(
@@ -550,7 +565,7 @@ def _scan(
         writer = _Writer(ws, session, scan, hash_only=hash_only, options=options)
         # The workers compute the robust engine's features only when it has something to match against.
         options = writer.options = replace(options, robust=writer.matcher.wants_features)
-        entries = _enumerate(paths, writer.report)
+        entries = _enumerate(paths, writer.report, source)
         total = len(entries)
         if progress:
             progress(0, total, "")
@@ -584,11 +599,11 @@ def _scan(
                 writer.finish_item(pending, result)
                 done += len(pending.entries)
                 if progress:
-                    progress(done, total, pending.entries[0][1].sighting.path or "")
+                    progress(done, total, _entry_name(pending.entries[0][1], ""))
 
         try:
             for label, entry in entries:
-                name = entry.sighting.path or entry.sighting.key
+                name = _entry_name(entry, entry.sighting.key)
                 if not entry.present:
                     writer.add_sighting(label, entry, None)
                     session.commit()

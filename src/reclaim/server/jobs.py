@@ -44,14 +44,14 @@ from reclaim.scan.service import scan_paths
 from reclaim.server.auth import Principal, actor_name, case_for, principal_for_user_id
 from reclaim.store.models import Job, new_id, utcnow
 from reclaim.takedown.reupload import ReuploadCheck
-from reclaim.workspace import HELD_FILE, Held, Workspace, sweep_unheld
+from reclaim.workspace import HELD_FILE, WORK_TMP, Held, Workspace, sweep_unheld
 
 UPLOADS_DIR = "uploads"
 FILES = "files"
 """``uploads/<job_id>/files``: the uploaded files as received (names sanitised)."""
 MATERIAL = "material"
 """``uploads/<job_id>/material``: what is scanned (plain uploads, and each ZIP extracted in a folder)."""
-TMP_DIR = "tmp"
+TMP_DIR = WORK_TMP
 """``tmp/``: short-lived plaintext (an enrolment's uploaded photos), each folder held while in use."""
 PROGRESS_EVERY_S = 0.25
 NO_JOB = "no such job"
