@@ -122,6 +122,8 @@ class SightingOut(BaseModel):
     media_type: str | None = None
     path: str | None = None
     scanned_root: str | None = None
+    web: dict[str, str] | None = None
+    """A web sighting's URL, page URL, capture time, HTTP status and archive (reclaim.sources.web)."""
 
 
 class MatchOut(BaseModel):

@@ -160,6 +160,7 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     "kind.other": {"en": "other signal", "ko": "기타 신호"},
     "source.telegram": {"en": "Telegram export", "ko": "텔레그램 내보내기"},
     "source.file": {"en": "files and folders", "ko": "파일 및 폴더"},
+    "source.web": {"en": "web page or web archive", "ko": "웹 페이지 또는 웹 아카이브"},
     "source.other": {"en": "other source", "ko": "기타 출처"},
     "job.queued": {"en": "waiting to start", "ko": "시작 대기 중"},
     "job.running": {"en": "scanning", "ko": "검사 중"},

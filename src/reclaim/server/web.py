@@ -306,6 +306,14 @@ def case_list(request: Request, session: DB, principal: WebUser) -> Response:
     return render(request, "cases.html", principal, cases=case_service.list_cases(session, principal))
 
 
+def _site(web: dict[str, str]) -> str | None:
+    """The host a web sighting was seen on (its page's, else the image's)."""
+    try:
+        return urlsplit(web.get("page_url") or web.get("url") or "").hostname
+    except ValueError:
+        return None
+
+
 def _sources(clusters: list[case_service.ClusterOut]) -> list[dict[str, Any]]:
     """Where the case's matched files were seen: one row per (source, chat), each file's sightings once."""
     seen_items: set[str] = set()
@@ -316,9 +324,10 @@ def _sources(clusters: list[case_service.ClusterOut]) -> list[dict[str, Any]]:
                 continue
             seen_items.add(m.item_sha256)
             for s in m.sightings:
+                # a web sighting is grouped by the site it was seen on, as a Telegram one by its chat
+                chat = _site(s.web) if s.web else s.chat_name
                 row = rows.setdefault(
-                    (s.source, s.chat_name),
-                    {"source": s.source, "chat": s.chat_name, "sightings": 0, "times": []},
+                    (s.source, chat), {"source": s.source, "chat": chat, "sightings": 0, "times": []}
                 )
                 row["sightings"] += 1
                 if s.posted_at:
