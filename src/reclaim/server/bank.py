@@ -10,9 +10,20 @@ flat frames); the item's MD5 and SHA-256 stay in. Hashes from elsewhere can be a
 that database refreshes leave alone.
 
 Freshness: the bank is built lazily on the first lookup and then re-checked at most every
-``refresh_s`` seconds (default 5): the check reads the ids of the items with a confirmed match (one
+``refresh_s`` seconds (default 2): the check reads the ids of the items with a confirmed match (one
 indexed query) and rebuilds only when that set changed. :meth:`HashBank.invalidate` forces the next
 lookup to check. Lookups never wait for a rebuild once a bank exists: they use the previous snapshot.
+
+Shared bank files: a large set of hashes (millions, e.g. imported) goes into a bank file with
+:meth:`HashBank.attach`: built once (:func:`write_bank_file`: a temporary file beside it, fsynced, then
+renamed into place, so no process ever reads half a file), then memory-mapped read-only by every server
+process (:func:`read_bank_file`), so ``uvicorn --workers N`` hold one copy in the OS page cache instead
+of N. The header names the version, the counts, the source (the caller's checksum of the rows) and the
+CRC-32 of the arrays; a file that is truncated, damaged, of another version or built from other rows is
+rebuilt, never trusted. The database part (the confirmed items: few, and changed by reviews) stays a
+small in-memory segment per process beside the mapped one: a confirmation reaches it by the refresh
+above (only that segment is rebuilt, never the mapped file), visible in every worker within ``refresh_s``
+plus one query.
 
 The PDQ index of each segment is a :class:`~reclaim.signals.index.MultiIndexHash` (exact within 31 bits,
 ≈ 0.15 ms per query at 1M hashes).
@@ -25,13 +36,21 @@ rule (see ``signals.vpdq``) with both percentages; its ``distance`` is 100 − t
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import json
+import logging
 import math
+import mmap
+import os
+import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -45,8 +64,10 @@ from reclaim.signals.pdq import MIN_QUALITY, PdqSignal
 from reclaim.signals.vpdq import VpdqIndex, VpdqSignal, from_te, from_values, to_te
 from reclaim.store.models import Item, Match, Signal
 
+log = logging.getLogger(__name__)
+
 BankSignalType = Literal["pdq", "md5", "vpdq"]
-REFRESH_S = 5.0
+REFRESH_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -69,43 +90,113 @@ class BankRow:
     quality: int | None = None
 
 
+class BankIds:
+    """The bank ids of a segment, packed: one blob of UTF-8 and ``n + 1`` offsets (a Python list of ten
+    million strings would cost ≈ 700 MB a process; these arrays can be memory-mapped and shared)."""
+
+    def __init__(self, offsets: np.ndarray, blob: np.ndarray) -> None:
+        self.offsets = offsets
+        self.blob = blob
+
+    @classmethod
+    def of(cls, ids: Sequence[str]) -> BankIds:
+        encoded = [i.encode() for i in ids]
+        offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+        np.cumsum([len(e) for e in encoded], out=offsets[1:])
+        return cls(offsets, np.frombuffer(b"".join(encoded), dtype=np.uint8))
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, i: int) -> str:
+        return bytes(self.blob[int(self.offsets[i]) : int(self.offsets[i + 1])]).decode()
+
+    def __iter__(self) -> Iterator[str]:
+        return (self[i] for i in range(len(self)))
+
+    def concat(self, other: BankIds) -> BankIds:
+        offsets = np.concatenate([self.offsets, other.offsets[1:] + self.offsets[-1]])
+        return BankIds(offsets, np.concatenate([self.blob, other.blob]))
+
+
+def _md5_arrays(md5s: Sequence[str | None], first_entry: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The MD5s of entries as a sorted ``S32`` array (hex) and the entry of each."""
+    pairs = [(m.encode(), first_entry + i) for i, m in enumerate(md5s) if m]
+    keys = np.array([k for k, _ in pairs], dtype="S32")
+    entries = np.array([e for _, e in pairs], dtype=np.int32)
+    order = np.argsort(keys, kind="stable")
+    return keys[order], entries[order]
+
+
 class _Segment:
-    """An immutable part of the bank: entries (columnar, so a million cost little) and their indexes."""
+    """An immutable part of the bank: entries (columnar, so millions cost little, and every array can be
+    a view of a memory-mapped bank file) and their indexes."""
 
     def __init__(
         self,
-        bank_ids: list[str],
-        md5s: list[str | None],
-        pdq: np.ndarray,
+        ids: BankIds,
+        md5_keys: np.ndarray,
+        md5_entry: np.ndarray,
+        index: MultiIndexHash,
         pdq_entry: np.ndarray,
         pdq_quality: np.ndarray,
         pdq_primary: np.ndarray,
         fingerprint: str = "",
         vpdq: dict[int, str] | None = None,
     ) -> None:
-        self.bank_ids = bank_ids
+        self.bank_ids = ids
         self.vpdq = vpdq or {}  # entry -> its vPDQ (python-threatexchange's serialisation)
         self.videos = VpdqIndex()
         for entry, value in self.vpdq.items():
             self.videos.add_features(entry, from_te(value))
-        self.md5s = md5s
-        self.index = MultiIndexHash(pdq)
+        self.md5_keys = md5_keys  # sorted MD5 hex ("S32")
+        self.md5_entry = md5_entry  # the entry of each
+        self.index = index
         self.pdq_entry = pdq_entry  # row -> entry
         self.pdq_quality = pdq_quality  # row -> quality (-1: unknown)
         self.pdq_primary = pdq_primary  # entry -> row of its exported PDQ (-1: none)
         self.fingerprint = fingerprint
-        self.by_md5: dict[str, list[int]] = {}
-        for i, md5 in enumerate(md5s):
-            if md5:
-                self.by_md5.setdefault(md5, []).append(i)
+
+    @classmethod
+    def of(
+        cls,
+        bank_ids: Sequence[str],
+        md5s: Sequence[str | None],
+        pdq: np.ndarray,
+        pdq_entry: np.ndarray,
+        pdq_quality: np.ndarray,
+        pdq_primary: np.ndarray,
+        fingerprint: str = "",
+        vpdq: dict[int, str] | None = None,
+    ) -> _Segment:
+        keys, entries = _md5_arrays(md5s)
+        return cls(
+            BankIds.of(bank_ids),
+            keys,
+            entries,
+            MultiIndexHash(pdq),
+            pdq_entry,
+            pdq_quality,
+            pdq_primary,
+            fingerprint,
+            vpdq,
+        )
 
     @classmethod
     def empty(cls, fingerprint: str = "") -> _Segment:
         none = np.zeros(0, dtype=np.int32)
-        return cls([], [], np.zeros((0, 32), dtype=np.uint8), none, none.astype(np.int16), none, fingerprint)
+        return cls.of(
+            [], [], np.zeros((0, 32), dtype=np.uint8), none, none.astype(np.int16), none, fingerprint
+        )
 
     def __len__(self) -> int:
         return len(self.bank_ids)
+
+    def md5_entries(self, value: str) -> list[int]:
+        key = value.encode()
+        lo = int(np.searchsorted(self.md5_keys, key, "left"))
+        hi = int(np.searchsorted(self.md5_keys, key, "right"))
+        return [int(e) for e in self.md5_entry[lo:hi]]
 
     def lookup_pdq(self, query: np.ndarray, radius: int) -> dict[int, int]:
         rows, distances = self.index.search(query, radius)
@@ -116,17 +207,60 @@ class _Segment:
         return best
 
     def rows(self) -> Iterator[BankRow]:
+        md5_of = {int(e): k.decode() for k, e in zip(self.md5_keys, self.md5_entry, strict=True)}
         for i, bank_id in enumerate(self.bank_ids):
             row = int(self.pdq_primary[i])
             if row >= 0:
                 quality = int(self.pdq_quality[row])
                 signal = bytes(self.index.hashes[row]).hex()
                 yield BankRow(bank_id, "pdq", signal, None if quality < 0 else quality)
-            md5 = self.md5s[i]
+            md5 = md5_of.get(i)
             if md5:
                 yield BankRow(bank_id, "md5", md5)
             if i in self.vpdq:
                 yield BankRow(bank_id, "vpdq", self.vpdq[i])
+
+    # --- the bank file ------------------------------------------------------------------------------
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        vpdq = json.dumps({str(k): v for k, v in sorted(self.vpdq.items())}).encode()
+        return {
+            "hashes": self.index.hashes,
+            "order": self.index.order,
+            "starts": self.index.starts,
+            "pdq_entry": self.pdq_entry,
+            "pdq_quality": self.pdq_quality,
+            "pdq_primary": self.pdq_primary,
+            "id_offsets": self.bank_ids.offsets,
+            "id_blob": self.bank_ids.blob,
+            "md5_keys": self.md5_keys,
+            "md5_entry": self.md5_entry,
+            "vpdq": np.frombuffer(vpdq, dtype=np.uint8),
+        }
+
+    @classmethod
+    def from_arrays(cls, a: dict[str, np.ndarray], fingerprint: str) -> _Segment:
+        vpdq = {int(k): str(v) for k, v in json.loads(bytes(a["vpdq"]).decode()).items()}
+        index = MultiIndexHash.from_arrays(a["hashes"], a["order"], a["starts"])
+        n = len(a["pdq_primary"])
+        if not (
+            len(a["pdq_entry"]) == len(a["pdq_quality"]) == len(a["hashes"])
+            and len(a["id_offsets"]) == n + 1
+            and len(a["md5_keys"]) == len(a["md5_entry"])
+        ):
+            raise ValueError("bank file arrays of inconsistent lengths")
+        ids = BankIds(a["id_offsets"], a["id_blob"])
+        return cls(
+            ids,
+            a["md5_keys"],
+            a["md5_entry"],
+            index,
+            a["pdq_entry"],
+            a["pdq_quality"],
+            a["pdq_primary"],
+            fingerprint,
+            vpdq,
+        )
 
 
 class _Builder:
@@ -165,7 +299,7 @@ class _Builder:
 
     def build(self, fingerprint: str) -> _Segment:
         raw = np.frombuffer(b"".join(self.pdq), dtype=np.uint8).reshape(len(self.pdq), 32)
-        return _Segment(
+        return _Segment.of(
             self.bank_ids,
             self.md5s,
             raw.copy(),
@@ -175,6 +309,124 @@ class _Builder:
             fingerprint,
             self.vpdq,
         )
+
+
+# --- the bank file: one segment, built once, memory-mapped by every server process ----------------------
+
+FILE_MAGIC = b"RCLMBANK"
+FILE_VERSION = 1
+_HEADER_BYTES = 4096
+_ALIGN = 64
+
+
+class BankFileError(ValueError):
+    """A bank file that is missing, damaged, of another version or built from other rows."""
+
+
+def write_bank_file(path: Path, segment: _Segment, source: str) -> None:
+    """Write ``segment`` to ``path``: into a temporary file beside it, flushed to disk, then renamed into
+    place (atomic on POSIX), so a reader sees the old file or the whole new one, never half of one.
+
+    Layout: 8 magic bytes, a 4-byte length and a JSON header (version, counts, ``source``: the caller's
+    checksum of the rows it was built from, each array's offset, dtype and shape, and the CRC-32 of
+    everything after the header), padded to 4096 bytes; then the arrays, each 64-byte aligned."""
+    arrays = {name: np.ascontiguousarray(a) for name, a in segment.arrays().items()}
+    table: dict[str, list[object]] = {}
+    offset = 0
+    for name, a in arrays.items():
+        table[name] = [offset, a.dtype.str, list(a.shape)]
+        offset += -(-a.nbytes // _ALIGN) * _ALIGN
+    crc = 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(b"\0" * _HEADER_BYTES)
+            for a in arrays.values():
+                data = a.reshape(-1).view(np.uint8).data
+                pad = b"\0" * (-(-a.nbytes // _ALIGN) * _ALIGN - a.nbytes)
+                crc = zlib.crc32(pad, zlib.crc32(data, crc))
+                f.write(data)
+                f.write(pad)
+            header = {
+                "version": FILE_VERSION,
+                "source": source,
+                "entries": len(segment),
+                "pdq": len(segment.index),
+                "md5": len(segment.md5_keys),
+                "arrays": table,
+                "payload_bytes": offset,
+                "payload_crc32": crc,
+            }
+            raw = json.dumps(header, sort_keys=True).encode()
+            if len(raw) + 12 > _HEADER_BYTES:
+                raise ValueError("bank file header too long")
+            f.seek(0)
+            f.write(FILE_MAGIC + len(raw).to_bytes(4, "little") + raw)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_bank_file(path: Path, source: str) -> _Segment:
+    """The segment in ``path``, its arrays read-only views of a shared memory map (pages come from the
+    OS page cache, counted once however many processes map them). Raises :class:`BankFileError` unless
+    the magic, version, ``source``, counts, size and the CRC-32 of the payload all check out."""
+    try:
+        with path.open("rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size < _HEADER_BYTES:
+                raise BankFileError(f"{path.name}: truncated ({size} bytes)")
+            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    except OSError as exc:
+        raise BankFileError(f"{path.name}: {exc.strerror or exc}") from exc
+    try:
+        if mm[:8] != FILE_MAGIC:
+            raise BankFileError(f"{path.name}: not a bank file")
+        length = int.from_bytes(mm[8:12], "little")
+        header = json.loads(bytes(mm[12 : 12 + min(length, _HEADER_BYTES - 12)]))
+        if header.get("version") != FILE_VERSION:
+            raise BankFileError(f"{path.name}: version {header.get('version')}, expected {FILE_VERSION}")
+        if header.get("source") != source:
+            raise BankFileError(f"{path.name}: built from other rows (stale)")
+        payload = int(header["payload_bytes"])
+        if size != _HEADER_BYTES + payload:
+            raise BankFileError(f"{path.name}: {size} bytes, expected {_HEADER_BYTES + payload}")
+        if zlib.crc32(memoryview(mm)[_HEADER_BYTES:]) != header["payload_crc32"]:
+            raise BankFileError(f"{path.name}: checksum mismatch (damaged)")
+        arrays: dict[str, np.ndarray] = {}
+        for name, (offset, dtype, shape) in header["arrays"].items():
+            dt = np.dtype(dtype)
+            count = math.prod(shape)
+            if offset < 0 or offset + count * dt.itemsize > payload:
+                raise BankFileError(f"{path.name}: array {name} out of bounds")
+            arrays[name] = np.frombuffer(mm, dt, count, _HEADER_BYTES + offset).reshape(shape)
+        segment = _Segment.from_arrays(arrays, source)
+        if len(segment) != header["entries"] or len(segment.index) != header["pdq"]:
+            raise BankFileError(f"{path.name}: counts differ from the header")
+        return segment
+    except BankFileError:
+        raise
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
+        raise BankFileError(f"{path.name}: damaged header or arrays ({type(exc).__name__})") from exc
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.with_name(path.name + ".lock").open("a") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+HashSource = Callable[[], tuple[Sequence[str], np.ndarray]]
+"""Builds the rows of a bank file: bank ids and their ``(n, 32)`` uint8 PDQ hashes."""
 
 
 def _confirmed_items() -> Select[int]:
@@ -232,6 +484,7 @@ class HashBank:
         self._lock = threading.Lock()
         self._confirmed: _Segment | None = None
         self._added = _Segment.empty()
+        self._base: _Segment | None = None
         self._checked_at = -float("inf")
 
     # --- filling ------------------------------------------------------------------------------------
@@ -265,15 +518,54 @@ class HashBank:
             new_rows = np.flatnonzero(keep)
             primary_new = np.full(len(rows), -1, dtype=np.int32)
             primary_new[new_rows] = len(old.index) + np.arange(len(new_rows), dtype=np.int32)
+            keys, entries = _md5_arrays(md5s, n_old)
+            keys = np.concatenate([old.md5_keys, keys])
+            entries = np.concatenate([old.md5_entry, entries])
+            order = np.argsort(keys, kind="stable")
             self._added = _Segment(
-                old.bank_ids + list(bank_ids),
-                old.md5s + md5s,
-                np.vstack([old.index.hashes, rows[new_rows]]),
+                old.bank_ids.concat(BankIds.of(bank_ids)),
+                keys[order],
+                entries[order],
+                MultiIndexHash(np.vstack([old.index.hashes, rows[new_rows]])),
                 np.concatenate([old.pdq_entry, (n_old + new_rows).astype(np.int32)]),
                 np.concatenate([old.pdq_quality, qualities[new_rows]]),
                 np.concatenate([old.pdq_primary, primary_new]),
                 vpdq=old.vpdq,
             )
+
+    def attach(self, path: Path, source: str, build: HashSource) -> bool:
+        """Serve the hashes of a bank file (memory-mapped, shared with every process that attaches the
+        same file) beside the database part. ``source`` is the caller's checksum of the rows ``build``
+        returns: a file whose header names another source, another version, or that is truncated or
+        damaged is never trusted but rebuilt (under an exclusive lock on ``path.lock``, so of several
+        processes starting together one builds and the others wait and map its file). Returns whether
+        this call built the file."""
+        built = False
+        try:
+            segment = read_bank_file(path, source)
+        except BankFileError:
+            with _file_lock(path):
+                try:
+                    segment = read_bank_file(path, source)  # another process built it while we waited
+                except BankFileError as exc:
+                    log.log(
+                        logging.WARNING if path.exists() else logging.INFO, "building the bank file: %s", exc
+                    )
+                    bank_ids, rows = build()
+                    n = len(bank_ids)
+                    if rows.shape != (n, 32) or rows.dtype != np.uint8:
+                        raise ValueError("need one (32,) uint8 PDQ row per bank id") from None
+                    entries = np.arange(n, dtype=np.int32)
+                    fresh = _Segment.of(
+                        bank_ids, [], rows, entries, np.full(n, -1, dtype=np.int16), entries, source
+                    )
+                    write_bank_file(path, fresh, source)
+                    del fresh
+                    segment = read_bank_file(path, source)
+                    built = True
+        with self._lock:
+            self._base = segment
+        return built
 
     def invalidate(self) -> None:
         """Check the database on the next lookup (e.g. right after a review)."""
@@ -307,8 +599,9 @@ class HashBank:
     # --- reading ------------------------------------------------------------------------------------
 
     def _segments(self) -> tuple[_Segment, ...]:
-        confirmed = self._confirmed
-        return (self._added,) if confirmed is None else (confirmed, self._added)
+        confirmed, base = self._confirmed, self._base
+        out = (self._added,) if confirmed is None else (confirmed, self._added)
+        return out if base is None else (*out, base)
 
     def __len__(self) -> int:
         return sum(len(s) for s in self._segments())
@@ -341,7 +634,7 @@ class HashBank:
                     out.append(BankMatch(segment.bank_ids[entry], "pdq", distance))
         else:
             for segment in self._segments():
-                for entry in segment.by_md5.get(value, []):
+                for entry in segment.md5_entries(value):
                     out.append(BankMatch(segment.bank_ids[entry], "md5", 0))
         out.sort(key=lambda m: (m.distance, m.bank_id))
         return out

@@ -13,7 +13,11 @@ at most 1 bit in at least one word (pigeonhole: 16 words with ≥ 2 differing bi
 apart), so probing each word's bucket and its 16 one-bit neighbours and checking the candidates' full
 distances is *exact* at radius ≤ 31. It is the scheme of faiss's ``IndexBinaryMultiHash(256, 16, 16)``
 with ``nflip=1``, in numpy over sorted arrays: measured at 1M hashes ≈ 0.15 ms per query against faiss's
-1.7 ms, and 100 MB against ≈ 300 MB (``bench/lookup_load.py --compare-faiss`` measures both).
+1.7 ms, and 100 MB against ≈ 300 MB (``bench/lookup_load.py --compare-faiss`` measures both). From
+:data:`WIDE_FROM` (4M) hashes on it cuts 12 words of 21-22 bits and probes within 2 bits of each (exact
+at ≤ 31 too: 12 words with ≥ 3 differing bits each are ≥ 36 bits apart): at 10M ≈ 0.56 ms of CPU per
+query against 1.28 ms for 16 words. The arrays (:attr:`~MultiIndexHash.order`,
+:attr:`~MultiIndexHash.starts`) can be written to a file and mapped back (:meth:`MultiIndexHash.from_arrays`).
 """
 
 from __future__ import annotations
@@ -28,8 +32,50 @@ MATCH_THRESHOLD = 31
 """Hamming distance (of 256 bits) at or below which two PDQ hashes are the same image (ThreatExchange);
 the default radius of the 256-bit indexes and the largest :class:`MultiIndexHash` answers exactly."""
 
-_WORDS = 16
-_BUCKETS = 1 << 16
+
+_NARROW = (16,) * 16
+_WIDE = (22,) * 4 + (21,) * 8
+WIDE_FROM = 4_000_000
+"""From this many hashes on, the index cuts the 256 bits into 12 words of 21-22 bits and probes every
+bucket within 2 bits of the query's word (any two hashes within 31 bits agree up to 2 bits on at least
+one of 12 words: 12 words with ≥ 3 differing bits each are ≥ 36 bits apart). At 10M hashes that checks
+≈ 12k candidates a query instead of the 16-word layout's ≈ 41k."""
+
+
+def _layout(n: int) -> tuple[int, ...]:
+    return _WIDE if n >= WIDE_FROM else _NARROW
+
+
+def _flips(widths: tuple[int, ...]) -> int:
+    return 2 if widths == _WIDE else 1
+
+
+def _masks(width: int, flips: int) -> np.ndarray:
+    """Every ``width``-bit value with at most ``flips`` bits set (0 first)."""
+    ones = [1 << i for i in range(width)]
+    out = [0, *ones]
+    if flips >= 2:
+        out += [a | b for i, a in enumerate(ones) for b in ones[i + 1 :]]
+    return np.asarray(out, dtype=np.intp)
+
+
+def _words(hashes: np.ndarray, widths: tuple[int, ...]) -> list[np.ndarray]:
+    """The words of ``(n, 32)`` uint8 hashes cut at ``widths`` bits, most significant bit first."""
+    big = hashes.view(">u8").astype(np.uint64)  # (n, 4)
+    out = []
+    at = 0
+    for w in widths:
+        chunk, r = divmod(at, 64)
+        if r + w <= 64:
+            v = (big[:, chunk] >> np.uint64(64 - r - w)) & np.uint64((1 << w) - 1)
+        else:
+            high, low = 64 - r, w - (64 - r)
+            v = ((big[:, chunk] & np.uint64((1 << high) - 1)) << np.uint64(low)) | (
+                big[:, chunk + 1] >> np.uint64(64 - low)
+            )
+        out.append(v.astype(np.intp))
+        at += w
+    return out
 
 
 def bits_to_hex(bits: np.ndarray) -> str:
@@ -120,7 +166,7 @@ class MultiIndexHash(HashIndex):
     (row ``i`` has ident ``i`` unless ``idents`` are given). :meth:`search` is the array-level query the
     hash bank uses."""
 
-    MAX_RADIUS = 2 * _WORDS - 1
+    MAX_RADIUS = MATCH_THRESHOLD
 
     def __init__(self, hashes: np.ndarray | None = None, idents: Sequence[int] | None = None) -> None:
         rows = np.zeros((0, 32), dtype=np.uint8) if hashes is None else hashes
@@ -136,21 +182,66 @@ class MultiIndexHash(HashIndex):
     def _build(self, hashes: np.ndarray) -> None:
         self.hashes = np.ascontiguousarray(hashes, dtype=np.uint8)
         n = len(self.hashes)
+        self.widths = _layout(n)
         self._words64 = self.hashes.view(np.uint64)  # (n, 4)
-        words = self.hashes.view(">u2")  # (n, 16): word j holds bits 16j..16j+15
-        self._order = np.empty(_WORDS * n, dtype=np.int32)  # per word: the rows sorted by that word
-        self._starts = np.empty(_WORDS * (_BUCKETS + 1), dtype=np.int64)  # per word: bucket start offsets
-        for j in range(_WORDS):
-            col = words[:, j].astype(np.intp)
+        m = len(self.widths)
+        sizes = [(1 << w) + 1 for w in self.widths]
+        self._order = np.empty(m * n, dtype=np.int32)  # per word: the rows sorted by that word
+        # per word: bucket start offsets in _order
+        self._starts: np.ndarray = np.empty(sum(sizes), dtype=np.int32 if m * n < 2**31 - 1 else np.int64)
+        at = 0
+        for j, col in enumerate(_words(self.hashes, self.widths)):
             self._order[j * n : (j + 1) * n] = np.argsort(col, kind="stable")
-            counts = np.bincount(col, minlength=_BUCKETS)
-            seg = self._starts[j * (_BUCKETS + 1) : (j + 1) * (_BUCKETS + 1)]
-            seg[0] = j * n
+            counts = np.bincount(col, minlength=1 << self.widths[j])
+            seg = self._starts[at : at + sizes[j]]
+            seg[0] = 0
             np.cumsum(counts, out=seg[1:])
-            seg[1:] += j * n
-        # bucket b of word j starts at _starts[j * 65537 + b] in _order
-        self._table = (np.arange(_WORDS, dtype=np.intp) * (_BUCKETS + 1))[:, None]
-        self._flips = np.concatenate([[0], 1 << np.arange(16)]).astype(np.intp)[None, :]
+            np.add(seg, j * n, out=seg)
+            at += sizes[j]
+        self._probes()
+
+    def _probes(self) -> None:
+        """Per word, its first slot in ``_starts`` and the XOR masks of the buckets to probe."""
+        self._bases: list[int] = []
+        self._masks: list[np.ndarray] = []
+        at = 0
+        flips = _flips(self.widths)
+        for w in self.widths:
+            self._bases.append(at)
+            self._masks.append(_masks(w, flips))
+            at += (1 << w) + 1
+
+    @classmethod
+    def from_arrays(cls, hashes: np.ndarray, order: np.ndarray, starts: np.ndarray) -> MultiIndexHash:
+        """An index over arrays :attr:`hashes`, :attr:`order` and :attr:`starts` of an index built before
+        (e.g. memory-mapped from a file): nothing is copied or sorted."""
+        n = len(hashes)
+        widths = _layout(n)
+        shapes = (hashes.shape, order.shape, starts.shape)
+        if shapes != ((n, 32), (len(widths) * n,), (sum((1 << w) + 1 for w in widths),)):
+            raise ValueError("arrays of the wrong shape for a 256-bit multi-index")
+        self = cls.__new__(cls)
+        self._idents = np.arange(n)
+        self._pending, self._pending_ids = [], []
+        self.hashes = hashes
+        self.widths = widths
+        self._words64 = hashes.view(np.uint64)
+        self._order = order
+        self._starts = starts
+        self._probes()
+        return self
+
+    @property
+    def order(self) -> np.ndarray:
+        """Per word, the rows sorted by that word (int32)."""
+        self._compact()
+        return self._order
+
+    @property
+    def starts(self) -> np.ndarray:
+        """Per word, the offsets in :attr:`order` where each of its buckets starts (and one past the last)."""
+        self._compact()
+        return self._starts
 
     def _compact(self) -> None:
         if self._pending:
@@ -183,10 +274,12 @@ class MultiIndexHash(HashIndex):
         if not len(self.hashes):
             return empty, empty
         q = np.ascontiguousarray(query, dtype=np.uint8)
-        keys = q.view(">u2").astype(np.intp)[:, None] ^ self._flips  # (16, 17) buckets to probe
-        slots = (self._table + keys).ravel()
-        starts = self._starts[slots]
-        lengths = self._starts[slots + 1] - starts
+        words = [int(c[0]) for c in _words(q[None, :], self.widths)]
+        slots = np.concatenate(
+            [b + (k ^ mk) for b, k, mk in zip(self._bases, words, self._masks, strict=True)]
+        )
+        starts = self._starts[slots].astype(np.intp)
+        lengths = self._starts[slots + 1].astype(np.intp) - starts
         total = int(lengths.sum())
         if not total:
             return empty, empty
