@@ -16,10 +16,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	if pkg-config --exists libavformat libavcodec libswscale libavutil libavdevice libavfilter libswresample 2>/dev/null \
 		&& command -v cmake >/dev/null; then \
-		$(BIN)/python -m pip install --quiet -e '.[dev,video]'; \
+		$(BIN)/python -m pip install --quiet -e '.[dev,video,cluster]'; \
 	else \
 		echo "FFmpeg development packages not found: installing without vPDQ (the 'video' extra)"; \
-		$(BIN)/python -m pip install --quiet -e '.[dev]'; \
+		$(BIN)/python -m pip install --quiet -e '.[dev,cluster]'; \
 	fi
 	$(BIN)/python -m pip install --quiet -e '.[capture]' || echo "the 'capture' extra did not install: capture and the WACZ-building tests skip"
 	touch $(STAMP)

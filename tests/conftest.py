@@ -10,6 +10,8 @@ import pytest
 
 from reclaim.workspace import Workspace
 
+from .dask_cluster import DaskCluster, start_cluster
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 PASSPHRASE = "test-passphrase"
@@ -29,6 +31,17 @@ def workspace(tmp_path: Path) -> Iterator[Workspace]:
         yield ws
     finally:
         ws.close()
+
+
+@pytest.fixture(scope="session")
+def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskCluster]:
+    """A Dask scheduler and two workers (processes on 127.0.0.1), started once for the tests that ask."""
+    pytest.importorskip("distributed", reason="the cluster extra (pip install 'reclaim[cluster]')")
+    cluster = start_cluster(tmp_path_factory.mktemp("dask"))
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture

@@ -65,6 +65,18 @@ def scan(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="List every skipped file (not media, export files).")
     ] = False,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Analyse on a Dask cluster: tls://HOST:8786 (TLS from Dask's configuration), or "
+            "tcp://127.0.0.1:8786 on this machine. The database and keys stay here (docs/cluster.md).",
+        ),
+    ] = None,
+    insecure: Annotated[
+        bool,
+        typer.Option("--insecure", help="Allow tcp:// to another machine (media sent unencrypted)."),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Scan material for enrolled faces and reposts of known images.
@@ -75,11 +87,13 @@ def scan(
     its URL, page and capture time. Images (JPEG, PNG, WebP, GIF, BMP, TIFF,
     HEIC/HEIF, AVIF) and videos are recognised by content; every other file is counted as skipped.
     Rescanning adds nothing twice, and an interrupted scan resumes where it stopped when run again.
+    With --scheduler the analysis runs on a Dask cluster's workers; results are the same.
 
     Example:
         reclaim scan ~/Downloads/Telegram\\ Desktop/ChatExport_2026-11-20 ./screenshots --json
     """
     from reclaim.forensics.passes import FORENSICS_MODES
+    from reclaim.scan.executors import ClusterSettings
     from reclaim.scan.service import scan_paths
     from reclaim.takedown.reupload import ReuploadCheck
 
@@ -88,7 +102,7 @@ def scan(
     with open_workspace() as ws, progress_bar(show=err_console.is_terminal and not as_json) as progress:
         report = scan_paths(
             ws, paths, hash_only=hash_only, forensics=forensics, workers=workers, progress=progress,
-            checks=[ReuploadCheck()],
+            checks=[ReuploadCheck()], cluster=ClusterSettings(scheduler, insecure) if scheduler else None,
         )  # fmt: skip
     result = report.to_dict(verbose=verbose)
     result["errors"] = [{"path": e.path, "error": e.error} for e in report.errors]

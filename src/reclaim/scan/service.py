@@ -3,7 +3,8 @@
 Design notes
 - Entries are enumerated first (cheap: paths and metadata), in a stable order.
 - A file whose SHA-256 is already stored only gains a sighting; nothing is analysed twice.
-- New content is analysed in worker processes; results are written in submission order, one
+- New content is analysed by an executor (:mod:`reclaim.scan.executors`: in process, a local pool of
+  worker processes, or a Dask cluster); results are written in submission order, one
   transaction per item, so an interrupted scan leaves only whole items behind and a rerun resumes
   where it stopped with the same outcome as an uninterrupted run.
 - One bad file or message becomes an entry in ``errors``; the scan goes on. Every other file under a
@@ -16,16 +17,11 @@ Design notes
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import multiprocessing
 import os
-import sys
-import threading
-import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -47,8 +43,9 @@ from reclaim.matching.robust import features_of_bytes, load_item_features, store
 from reclaim.matching.scope import filter_items
 from reclaim.matching.service import Matcher
 from reclaim.media import MediaLimits
-from reclaim.scan.analyze import Analysis, AnalyzeOptions, analyze_job
+from reclaim.scan.analyze import Analysis, AnalyzeOptions
 from reclaim.scan.checks import PostScanCheck
+from reclaim.scan.executors import AnalysisExecutor, ClusterSettings, Ticket, check_address, make_executor
 from reclaim.signals import VIDEO_SIGNALS, SignalValue
 from reclaim.sources import (
     EXPORT_FILE,
@@ -222,61 +219,6 @@ def _enumerate(
             else:
                 out.append((base_label, entry))
     return out
-
-
-def _watch_parent(parent_pid: int) -> None:
-    """Pool initializer: end this worker when the scan process is gone (e.g. killed), so no orphaned
-    workers with loaded models linger."""
-
-    def watch() -> None:
-        while True:
-            time.sleep(1.0)
-            try:
-                os.kill(parent_pid, 0)
-            except ProcessLookupError:
-                os._exit(0)
-            except PermissionError:  # pid reused by another user's process: ours is gone
-                os._exit(0)
-
-    threading.Thread(target=watch, name="reclaim-parent-watch", daemon=True).start()
-
-
-WORKER_CRASHED = "analysing this file crashed its worker process (a decoder or model failure); skipped"
-
-
-def _submit(pool: Executor, job: tuple[bytes, AnalyzeOptions]) -> Future[Analysis | str]:
-    """``pool.submit(analyze_job, job)``; when a worker died before the scan noticed, the pool refuses new
-    jobs: the job then fails like the ones in flight, and is rerun alone when its turn comes."""
-    try:
-        return pool.submit(analyze_job, job)
-    except BrokenProcessPool as exc:
-        refused: Future[Analysis | str] = Future()
-        refused.set_exception(exc)
-        return refused
-
-
-def _analyze_isolated(job: tuple[bytes, AnalyzeOptions]) -> Analysis | str:
-    pool = _make_pool(1)
-    try:
-        return pool.submit(analyze_job, job).result()
-    except BrokenProcessPool:
-        return WORKER_CRASHED
-    finally:
-        pool.shutdown(wait=True)
-
-
-def _make_pool(size: int) -> Executor:
-    if sys.platform.startswith("linux"):
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["reclaim.scan.preload"])
-    else:
-        context = multiprocessing.get_context("spawn")
-    return ProcessPoolExecutor(
-        max_workers=size,
-        mp_context=context,
-        initializer=_watch_parent,
-        initargs=(os.getpid(),),
-    )
 
 
 class _Writer:
@@ -507,18 +449,26 @@ def scan_paths(
     checks: Sequence[PostScanCheck] = (),
     case_id: str | None = None,
     source: Source | None = None,
+    cluster: ClusterSettings | None = None,
 ) -> ScanReport:
     """Scan files, folders and Telegram exports into the workspace. ``forensics`` says which items get
     the forensic signals (see :data:`reclaim.forensics.passes.ForensicsMode`); findings are stored.
     ``checks`` run in order after the items are written (see :class:`reclaim.scan.checks.PostScanCheck`).
     ``case_id``: the team server's case the material belongs to; only that case's person is matched
     against it (None: the CLI's workspace, see :mod:`reclaim.matching.scope`). ``source``: read every path
-    with this source instead of detecting one (a capture hands over the images it received this way)."""
+    with this source instead of detecting one (a capture hands over the images it received this way).
+    ``cluster``: analyse on a Dask cluster's workers instead of local processes (:mod:`reclaim.scan.cluster`);
+    the writer, the key and the database stay here."""
+    if cluster is not None:
+        check_address(cluster)  # refused before anything is opened
+
     missing = [display_path(p) for p in paths if not p.exists()]
     if missing:
         raise UserError(f"no such file or directory: {', '.join(missing)}")
     workers = workers if workers is not None else (os.cpu_count() or 1)
-    with ws.exclusive("the scan"):
+    with ws.exclusive("the scan"), contextlib.ExitStack() as stack:
+        # A cluster is reached before the scan is recorded: an unreachable one is an error, not a scan.
+        remote = stack.enter_context(make_executor(workers, cluster)) if cluster is not None else None
         options = AnalyzeOptions(
             faces=faces,
             forensics=forensics,
@@ -534,6 +484,7 @@ def scan_paths(
             checks=checks,
             case_id=case_id,
             source=source,
+            remote=remote,
         )
 
 
@@ -548,6 +499,7 @@ def _scan(
     checks: Sequence[PostScanCheck],
     case_id: str | None,
     source: Source | None = None,
+    remote: AnalysisExecutor | None,
 ) -> ScanReport:
     limits = MediaLimits()
     with ws.session() as session:
@@ -569,32 +521,17 @@ def _scan(
         total = len(entries)
         if progress:
             progress(0, total, "")
-        pool = _make_pool(workers) if workers > 1 else None
-        # Each job in flight with the generation of the pool it went to (bumped when a broken pool is
-        # replaced).
-        inflight: deque[tuple[_Pending, Future[Analysis | str] | Analysis | str, int]] = deque()
-        generation = 0
+        executor = remote or make_executor(workers, None)
+        # Each file in flight, in submission order: results are written in that order.
+        inflight: deque[tuple[_Pending, Ticket]] = deque()
         by_sha: dict[str, _Pending] = {}
-        # In-process analysis commits each item at once; a pool keeps a few files in flight per worker.
-        window = 4 * workers if pool is not None else 0
         done = 0
 
         def drain(limit: int) -> None:
-            nonlocal done, pool, generation
+            nonlocal done
             while len(inflight) > limit:
-                pending, fut, submitted_to = inflight.popleft()
-                try:
-                    result = fut.result() if isinstance(fut, Future) else fut
-                except BrokenProcessPool:
-                    # A worker died (a decoder crash, the OOM killer). Every job in flight failed with
-                    # it: rerun each alone to find the file that did it; the others go on normally.
-                    # The first of them replaces the pool; jobs already sent to its replacement stay.
-                    if submitted_to == generation:
-                        if pool is not None:
-                            pool.shutdown(wait=False, cancel_futures=True)
-                        pool = _make_pool(workers)
-                        generation += 1
-                    result = _analyze_isolated((pending.data, options))
+                pending, ticket = inflight.popleft()
+                result = ticket.result()
                 del by_sha[pending.sha256]
                 writer.finish_item(pending, result)
                 done += len(pending.entries)
@@ -635,9 +572,8 @@ def _scan(
                     continue
                 pending = _Pending(sha, data, [(label, entry)])
                 by_sha[sha] = pending
-                job = (data, options)
-                inflight.append((pending, _submit(pool, job) if pool else analyze_job(job), generation))
-                drain(window)
+                inflight.append((pending, executor.submit((data, options))))
+                drain(executor.window)
             drain(0)
             writer.finish_references()
         except BaseException:
@@ -646,8 +582,7 @@ def _scan(
             session.commit()
             raise
         finally:
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
+            executor.close()
 
         report = writer.report
         report.items = len(writer.seen_items)

@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 
 from reclaim.errors import NotFound, ReclaimError, UserError
 from reclaim.events import EventKind, log_event, subject
+from reclaim.scan.executors import ClusterSettings, check_address
 from reclaim.scan.service import scan_paths
 from reclaim.server.auth import Principal, actor_name, case_for, principal_for_user_id
 from reclaim.store.models import Job, new_id, utcnow
@@ -259,10 +260,16 @@ class JobRunner:
     workspace's writer lock anyway)."""
 
     def __init__(
-        self, ws: Workspace, *, workers: int | None = None, limits: UploadLimits | None = None
+        self,
+        ws: Workspace,
+        *,
+        workers: int | None = None,
+        limits: UploadLimits | None = None,
+        cluster: ClusterSettings | None = None,
     ) -> None:
         self.ws = ws
         self.workers = workers
+        self.cluster = cluster
         self.limits = limits or UploadLimits()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reclaim-job")
         self._futures: dict[str, Future[None]] = {}
@@ -410,6 +417,7 @@ class JobRunner:
             progress=progress,
             checks=[ReuploadCheck()],
             case_id=case_id,
+            cluster=self.cluster,
         )
         result = report.to_dict()
         scanned: list[dict[str, str]] = result.get("errors") or []  # type: ignore[assignment]
@@ -429,19 +437,38 @@ def _actor(session: Session, user_id: int | None) -> str:
         return f"user-id:{user_id}"
 
 
+def cluster_from_env() -> ClusterSettings | None:
+    """The Dask cluster the server's scans use: ``RECLAIM_DASK_SCHEDULER`` (e.g. ``tls://10.0.0.5:8786``,
+    TLS from Dask's configuration), with ``RECLAIM_DASK_INSECURE=1`` to allow plain TCP to another machine.
+    None when unset. A refused address stops the server from starting (:class:`UserError`)."""
+    address = os.environ.get("RECLAIM_DASK_SCHEDULER", "").strip()
+    if not address:
+        return None
+    cluster = ClusterSettings(address, insecure=os.environ.get("RECLAIM_DASK_INSECURE") == "1")
+    check_address(cluster)
+    return cluster
+
+
 def install_jobs(
-    app: FastAPI, *, workers: int | None = None, limits: UploadLimits | None = None
+    app: FastAPI,
+    *,
+    workers: int | None = None,
+    limits: UploadLimits | None = None,
+    cluster: ClusterSettings | None = None,
 ) -> JobRunner:
     """Attach a :class:`JobRunner` as ``app.state.jobs`` (the app's lifespan shuts it down) and mark
     jobs a previous server left queued or running as failed (interrupted; their uploads are kept).
     ``workers``: scan worker processes (default: $RECLAIM_SCAN_WORKERS, else one per CPU; 1 analyses in
-    the job thread)."""
+    the job thread). ``cluster``: analyse on a Dask cluster instead (default: $RECLAIM_DASK_SCHEDULER,
+    see :func:`cluster_from_env`)."""
     ws: Workspace = app.state.workspace
     if workers is None and os.environ.get("RECLAIM_SCAN_WORKERS", "").isdigit():
         workers = max(1, int(os.environ["RECLAIM_SCAN_WORKERS"]))
+    if cluster is None:
+        cluster = cluster_from_env()
     if limits is None:
         limits = UploadLimits(max_bytes=app.state.settings.upload_max_bytes)
-    runner = JobRunner(ws, workers=workers, limits=limits)
+    runner = JobRunner(ws, workers=workers, limits=limits, cluster=cluster)
     with ws.session() as s:
         stale = []
         for job in s.scalars(select(Job).where(Job.status.in_(("queued", "running")))):
