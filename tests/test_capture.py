@@ -271,6 +271,10 @@ def test_evidence_package_carries_the_wacz(tmp_path: Path) -> None:
         manifest = json.loads(zf.read("manifest.json"))
         member = f"captures/{page.wacz_sha256}.wacz"
         assert hashlib.sha256(zf.read(member)).hexdigest() == page.wacz_sha256
+        custody = json.loads(zf.read("custody.json"))
+    # the capture's own event is part of this package's story: its detail travels in full
+    (event,) = [e for e in custody if e["subject"] == f"capture:{page.wacz_sha256}"]
+    assert event["detail"]["wacz_sha256"] == page.wacz_sha256 and event["detail"]["url"].endswith("/post/1")
     assert manifest["captures"] == [
         {"sha256": page.wacz_sha256, "archive": page.wacz, "page_url": page.final_url, "member": member}
     ]

@@ -479,13 +479,21 @@ signing key, and which event an RFC 3161 token covers)."""
 
 
 def _own_subjects(session: Session, case: _Case) -> frozenset[str]:
-    """The event subjects this package is about: its person, their items, matches and notices."""
+    """The event subjects this package is about: its person, their items, matches and notices, and the web
+    captures that saw their items."""
     notices = session.scalars(select(Notice.id).where(Notice.person_id == case.person.id))
+    captures = {
+        (sg.extra or {}).get(ARCHIVE_SHA256)
+        for item in case.items
+        for sg in case.sightings_of.get(item.id, [])
+        if sg.source == WEB_SOURCE
+    }
     return frozenset(
         [subject("person", case.person.id)]
         + [subject("item", item.sha256) for item in case.items]
         + [subject("match", m.id) for m in case.matches]
         + [subject("notice", n) for n in notices]
+        + [subject("capture", sha) for sha in captures if isinstance(sha, str)]
     )
 
 
