@@ -19,11 +19,12 @@ from PIL import Image
 from reclaim.demo import jpeg
 from reclaim.demo import sample_picture as _sk
 from reclaim.review.service import review_match
-from reclaim.scan.analyze import analyze_bytes
 from reclaim.server.bank import REFRESH_S, HashBank, read_bank_file
 from reclaim.signals import index as index_module
 from reclaim.signals.index import MultiIndexHash
-from reclaim.store.models import Item, Match, Person, Signal
+from reclaim.store.models import Person
+
+from .test_hashapi import add_item
 
 N = 3000
 SOURCE = f"test rows {N}"
@@ -177,37 +178,13 @@ def test_confirmation_visible_within_5_s_in_a_2_worker_server(tmp_path: Path) ->
 
     app = create_app(_settings(tmp_path))
     ws = app.state.workspace
-    analysis = analyze_bytes(jpeg(Image.fromarray(_sk("rocket"))), faces=False)
     with ws.session() as s:
         token = create_token(s, create_user(s, username="p", password="bank file test pw", role="platform"))
         person = Person(name="Test Person")
-        item = Item(
-            sha256=analysis.sha256,
-            md5=analysis.md5,
-            size=analysis.size,
-            mime=analysis.mime,
-            kind=analysis.kind,
-            width=analysis.width,
-            height=analysis.height,
-            frame_count=analysis.frame_count,
-        )
-        s.add_all([person, item])
-        s.flush()
-        for sig in analysis.signals:
-            s.add(
-                Signal(
-                    item_id=item.id,
-                    signal_type=sig.signal_type,
-                    frame_index=sig.frame_index,
-                    variant=sig.variant,
-                    value=sig.value,
-                    quality=sig.quality,
-                )
-            )
-        match = Match(person_id=person.id, item_id=item.id, kind="face", status="candidate", distance=0.3)
-        s.add(match)
+        s.add(person)
         s.commit()
-        match_id = match.id
+        person_id = person.id
+    analysis, match_id = add_item(ws, person_id, jpeg(Image.fromarray(_sk("rocket"))), "candidate")
     pdq = next(v.value for v in analysis.signals if v.signal_type == "pdq" and v.variant == 0)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

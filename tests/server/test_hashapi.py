@@ -43,7 +43,8 @@ class Banked:
     person_id: str
 
 
-def _add(ws: Workspace, person_id: str, data: bytes, status: str) -> tuple[Analysis, str]:
+def add_item(ws: Workspace, person_id: str, data: bytes, status: str) -> tuple[Analysis, str]:
+    """An item analysed from ``data`` with its signals, matched to ``person_id`` with ``status``."""
     analysis = analyze_bytes(data, faces=False)
     with ws.session() as s:
         item = Item(
@@ -84,9 +85,9 @@ def banked(app: FastAPI) -> Banked:
         s.commit()
         person_id = person.id
     confirmed_bytes = jpeg(paste_face(_sk("coffee"), width=150, at=(0.5, 0.35)))
-    confirmed, _ = _add(ws, person_id, confirmed_bytes, "confirmed")
-    candidate, candidate_id = _add(ws, person_id, jpeg(Image.fromarray(_sk("rocket"))), "candidate")
-    rejected, _ = _add(ws, person_id, jpeg(Image.fromarray(_sk("chelsea"))), "rejected")
+    confirmed, _ = add_item(ws, person_id, confirmed_bytes, "confirmed")
+    candidate, candidate_id = add_item(ws, person_id, jpeg(Image.fromarray(_sk("rocket"))), "candidate")
+    rejected, _ = add_item(ws, person_id, jpeg(Image.fromarray(_sk("chelsea"))), "rejected")
     return Banked(confirmed, candidate, rejected, confirmed_bytes, candidate_id, person_id)
 
 
@@ -387,8 +388,10 @@ async def test_vpdq_lookup_finds_a_trimmed_copy_of_a_confirmed_video(
         s.commit()
         person_id = person.id
     frames = pan_frames("coffee", seconds=8.0, fps=12)
-    banked, _ = _add(ws, person_id, encode_video(frames, fps=12), "confirmed")
-    candidate, _ = _add(ws, person_id, encode_video(pan_frames("rocket", seconds=6.0, fps=12)), "candidate")
+    banked, _ = add_item(ws, person_id, encode_video(frames, fps=12), "confirmed")
+    candidate, _ = add_item(
+        ws, person_id, encode_video(pan_frames("rocket", seconds=6.0, fps=12)), "candidate"
+    )
     h = bearer(accounts["platform"])
 
     # the platform hashes its upload (the first 2 s cut, re-encoded) and looks the vPDQ up
