@@ -67,6 +67,7 @@ class EventKind(StrEnum):
     JOB_FAILED = "job.failed"
     JOB_RETRIED = "job.retried"
     CAPTURE_RECORDED = "capture.recorded"
+    NETWORK_EXPORTED = "network.exported"
 
 
 SubjectKind = Literal[

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from reclaim.cli import capture, custody, demo, evidence, hashes, person, scan, takedown, team, trust
+from reclaim.cli import capture, custody, demo, evidence, hashes, person, scan, spread, takedown, team, trust
 from reclaim.cli.common import (
     JsonOption,
     ReportingGroup,
@@ -82,6 +82,7 @@ for command in (
     demo.demo,
     custody.timestamp,
     capture.capture,
+    spread.network,
     team.serve,
 ):
     app.command()(command)

@@ -28,10 +28,19 @@ def evidence_export(
         bool,
         typer.Option("--no-blur", help="Show images unblurred in report.pdf (a deliberate act, logged)."),
     ] = False,
+    network: Annotated[
+        bool,
+        typer.Option(
+            "--network",
+            help="Add the spread network: network/network.graphml, senders.csv, timeline.csv, and its "
+            "figure and a who-posted-where-when section in report.pdf.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Write a signed evidence package: the original files exactly as received, manifest.json, the
-    custody log with the public key, and report.pdf (images blurred unless --no-blur).
+    custody log with the public key, and report.pdf (images blurred unless --no-blur). With --network,
+    the spread network too (for police: who posted, where, when), covered by the signature.
 
     Anyone can check it offline with 'reclaim evidence verify'.
 
@@ -50,13 +59,18 @@ def evidence_export(
             with ws.session() as session:
                 record_unblurred(session, person_id=person, purpose="evidence report", lang=lang)
         with err_console.status("Writing the evidence package (originals, manifest, log, report.pdf)…"):
-            r = export_package(ws, person_id=person, out=out, confirmed_only=confirmed_only, report=report)
-    result = {
+            r = export_package(
+                ws, person_id=person, out=out, confirmed_only=confirmed_only, report=report, network=network
+            )
+    emit(_export_result(r), as_json, _render_export)
+
+
+def _export_result(r: Any) -> dict[str, Any]:
+    return {
         "path": str(r.path), "items": r.items, "matches": r.matches, "originals": r.originals,
         "withheld": r.withheld, "manifest_sha256": r.manifest_sha256, "event_id": r.event_id,
         "warnings": r.warnings,
     }  # fmt: skip
-    emit(result, as_json, _render_export)
 
 
 def _render_export(r: dict[str, Any]) -> None:

@@ -51,6 +51,7 @@ from sqlalchemy.orm import Session
 from reclaim.custody import GENESIS, erased
 from reclaim.errors import NotFound, UserError
 from reclaim.events import EventKind, log_event, subject
+from reclaim.evidence.spread import network_members
 from reclaim.evidence.timestamp import list_tokens
 from reclaim.evidence.verify import (
     CAPTURES_DIR,
@@ -441,6 +442,14 @@ def _add_captures(ws: Workspace, case: _Case, members: _Members, warnings: list[
     return out
 
 
+def _add_network(session: Session, case: _Case, members: _Members, *, confirmed_only: bool) -> dict[str, Any]:
+    """The spread network's members under ``network/``; returns the manifest's ``network`` section."""
+    files, section = network_members(session, case.person.id, confirmed_only=confirmed_only)
+    for name, data in files.items():
+        members.add(name, data, compress=True)
+    return section
+
+
 def _add_timestamps_and_key(ws: Workspace, members: _Members) -> None:
     """The RFC 3161 tokens of custody heads (reclaim timestamp), each tied to its event; the public key."""
     for _event_id, token_path in list_tokens(ws):
@@ -511,6 +520,11 @@ def _for_package(record: dict[str, Any], own: frozenset[str]) -> dict[str, Any]:
     return {**record, "detail": {k: erased(v) for k, v in detail.items()}}
 
 
+def _network_counts(section: Mapping[str, Any]) -> dict[str, Any]:
+    """What the export event says of the network: counts by kind, never names."""
+    return {"nodes": section["nodes"], "edges": section["edges"]}
+
+
 _RACE = "the custody log changed during the export (another reclaim process is writing): run the export again"
 
 
@@ -537,6 +551,7 @@ def _seal(ws: Workspace, session: Session, case: _Case, manifest: dict[str, Any]
             "matches": len(case.matches),
             "manifest_sha256": manifest_sha,
             "confirmed_only": manifest["confirmed_only"],
+            **({"network": _network_counts(manifest["network"])} if "network" in manifest else {}),
         },
     )
     head_id, head_hash = case.head
@@ -570,10 +585,13 @@ def export_package(
     out: Path,
     confirmed_only: bool = False,
     report: ReportBuilder | None = None,
+    network: bool = False,
 ) -> ExportResult:
     """Write ``person_id``'s evidence package to ``out`` (atomically). Includes candidate and confirmed
-    matches (rejected ones are never evidence), or only confirmed ones. Raises NotFound for an unknown
-    person, UserError when there is nothing to export or ``out`` cannot be written."""
+    matches (rejected ones are never evidence), or only confirmed ones. ``network``: add the spread network
+    (``network/``: GraphML, senders.csv, timeline.csv; the manifest's ``network`` section, which the report
+    draws). Raises NotFound for an unknown person, UserError when there is nothing to export or ``out``
+    cannot be written."""
     out = out.expanduser()
     if out.is_dir():
         raise UserError(f"{out} is a directory: give the path of the .zip file to write")
@@ -597,6 +615,8 @@ def export_package(
                 )
                 if captures:  # only when there are: a package without captures is as before
                     manifest["captures"] = captures
+                if network:
+                    manifest["network"] = _add_network(s, case, members, confirmed_only=confirmed_only)
                 if report is not None:
                     _add_report(ws, report, manifest, pictures, members)
                 _add_timestamps_and_key(ws, members)

@@ -29,6 +29,7 @@ from fpdf.enums import XPos, YPos
 from PIL import Image, ImageFilter, ImageOps
 
 from reclaim.errors import DependencyError
+from reclaim.evidence.spread import network_png, sender_rows
 from reclaim.forensics.service import STATEMENT_KO
 from reclaim.lang import Lang, parse_lang
 from reclaim.signals.face import DlibResNetFace
@@ -50,6 +51,39 @@ _MAIN = "ReportMain"
 _FALLBACK = "ReportFallback"
 
 _T: dict[str, dict[str, str]] = {
+    "network_h": {"en": "Spread network: who posted, where", "ko": "유포 네트워크: 누가, 어디에 게시했는가"},
+    "network_note": {
+        "en": "Senders (circles, by their Telegram sender id), image clusters (squares: one image and its "
+        "copies) and chats (diamonds). Arrows: a sender posted a cluster (red), a cluster was in a chat "
+        "(blue), a chat or sender was the source of a forward into a chat (orange), a sender replied to "
+        "another (purple). Names are those the senders and chats used; a sender renamed is one node. No "
+        "image is shown. The same graph is in network/network.graphml (Gephi), the tables in "
+        "network/senders.csv and network/timeline.csv.",
+        "ko": (
+            "발신자(원, 텔레그램 발신자 ID 기준), 이미지 묶음(사각형: 한 이미지와 "
+            "그 복제본), 대화방(마름모). 화살표: 발신자가 묶음을 게시(빨강), "
+            "묶음이 대화방에 있음(파랑), 대화방·발신자가 다른 대화방으로 전달된 "
+            "출처(주황), 발신자가 다른 발신자에게 답장(보라). 이름은 발신자와 "
+            "대화방이 사용한 그대로이며, 이름을 바꾼 발신자는 하나의 노드입니다. "
+            "이미지는 표시하지 않습니다. 같은 그래프가 "
+            "network/network.graphml(Gephi)에, 표가 "
+            "network/senders.csv와 network/timeline.csv에 "
+            "있습니다."
+        ),
+    },
+    "network_counts": {
+        "en": "{senders} sender(s), {chats} chat(s), {clusters} image cluster(s); {edges} link(s).",
+        "ko": "발신자 {senders}명, 대화방 {chats}개, 이미지 묶음 {clusters}개; 연결 {edges}개.",
+    },
+    "who_h": {"en": "Who posted, where, when", "ko": "누가, 어디에, 언제 게시했는가"},
+    "who_cols": {
+        "en": "Sender id|Names used|First / last post (UTC)|Posts|Chats|Message links",
+        "ko": "발신자 ID|사용한 이름|최초 / 최종 게시 (UTC)|게시 수|대화방|메시지 링크",
+    },
+    "who_none": {
+        "en": "No sender is known for these sightings.",
+        "ko": "이 발견 건들의 발신자는 알 수 없습니다.",
+    },
     "title": {
         "en": "Evidence report — non-consensual synthetic imagery",
         "ko": "증거 보고서 — 비동의 합성 이미지",
@@ -850,8 +884,44 @@ class _Report:
             self.heading(title, 11)
             self.para(text, 9.5)
 
+    def network(self, section: Mapping[str, Any]) -> None:
+        """The spread network's figure and the "who posted, where, when" table (evidence/spread.py)."""
+        pdf = self.pdf
+        pdf.add_page()
+        self.heading(self.t("network_h"), 13)
+        nodes, edges = section.get("nodes") or {}, section.get("edges") or {}
+        counts = {k: int(nodes.get(k, 0)) for k in ("sender", "chat", "cluster")}
+        self.para(
+            self.t(
+                "network_counts",
+                senders=counts["sender"],
+                chats=counts["chat"],
+                clusters=counts["cluster"],
+                edges=sum(int(v) for v in edges.values()),
+            )
+        )
+        self.para(self.t("network_note"), 8)
+        png = network_png(section, [f for f in (self.fonts.regular, self.fonts.fallback) if f is not None])
+        if png is not None:
+            with Image.open(io.BytesIO(png)) as im:
+                w_px, h_px = im.size
+            width = pdf.epw
+            height = min(width * h_px / w_px, pdf.page_break_trigger - pdf.get_y() - 4)
+            width = height * w_px / h_px
+            pdf.image(io.BytesIO(png), x=pdf.l_margin, y=pdf.get_y(), w=width, h=height)
+            pdf.set_y(pdf.get_y() + height + 3)
+        self.heading(self.t("who_h"), 11)
+        rows = sender_rows(section)
+        if rows:
+            self.table([self.t("who_cols").split("|"), *rows], (24, 32, 30, 12, 34, 48), size=7)
+        else:
+            self.para(self.t("who_none"))
+
     def render(self) -> bytes:
         self.cover()
+        section = self.m.get("network")
+        if isinstance(section, Mapping):
+            self.network(section)
         for n, item in enumerate(self.m.get("items", []), start=1):
             self.item(n, item)
         self.glossary()

@@ -54,6 +54,11 @@ CAPTURES_DIR = "captures/"
 """The WACZ web archive of every capture (``reclaim capture``) that saw a packaged item: already a ZIP, so
 stored."""
 STORED_DIRS = (ORIGINALS_DIR, FORENSICS_DIR, CAPTURES_DIR)
+NETWORK_DIR = "network/"
+"""The spread network (``evidence export --network``): listed in ``files`` like every data member."""
+NETWORK_GRAPHML = f"{NETWORK_DIR}network.graphml"
+NETWORK_SENDERS = f"{NETWORK_DIR}senders.csv"
+NETWORK_TIMELINE = f"{NETWORK_DIR}timeline.csv"
 TIMESTAMPS_DIR = "timestamps/"
 UNLISTED = frozenset({MANIFEST, SIGNATURE, CUSTODY})
 """Members that ``files`` does not (and cannot) list."""
@@ -264,6 +269,7 @@ class _Checker:
         if manifest is None:
             return
         self.check_files(manifest)
+        self.check_network(manifest)
         self.check_originals(manifest)
         self.check_custody(manifest, manifest_sha)
 
@@ -476,6 +482,20 @@ class _Checker:
         for name in sorted(self.digests):
             if name not in files and name not in UNLISTED:
                 self.problem(f"{name}: is in the package but not listed in {MANIFEST} (added after export)")
+
+    def check_network(self, manifest: dict[str, Any]) -> None:
+        """A package with a network section lists each of its members (whose SHA-256 check_files checks)."""
+        section = manifest.get("network")
+        if section is None:
+            return
+        members = section.get("members") if isinstance(section, dict) else None
+        if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+            self.problem(f"{MANIFEST}: 'network' has no list of members")
+            return
+        for name in members:
+            if not name.startswith(NETWORK_DIR) or name not in manifest["files"]:
+                self.problem(f"{name}: a network member that {MANIFEST} does not list in files")
+        self.report.checked["network"] = len(members)
 
     def check_originals(self, manifest: dict[str, Any]) -> None:
         referenced: set[str] = set()

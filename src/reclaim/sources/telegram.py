@@ -326,6 +326,15 @@ def _base_sighting(chat: _Chat, message_id: int, message: dict[str, object]) -> 
         except (OverflowError, OSError, ValueError) as exc:
             raise _BadMessage(f"bad date_unixtime {brief(raw_unix)}: {exc}") from exc
 
+    # Where a forward or a reply came from, beyond `forwarded_from` (a name) and `reply_to_message_id`:
+    # tdesktop writes `saved_from` (a name) for messages saved from a channel and `reply_to_peer_id` when the
+    # replied-to message is in another chat. No export carries a forward source's id.
+    saved_from = _opt_str(message.get("saved_from"))
+    if saved_from is not None:
+        extra["saved_from"] = saved_from
+    reply_peer = _id_text(message.get("reply_to_peer_id"))
+    if reply_peer is not None:
+        extra["reply_to_peer_id"] = reply_peer
     return SightingInfo(
         source=TelegramExportSource.name,
         key="",
