@@ -68,6 +68,7 @@ class EventKind(StrEnum):
     JOB_RETRIED = "job.retried"
     CAPTURE_RECORDED = "capture.recorded"
     NETWORK_EXPORTED = "network.exported"
+    SHARED_ACTORS_VIEWED = "network.shared_actors_viewed"
 
 
 SubjectKind = Literal[

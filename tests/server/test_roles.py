@@ -58,6 +58,9 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/api/cases/{case_id}/members"): "401 200 403 403 403 403",
     ("DELETE", "/api/cases/{case_id}/members/{user_id}"): "401 200 403 403 403 403",
     ("GET", "/api/cases/{case_id}/matches"): "401 200 200 404 200 403",
+    ("GET", "/api/cases/{case_id}/network"): "401 200 200 404 200 403",
+    ("GET", "/api/cases/{case_id}/timeline"): "401 200 200 404 200 403",
+    ("GET", "/api/admin/shared-actors"): "401 200 403 403 403 403",
     ("POST", "/api/matches/{match_id}/review"): "401 200 200 404 403 403",
     ("POST", "/api/cases/{case_id}/uploads"): "401 202 202 404 403 403",
     ("GET", "/api/cases/{case_id}/jobs"): "401 200 200 404 200 403",
@@ -101,6 +104,8 @@ EXPECTED_OTHER: dict[tuple[str, str], str] = {
     ("POST", "/lang"): "403 303 303 303 303 303",  # anonymous: a cookie form without its CSRF token
     ("GET", "/"): "303 200 200 200 200 403",
     ("GET", "/cases/{case_id}"): "303 200 200 404 200 403",
+    ("GET", "/cases/{case_id}/network"): "303 200 200 404 200 403",
+    ("GET", "/admin/shared-actors"): "303 200 403 403 403 403",
     ("GET", "/cases/{case_id}/review"): "303 200 200 404 200 403",
     ("POST", "/cases/{case_id}/matches/{match_id}/review"): "303 303 303 404 403 403",
     ("GET", "/cases/{case_id}/items/{sha256}/preview"): "303 200 200 404 200 403",

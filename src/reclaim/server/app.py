@@ -18,7 +18,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reclaim.errors import NotFound, ReclaimError, UserError
-from reclaim.server import accounts_web, api, hashapi, takedown_api, takedown_web, web
+from reclaim.server import accounts_web, api, hashapi, spread_views, takedown_api, takedown_web, web
 from reclaim.server.auth import AuthError, Forbidden, LoginLimiter, RateLimited
 from reclaim.server.deps import CurrentPrincipal
 from reclaim.server.hashapi import HASH_MAX_BYTES
@@ -78,7 +78,7 @@ def create_app(settings: ServerSettings, *, workspace: Workspace | None = None) 
     app.add_middleware(NoStore)
     _error_handlers(app)
     _openapi_route(app)
-    for router in (api, hashapi, web, takedown_api, takedown_web, accounts_web):
+    for router in (api, hashapi, web, takedown_api, takedown_web, accounts_web, spread_views):
         router.include(app)
     return app
 

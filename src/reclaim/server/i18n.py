@@ -473,6 +473,85 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     "takedown.outcome.still_up": {"en": "still up", "ko": "아직 게시됨"},
     "takedown.outcome.changed": {"en": "changed (another picture)", "ko": "변경됨 (다른 이미지)"},
     "takedown.outcome.error": {"en": "could not tell", "ko": "확인 불가"},
+    # --- the spread network (case page) and the cross-case view (admins) -----------------------------
+    "net.link": {"en": "Spread network and timeline", "ko": "유포 네트워크와 타임라인"},
+    "net.title": {"en": "Spread network", "ko": "유포 네트워크"},
+    "net.intro": {
+        "en": "Who posted this case's material, in which chats, and how it was forwarded. Only this case's "
+        "sightings of matched files. Click a node for its details.",
+        "ko": "이 사건의 자료를 누가 어느 대화방에 올렸고 어떻게 전달되었는지 보여 줍니다. "
+        "이 사건에서 일치한 파일의 발견 기록만 포함합니다. 노드를 누르면 자세한 내용이 표시됩니다.",
+    },
+    "net.back": {"en": "Back to the case", "ko": "사건으로 돌아가기"},
+    "net.show_all": {"en": "All matches (not rejected)", "ko": "모든 일치 항목 (거부 제외)"},
+    "net.show_confirmed": {"en": "Confirmed matches only", "ko": "확인된 일치 항목만"},
+    "net.scope_all": {
+        "en": "Showing the files with a match that is not rejected.",
+        "ko": "거부되지 않은 일치 항목이 있는 파일을 표시합니다.",
+    },
+    "net.scope_confirmed": {
+        "en": "Showing only the files with a confirmed match.",
+        "ko": "확인된 일치 항목이 있는 파일만 표시합니다.",
+    },
+    "net.graph": {"en": "Network graph", "ko": "네트워크 그래프"},
+    "net.loading": {"en": "Loading…", "ko": "불러오는 중…"},
+    "net.failed": {"en": "The network could not be loaded.", "ko": "네트워크를 불러오지 못했습니다."},
+    "net.empty": {
+        "en": "No sightings of matched files yet.",
+        "ko": "일치한 파일의 발견 기록이 아직 없습니다.",
+    },
+    "net.details": {"en": "Details", "ko": "자세히"},
+    "net.pick": {"en": "Click a node in the graph.", "ko": "그래프에서 노드를 누르십시오."},
+    "net.kind.sender": {"en": "sender", "ko": "게시자"},
+    "net.kind.chat": {"en": "chat", "ko": "대화방"},
+    "net.kind.cluster": {"en": "picture cluster", "ko": "이미지 묶음"},
+    "net.id": {"en": "Id", "ko": "식별자"},
+    "net.kind": {"en": "Kind", "ko": "종류"},
+    "net.aliases": {"en": "Names seen", "ko": "확인된 이름"},
+    "net.first_seen": {"en": "First seen", "ko": "처음 발견"},
+    "net.last_seen": {"en": "Last seen", "ko": "마지막 발견"},
+    "net.count": {"en": "Sightings", "ko": "발견 횟수"},
+    "net.platforms": {"en": "Platforms", "ko": "플랫폼"},
+    "net.links": {"en": "Connections", "ko": "연결"},
+    "net.messages": {"en": "Message links", "ko": "메시지 링크"},
+    "net.preview": {"en": "Blurred preview", "ko": "흐리게 처리된 미리보기"},
+    "net.show_preview": {"en": "Show the blurred preview", "ko": "흐린 미리보기 보기"},
+    "net.edge.posted": {"en": "posted", "ko": "게시"},
+    "net.edge.in": {"en": "in", "ko": "게시 위치"},
+    "net.edge.forwarded_from": {"en": "forwarded from", "ko": "전달 출처"},
+    "net.edge.reply_to": {"en": "replied to", "ko": "답장 대상"},
+    "net.timeline": {"en": "Sightings over time", "ko": "시간별 발견 횟수"},
+    "net.timeline_intro": {
+        "en": "Sightings per day, one bar segment per platform and chat.",
+        "ko": "하루 단위 발견 횟수입니다. 막대의 각 부분은 플랫폼과 대화방입니다.",
+    },
+    "net.timeline_empty": {"en": "No dated sightings.", "ko": "날짜가 있는 발견 기록이 없습니다."},
+    "net.no_chat": {"en": "no chat", "ko": "대화방 없음"},
+    "net.downloads": {"en": "Download", "ko": "내려받기"},
+    "net.download.graphml": {"en": "GraphML (Gephi)", "ko": "GraphML 파일 (Gephi)"},
+    "net.download.nodes": {"en": "nodes (CSV)", "ko": "노드 (CSV)"},
+    "net.download.edges": {"en": "edges (CSV)", "ko": "연결 (CSV)"},
+    "nav.shared": {"en": "Shared actors", "ko": "공통 행위자"},
+    "shared.title": {
+        "en": "Senders and chats seen in more than one case",
+        "ko": "여러 사건에서 발견된 게시자와 대화방",
+    },
+    "shared.intro": {
+        "en": "Case ids, counts and times only: no pictures, no names of the persons, no case titles. "
+        "Every view of this page is recorded in the custody log.",
+        "ko": "사건 식별자, 횟수, 시각만 표시합니다. 이미지, 피해자 이름, 사건 제목은 표시하지 않습니다. "
+        "이 페이지를 볼 때마다 보관 기록에 남습니다.",
+    },
+    "shared.none": {
+        "en": "No sender or chat is seen in more than one case.",
+        "ko": "여러 사건에서 발견된 게시자나 대화방이 없습니다.",
+    },
+    "shared.col.id": {"en": "Id", "ko": "식별자"},
+    "shared.col.kind": {"en": "Kind", "ko": "종류"},
+    "shared.col.aliases": {"en": "Names seen", "ko": "확인된 이름"},
+    "shared.col.cases": {"en": "Cases (sightings)", "ko": "사건 (발견 횟수)"},
+    "shared.col.first_seen": {"en": "First seen", "ko": "처음 발견"},
+    "shared.col.last_seen": {"en": "Last seen", "ko": "마지막 발견"},
 }
 
 _FIELDS = string.Formatter()
