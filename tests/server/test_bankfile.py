@@ -19,6 +19,7 @@ from PIL import Image
 from reclaim.demo import jpeg
 from reclaim.demo import sample_picture as _sk
 from reclaim.review.service import review_match
+from reclaim.server import bank as bank_module
 from reclaim.server.bank import REFRESH_S, HashBank, read_bank_file
 from reclaim.signals import index as index_module
 from reclaim.signals.index import MultiIndexHash
@@ -41,12 +42,16 @@ def _near(rows: np.ndarray, rng: np.random.Generator, bits: int) -> str:
     return bytes(np.packbits(value)).hex()
 
 
-def test_wide_layout_is_exact(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The 12-word layout (used from 4M hashes on) finds exactly what brute force finds at radius ≤ 31."""
+@pytest.mark.parametrize("words", [12, 11])
+def test_wide_layout_is_exact(monkeypatch: pytest.MonkeyPatch, words: int) -> None:
+    """The 12-word layout (used from 4M hashes on) and the 11-word one (from 8M on) find exactly what brute
+    force finds at radius ≤ 31."""
     monkeypatch.setattr(index_module, "WIDE_FROM", 1)
+    if words == 11:
+        monkeypatch.setattr(index_module, "WIDER_FROM", 1)
     _ids, rows = _rows(5000)
     index = MultiIndexHash(rows)
-    assert len(index.widths) == 12 and sum(index.widths) == 256
+    assert len(index.widths) == words and sum(index.widths) == 256
     rng = np.random.default_rng(2)
     for _ in range(300):
         query = np.frombuffer(bytes.fromhex(_near(rows, rng, int(rng.integers(0, 40)))), dtype=np.uint8)
@@ -83,6 +88,20 @@ def test_results_identical_to_the_in_memory_bank(
     assert len(mapped.lookup("pdq", bytes(rows[0]).hex())) == 3
     assert list(mapped.rows()) == list(memory.rows())
     assert len(mapped) == mapped.pdq_count == N
+
+
+def test_small_segments_by_brute_force_answer_like_the_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    ids, rows = _rows(1500)
+    rows[1] = rows[0]
+    bank = HashBank()
+    bank.add_many(ids, rows)
+    rng = np.random.default_rng(4)
+    queries = [_near(rows, rng, int(rng.integers(0, 40))) for _ in range(200)]
+    answers = []
+    for limit in (0, 10**6):  # the index, then a popcount over every row
+        monkeypatch.setattr(bank_module, "BRUTE_FORCE_MAX", limit)
+        answers.append([bank.lookup("pdq", q) for q in queries])
+    assert answers[0] == answers[1] and sum(map(len, answers[0])) > 100
 
 
 def test_second_process_maps_the_file_without_rebuilding(tmp_path: Path) -> None:

@@ -119,9 +119,11 @@ def person_forget(
         reclaim person forget 3f9a0c1d2e4b5a69
     """
     from reclaim.persons.service import forget_person
+    from reclaim.server.bank import remove_workspace_bank_file
 
     with open_workspace() as ws, ws.session() as session:
         counts = forget_person(session, person_id, vault=ws.vault)
+        remove_workspace_bank_file(ws.root)  # the server's copy of confirmed hashes (rebuilt without them)
     emit({"person_id": person_id, "erased": counts}, as_json, _render_forgotten)
 
 

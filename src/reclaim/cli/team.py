@@ -36,6 +36,12 @@ def serve(
             "rate limit).",
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers", min=1, help="Server processes (they share one copy of the hash bank: its file)."
+        ),
+    ] = 1,
 ) -> None:
     """Start the team server (web UI, REST API with OpenAPI at /openapi.json, hash API) with uvicorn.
 
@@ -47,18 +53,21 @@ def serve(
     """
     import uvicorn
 
-    from reclaim.server.app import create_app
+    from reclaim.server.app import create_app, run_workers
     from reclaim.server.jobs import install_jobs
     from reclaim.server.settings import ServerSettings
 
     settings = ServerSettings.from_env(workspace_dir(), mode="server" if server_mode else None)
     settings.check_host(host)
+    proxy: dict[str, Any] = {
+        "proxy_headers": bool(forwarded_allow_ips),
+        "forwarded_allow_ips": forwarded_allow_ips,
+    }
+    if workers > 1:  # one process per worker; they share the hash bank's file
+        return run_workers(settings, workers, host=host, port=port, **proxy)
     server = create_app(settings)
     install_jobs(server)
-    if forwarded_allow_ips:
-        uvicorn.run(server, host=host, port=port, proxy_headers=True, forwarded_allow_ips=forwarded_allow_ips)
-    else:
-        uvicorn.run(server, host=host, port=port, proxy_headers=False)
+    uvicorn.run(server, host=host, port=port, **proxy)
 
 
 @user_app.command("add")
