@@ -191,11 +191,14 @@ def propagate_reposts(
     *,
     person_id: str | None = None,
     arriving: Mapping[int, Scope] | None = None,
+    only: Collection[int] | None = None,
 ) -> list[Match]:
     """Create the repost matches the clusters call for (of ``person_id`` only, if given) and move the
     ``via`` of existing ones to a stronger link when one has joined. Returns the matches created.
     ``arriving``: items being written by a scan, whose sightings (which say their scope) come after
-    them, with the scan's scope."""
+    them, with the scan's scope. ``only``: the members to (re)consider, when the others cannot have
+    changed (an item that joined a cluster without a direct match of its own and without merging
+    clusters changes no other member's links): the cost of a join then does not grow with the cluster."""
     created: list[Match] = []
     for cluster_id in sorted(set(cluster_ids)):
         stmt = (
@@ -210,18 +213,20 @@ def propagate_reposts(
             anchors[owner].append((match_id, item_id, kind, sha256))
         if not anchors:
             continue
-        members = session.execute(
-            select(Item.id, Item.sha256).where(Item.cluster_id == cluster_id).order_by(Item.id)
-        ).all()
-        hashes = _perceptual_of(session, [i for i, _ in members])
-        existing = {
-            (m.person_id, m.item_id): m
-            for m in session.scalars(
-                select(Match)
-                .join(Item, Item.id == Match.item_id)
-                .where(Item.cluster_id == cluster_id, Match.kind == REPOST)
-            )
-        }
+        in_cluster = select(Item.id, Item.sha256).where(Item.cluster_id == cluster_id).order_by(Item.id)
+        if only is not None:
+            in_cluster = in_cluster.where(Item.id.in_(only))
+        members = session.execute(in_cluster).all()
+        anchor_items = {item_id for refs in anchors.values() for _, item_id, _, _ in refs}
+        hashes = _perceptual_of(session, sorted({i for i, _ in members} | anchor_items))
+        reposts = (
+            select(Match)
+            .join(Item, Item.id == Match.item_id)
+            .where(Item.cluster_id == cluster_id, Match.kind == REPOST)
+        )
+        if only is not None:
+            reposts = reposts.where(Match.item_id.in_(only))
+        existing = {(m.person_id, m.item_id): m for m in session.scalars(reposts)}
         for owner in sorted(anchors):
             direct = {item_id for _, item_id, _, _ in anchors[owner]}
             kind_of = {match_id: kind for match_id, _, kind, _ in anchors[owner]}
@@ -436,7 +441,7 @@ class Matcher:
         # Imported hash banks ('reclaim hashes import'): a hit is recorded per item (BankHit), not a match.
         self.banks = load_bank_index(session)
         # Items' perceptual hashes (variant 0 of every frame) for clustering.
-        self._items = MatchIndex(PERCEPTUAL_SIGNALS)
+        self._items = MatchIndex(PERCEPTUAL_SIGNALS, growing=True)
         self._item_cluster: dict[int, int | None] = {}
         rows = session.execute(
             select(Signal.item_id, Signal.signal_type, Signal.value, Item.cluster_id)
@@ -498,9 +503,9 @@ class Matcher:
         items), then the repost matches its cluster calls for (on this item or, when it brings a face/hash
         match or merges clusters, on the cluster's other items: check ``item_id``). Call inside the item's
         transaction."""
-        self.assign_cluster(session, item, pdq)
+        merged = self.assign_cluster(session, item, pdq)
         record_bank_hits(session, self.banks, item, pdq, features)
-        return self.match_item(session, item, pdq, faces, features)
+        return self.match_item(session, item, pdq, faces, features, joined=not merged)
 
     def match_item(
         self,
@@ -509,9 +514,13 @@ class Matcher:
         pdq: Sequence[SignalValue],
         faces: Sequence[tuple[Face, np.ndarray]],
         features: ItemFeatures | None = None,
+        *,
+        joined: bool = False,
     ) -> list[Match]:
         """The matches of :meth:`process_item` for an item already clustered (a known item seen for the
-        first time in this matcher's scope), and the repost matches they call for."""
+        first time in this matcher's scope), and the repost matches they call for. ``joined``: the item
+        has just joined its cluster without merging clusters (only its own repost matches can change
+        unless it brings a direct match)."""
         created: list[Match] = []
         for person_id, (d, idx) in self.face_hits([v for _, v in faces]).items():
             face = faces[idx][0]
@@ -562,7 +571,10 @@ class Matcher:
             if created:
                 self._matched_clusters.add(item.cluster_id)
             if item.cluster_id in self._matched_clusters:
-                created += propagate_reposts(session, [item.cluster_id], arriving={item.id: self.scope})
+                only = [item.id] if joined and not created else None
+                created += propagate_reposts(
+                    session, [item.cluster_id], arriving={item.id: self.scope}, only=only
+                )
         if features is not None and len(self.references):
             created += self.robust_reposts(session, item, features)
         return created
@@ -635,7 +647,9 @@ class Matcher:
                 best[person_id] = (dist, known_id, how)
         return best
 
-    def assign_cluster(self, session: Session, item: Item, pdq: Sequence[SignalValue]) -> None:
+    def assign_cluster(self, session: Session, item: Item, pdq: Sequence[SignalValue]) -> bool:
+        """Put ``item`` in the cluster of its near-duplicates (merging theirs when it bridges several) or
+        a new one; True when clusters were merged."""
         features = from_values(pdq)
         near = set(self._items.query(pdq)) | {m.ident for m in self._item_videos.search(features)}
         near -= {item.id}
@@ -668,6 +682,7 @@ class Matcher:
         if features:
             self._item_videos.add_features(item.id, features)
         self._item_cluster[item.id] = target
+        return len(clusters) > 1
 
 
 def match_person_against_items(

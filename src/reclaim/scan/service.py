@@ -2,7 +2,11 @@
 
 Design notes
 - Entries are enumerated first (cheap: paths and metadata), in a stable order.
-- A file whose SHA-256 is already stored only gains a sighting; nothing is analysed twice.
+- A file whose SHA-256 is already stored only gains a sighting; nothing is analysed twice. A file read
+  before and unchanged since (same path, size, mtime and inode: its ``FileStamp``) is not even read
+  again: one indexed look-up names its item, so a rescan costs a ``stat`` and a few queries per file.
+- Memory stays flat: nothing per item is kept but ids and counters (the session's identity map holds
+  its objects weakly); sightings of known content are committed in batches.
 - New content is analysed by an executor (:mod:`reclaim.scan.executors`: in process, a local pool of
   worker processes, or a Dask cluster); results are written in submission order, one
   transaction per item, so an interrupted scan leaves only whole items behind and a rerun resumes
@@ -59,8 +63,8 @@ from reclaim.sources import (
     source_for,
 )
 from reclaim.sources.web import URL as WEB_URL
-from reclaim.store.crypto import decrypt_vector, encrypt_vector
-from reclaim.store.models import Face, Item, Match, Scan, Sighting, Signal, utcnow
+from reclaim.store.crypto import DataKey, decrypt_vector, encrypt_vector
+from reclaim.store.models import Face, FileStamp, Item, Match, Scan, Sighting, Signal, utcnow
 from reclaim.text import escaped, storable
 from reclaim.workspace import Workspace
 
@@ -143,6 +147,88 @@ class _Pending:
     sha256: str
     data: bytes
     entries: list[tuple[str, Entry]]
+    stamps: list[str] = field(default_factory=list)
+    """The :func:`_file_stamp` of each entry read from a file (recorded once the item is written)."""
+
+
+KNOWN_BATCH = 500
+"""Sightings of content already stored are committed this many at a time (and before every new item)."""
+IN_BATCH = 5_000
+"""Ids per ``IN (...)`` query (SQLite allows 32,766 bound values)."""
+
+
+def _file_stamp(key: DataKey, entry: Entry, case_id: str | None) -> str | None:
+    """A keyed hash of the entry's file as it is now (path, size, mtime, inode and device; and the case),
+    or None for an entry not read from a file. Taken before the file is read: a file changed after it
+    gets a new stamp and is read again by the next scan."""
+    if entry.file is None or entry.read is not None:
+        return None
+    try:
+        st = entry.file.stat()
+    except OSError:
+        return None
+    value = "\x00".join(
+        str(v) for v in (case_id or "", entry.file, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+    )
+    return key.blind("file-stamp", value)
+
+
+STAMP_BATCH = 500
+"""Entries whose stamps are looked up together (two queries per batch)."""
+
+
+@dataclass(frozen=True)
+class _Stamped:
+    """What an unchanged file's stamp says: its item, and whether this entry's sighting is stored."""
+
+    item_id: int
+    sha256: str
+    recorded: bool
+
+
+class _StampLookahead:
+    """The stamps of the entries ahead of the scan, looked up :data:`STAMP_BATCH` at a time: one query
+    for their items, one for the sightings already recorded (a rescan's common case)."""
+
+    def __init__(
+        self, session: Session, key: DataKey, entries: Sequence[tuple[str, Entry]], case_id: str | None
+    ) -> None:
+        self.session, self.key, self.entries, self.case_id = session, key, entries, case_id
+        self._stamps: dict[int, str | None] = {}
+        self._found: dict[int, _Stamped] = {}
+
+    def get(self, index: int) -> tuple[str | None, _Stamped | None]:
+        """Entry ``index``'s stamp (None when not a file) and, when a scan read it unchanged, its item."""
+        if index not in self._stamps:
+            self._fill(index)
+        return self._stamps.pop(index), self._found.pop(index, None)
+
+    def _fill(self, start: int) -> None:
+        ahead = range(start, min(start + STAMP_BATCH, len(self.entries)))
+        stamps = {i: _file_stamp(self.key, self.entries[i][1], self.case_id) for i in ahead}
+        self._stamps.update(stamps)
+        wanted = [st for st in stamps.values() if st is not None]
+        if not wanted:
+            return
+        items = {
+            stamp: (item_id, sha256)
+            for stamp, item_id, sha256 in self.session.execute(
+                select(FileStamp.stamp, Item.id, Item.sha256)
+                .join(Item, Item.id == FileStamp.item_id)
+                .where(FileStamp.stamp.in_(wanted))
+            )
+        }
+        keys = {
+            i: _sighting_key(self.entries[i][1].sighting, items[st][1], self.case_id)
+            for i, st in stamps.items()
+            if st is not None and st in items
+        }
+        recorded = set(
+            self.session.scalars(select(Sighting.dedupe_key).where(Sighting.dedupe_key.in_(keys.values())))
+        )
+        for i, k in keys.items():
+            item_id, sha256 = items[stamps[i] or ""]
+            self._found[i] = _Stamped(item_id, sha256, k in recorded)
 
 
 _TEXT_FIELDS: tuple[tuple[str, str, bool], ...] = (
@@ -235,7 +321,19 @@ class _Writer:
         self.matcher = Matcher(session, ws.key, scope=scan.case_id)
         self.source_photos = SourcePhotoChecker(ws.vault, ws.key)
         self.seen_items: set[int] = set()
+        self.stamped: set[str] = set()
         self.report = ScanReport(scan_id=scan.id)
+
+    def add_stamped_sighting(self, label: str, entry: Entry, stamped: _Stamped) -> None:
+        """The sighting of an unchanged file (see :class:`_StampLookahead`): counted, and written unless
+        it is recorded already, without loading its item."""
+        if not stamped.recorded:
+            item = self.session.get(Item, stamped.item_id)
+            if item is not None:
+                self.add_sighting(label, entry, item)
+                return
+        self.report.sightings += 1
+        self.seen_items.add(stamped.item_id)
 
     def add_sighting(self, label: str, entry: Entry, item: Item | None) -> None:
         info = entry.sighting
@@ -409,6 +507,14 @@ class _Writer:
         for it in doomed:
             self.ws.vault.delete(it.sha256)
 
+    def record_stamp(self, stamp: str | None, item: Item) -> None:
+        """Remember that the file ``stamp`` names holds ``item`` (see :func:`_file_stamp`)."""
+        if stamp is None or stamp in self.stamped:  # the same file named twice in one scan
+            return
+        self.stamped.add(stamp)
+        if self.session.get(FileStamp, stamp) is None:
+            self.session.add(FileStamp(stamp=stamp, item_id=item.id))
+
     def finish_item(self, pending: _Pending, result: Analysis | str) -> None:
         if isinstance(result, str):
             for label, entry in pending.entries:
@@ -419,6 +525,8 @@ class _Writer:
             item = self.add_item(pending, result)
         for label, entry in pending.entries:
             self.add_sighting(label, entry, item)
+        for stamp in pending.stamps:
+            self.record_stamp(stamp, item)
         self.session.commit()
 
 
@@ -522,10 +630,19 @@ def _scan(
         if progress:
             progress(0, total, "")
         executor = remote or make_executor(workers, None)
+        lookahead = _StampLookahead(session, ws.key, entries, case_id)
         # Each file in flight, in submission order: results are written in that order.
         inflight: deque[tuple[_Pending, Ticket]] = deque()
         by_sha: dict[str, _Pending] = {}
         done = 0
+        unsaved = 0  # sightings of known content not yet committed
+
+        def save_known() -> None:
+            nonlocal unsaved
+            unsaved += 1
+            if unsaved >= KNOWN_BATCH:
+                session.commit()
+                unsaved = 0
 
         def drain(limit: int) -> None:
             nonlocal done
@@ -539,11 +656,21 @@ def _scan(
                     progress(done, total, _entry_name(pending.entries[0][1], ""))
 
         try:
-            for label, entry in entries:
+            for index, (label, entry) in enumerate(entries):
                 name = _entry_name(entry, entry.sighting.key)
                 if not entry.present:
                     writer.add_sighting(label, entry, None)
-                    session.commit()
+                    save_known()
+                    done += 1
+                    if progress:
+                        progress(done, total, name)
+                    continue
+                stamp, stamped = lookahead.get(index)
+                if stamped is not None and (
+                    case_id is None or filter_items(session, [stamped.item_id], {case_id})
+                ):  # an unchanged file already scanned: neither read nor hashed again
+                    writer.add_stamped_sighting(label, entry, stamped)
+                    save_known()
                     done += 1
                     if progress:
                         progress(done, total, name)
@@ -558,19 +685,24 @@ def _scan(
                 sha = hashlib.sha256(data).hexdigest()
                 if sha in by_sha:  # same new content seen twice in flight: one analysis
                     by_sha[sha].entries.append((label, entry))
+                    if stamp is not None:
+                        by_sha[sha].stamps.append(stamp)
                     continue
                 known = session.scalar(select(Item).where(Item.sha256 == sha))
                 if known is not None:
                     new_to_case = case_id is not None and not filter_items(session, [known.id], {case_id})
                     writer.add_sighting(label, entry, known)
+                    writer.record_stamp(stamp, known)
                     if new_to_case:
                         writer.match_in_scope(known, data)
-                    session.commit()
+                        session.commit()
+                    else:
+                        save_known()
                     done += 1
                     if progress:
                         progress(done, total, name)
                     continue
-                pending = _Pending(sha, data, [(label, entry)])
+                pending = _Pending(sha, data, [(label, entry)], [stamp] if stamp is not None else [])
                 by_sha[sha] = pending
                 inflight.append((pending, executor.submit((data, options))))
                 drain(executor.window)
@@ -586,15 +718,18 @@ def _scan(
 
         report = writer.report
         report.items = len(writer.seen_items)
-        if writer.seen_items:
+        seen = sorted(writer.seen_items)
+        counts: dict[str, int] = {}
+        for start in range(0, len(seen), IN_BATCH):
             rows = session.execute(
                 select(Match.kind, func.count())
-                .where(Match.item_id.in_(writer.seen_items))
+                .where(Match.item_id.in_(seen[start : start + IN_BATCH]))
                 .group_by(Match.kind)
             ).all()
-            counts = {kind: n for kind, n in rows}
-            report.face_matches = counts.get("face", 0)
-            report.hash_matches = counts.get("hash", 0)
+            for kind, n in rows:
+                counts[kind] = counts.get(kind, 0) + n
+        report.face_matches = counts.get("face", 0)
+        report.hash_matches = counts.get("hash", 0)
         report.new_matches = int(
             session.scalar(select(func.count()).select_from(Match).where(Match.created_at >= scan.started_at))
             or 0

@@ -224,6 +224,18 @@ class ItemFeatureRow(Base):
     features_ct: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class FileStamp(Base):
+    """A file a scan read, by a keyed hash (``DataKey.blind``) of its path, size, mtime and inode (and the
+    case), with the item its bytes were: a rescan recognises an unchanged file by one indexed look-up,
+    without reading, hashing or decoding it. No path is stored in the clear; an erased item takes its
+    stamps with it, and a file whose stamp changed is read again."""
+
+    __tablename__ = "file_stamps"
+
+    stamp: Mapped[str] = mapped_column(String(64), primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+
+
 class Signal(Base):
     """One measured signal of an item: a hash of a frame (and its flips/rotations) or similar."""
 
