@@ -519,6 +519,7 @@ class _Writer:
         if isinstance(result, str):
             for label, entry in pending.entries:
                 self.report.errors.append(ScanError(_join(label, _entry_name(entry, "?")), result))
+            self.session.commit()  # what earlier entries batched is saved here too
             return
         item = self.session.scalar(select(Item).where(Item.sha256 == pending.sha256))
         if item is None:
@@ -644,16 +645,22 @@ def _scan(
                 session.commit()
                 unsaved = 0
 
+        def tell(name: str) -> None:
+            # Not while a batch is uncommitted: this transaction then holds the process's write lock, and a
+            # callback that writes (the server's job progress) would wait for it forever on this thread.
+            if progress and unsaved == 0:
+                progress(done, total, name)
+
         def drain(limit: int) -> None:
-            nonlocal done
+            nonlocal done, unsaved
             while len(inflight) > limit:
                 pending, ticket = inflight.popleft()
                 result = ticket.result()
                 del by_sha[pending.sha256]
-                writer.finish_item(pending, result)
+                writer.finish_item(pending, result)  # commits, the batch of known content included
+                unsaved = 0
                 done += len(pending.entries)
-                if progress:
-                    progress(done, total, _entry_name(pending.entries[0][1], ""))
+                tell(_entry_name(pending.entries[0][1], ""))
 
         try:
             for index, (label, entry) in enumerate(entries):
@@ -662,8 +669,7 @@ def _scan(
                     writer.add_sighting(label, entry, None)
                     save_known()
                     done += 1
-                    if progress:
-                        progress(done, total, name)
+                    tell(name)
                     continue
                 stamp, stamped = lookahead.get(index)
                 if stamped is not None and (
@@ -672,8 +678,7 @@ def _scan(
                     writer.add_stamped_sighting(label, entry, stamped)
                     save_known()
                     done += 1
-                    if progress:
-                        progress(done, total, name)
+                    tell(name)
                     continue
                 try:
                     data = _read_entry(entry, limits)
@@ -696,17 +701,21 @@ def _scan(
                     if new_to_case:
                         writer.match_in_scope(known, data)
                         session.commit()
+                        unsaved = 0
                     else:
                         save_known()
                     done += 1
-                    if progress:
-                        progress(done, total, name)
+                    tell(name)
                     continue
                 pending = _Pending(sha, data, [(label, entry)], [stamp] if stamp is not None else [])
                 by_sha[sha] = pending
                 inflight.append((pending, executor.submit((data, options))))
                 drain(executor.window)
             drain(0)
+            if unsaved:
+                session.commit()
+                unsaved = 0
+                tell("")
             writer.finish_references()
         except BaseException:
             session.rollback()
