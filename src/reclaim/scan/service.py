@@ -167,8 +167,10 @@ def _file_stamp(key: DataKey, entry: Entry, case_id: str | None) -> str | None:
         st = entry.file.stat()
     except OSError:
         return None
+    # The path as its bytes (hex): a file name that is not valid UTF-8 is stamped like any other.
+    path = os.fsencode(entry.file).hex()
     value = "\x00".join(
-        str(v) for v in (case_id or "", entry.file, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+        str(v) for v in (case_id or "", path, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
     )
     return key.blind("file-stamp", value)
 
