@@ -25,6 +25,15 @@ before it, and the CPU time per image over all processes, which other load hardl
     python bench/throughput.py --n 50 --json
     python bench/throughput.py --robust       # a person (a face not in the images) and a known image
                                               # enrolled first: the robust engine runs on every item
+    python bench/throughput.py --vs-threatexchange --n 180 --rounds 3
+
+``--vs-threatexchange`` (issue 13, outcome 1) compares the ``reclaim scan`` CLI as a user runs it (a
+subprocess: interpreter, imports, pool start-up; faces, hashes, matching and metadata forensics with
+``--workers`` workers, into a fresh workspace each round) with python-threatexchange's PDQ-only
+``threatexchange hash photo`` (one process) on the same files, alternating the two ``--rounds`` times,
+and prints both walls, images/s and the ratio (reclaim's wall over the peer's; the bar is ≤ 1.0). A
+``--faceless-fraction`` (default 1/3) of the images are benign scenes without a face: crops of the same
+landscapes, colour-shifted, nothing pasted.
 """
 
 from __future__ import annotations
@@ -35,7 +44,9 @@ import json
 import os
 import platform
 import resource
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -109,8 +120,9 @@ def load_scenes(shared: Path | None) -> list[np.ndarray]:
     return scenes
 
 
-def make_image(scenes: list[np.ndarray], i: int) -> tuple[Image.Image, int]:
-    """The i-th benchmark image (deterministic) and the width of the pasted face."""
+def make_image(scenes: list[np.ndarray], i: int, face: bool = True) -> tuple[Image.Image, int]:
+    """The i-th benchmark image (deterministic) and the width of the pasted face (0: ``face=False``, the
+    colour-shifted crop alone)."""
     rng = np.random.default_rng(1000 + i)
     scene = scenes[i % len(scenes)]
     h, w = scene.shape[:2]
@@ -125,25 +137,36 @@ def make_image(scenes: list[np.ndarray], i: int) -> tuple[Image.Image, int]:
     if rng.random() < 0.5:
         arr = arr[:, ::-1]
     base = np.ascontiguousarray(np.clip(arr, 0, 255).astype(np.uint8))
+    if not face:
+        return Image.fromarray(base), 0
     face_w = int(rng.integers(150, 301))
     at = (float(rng.uniform(0.05, 0.95)), float(rng.uniform(0.05, 0.95)))
     return paste_face(base, width=face_w, at=at), face_w
 
 
-def generate(folder: Path, n: int, shared: Path | None) -> dict[str, Any]:
+def is_faceless(i: int, faceless_fraction: float) -> bool:
+    """Whether image ``i`` is a scene without a face: spread evenly (every third one at 1/3)."""
+    return int((i + 1) * faceless_fraction) > int(i * faceless_fraction)
+
+
+def generate(folder: Path, n: int, shared: Path | None, faceless_fraction: float = 0.0) -> dict[str, Any]:
     folder.mkdir(parents=True, exist_ok=True)
     scenes = load_scenes(shared)
     digests: set[str] = set()
     sizes: list[int] = []
     face_widths: list[int] = []
+    faceless = 0
     for i in range(n):
-        img, face_w = make_image(scenes, i)
+        no_face = is_faceless(i, faceless_fraction)
+        faceless += no_face
+        img, face_w = make_image(scenes, i, face=not no_face)
         path = folder / f"img_{i:04d}.jpg"
         img.save(path, "JPEG", quality=90)
         data = path.read_bytes()
         digests.add(hashlib.sha256(data).hexdigest())
         sizes.append(len(data))
-        face_widths.append(face_w)
+        if face_w:
+            face_widths.append(face_w)
     return {
         "n": n,
         "distinct": len(digests),
@@ -151,7 +174,8 @@ def generate(folder: Path, n: int, shared: Path | None) -> dict[str, Any]:
         "megapixels": round(SIZE[0] * SIZE[1] / 1e6, 3),
         "jpeg_quality": 90,
         "mean_kib": round(statistics.mean(sizes) / 1024, 1),
-        "face_width_px": [min(face_widths), max(face_widths)],
+        "face_width_px": [min(face_widths), max(face_widths)] if face_widths else [0, 0],
+        "faceless": faceless,
         "scenes": len(scenes),
     }
 
@@ -453,6 +477,122 @@ def profile(paths: list[Path]) -> dict[str, Any]:
     }
 
 
+# --- side by side with python-threatexchange ---------------------------------------------------------
+
+
+def _tool(name: str) -> str:
+    """The console script ``name`` next to this interpreter (the virtualenv's), else on PATH."""
+    beside = Path(sys.executable).with_name(name)
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if not found:
+        raise SystemExit(f"{name} is not installed in this environment")
+    return found
+
+
+def _timed_run(cmd: list[str], env: dict[str, str]) -> tuple[float, str, float]:
+    """Wall seconds, stdout and CPU seconds of the command and all its descendants (the scan's fork
+    server and pool workers), sampled from /proc every 50 ms (a process's last < 50 ms may be missed)."""
+    t0 = time.perf_counter()
+    with RssSampler() as sampler:
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise SystemExit(f"{cmd[0]} failed ({done.returncode}): {done.stderr[-2000:]}")
+    return wall, done.stdout, sampler.children_cpu_s
+
+
+def vs_threatexchange(
+    n: int, workers: int, rounds: int, faceless_fraction: float, shared: Path | None
+) -> dict[str, Any]:
+    """Wall time of ``reclaim scan --json`` (fresh workspace each round) and of ``threatexchange hash
+    photo`` on the same folder, alternating (the peer first in odd rounds, reclaim first in even ones)."""
+    reclaim, te = _tool("reclaim"), _tool("threatexchange")
+    out: dict[str, Any] = {
+        "benchmark": "throughput-vs-threatexchange",
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, CPython {platform.python_version()}",
+        "workers": workers,
+        "rounds": [],
+    }
+    with tempfile.TemporaryDirectory(prefix="reclaim-bench-vs-te-") as tmp:
+        folder = Path(tmp) / "images"
+        out["data"] = generate(folder, n, shared, faceless_fraction)
+        files = [str(p) for p in sorted(folder.glob("*.jpg"))]
+        base_env = dict(os.environ, RECLAIM_PASSPHRASE=PASSPHRASE)
+        base_env.pop("RECLAIM_DATABASE_URL", None)
+        scan_cmd = [reclaim, "scan", str(folder), "--workers", str(workers), "--json"]
+        te_cmd = [te, "hash", "photo", *files]
+        te_env = dict(os.environ, TX_STATEDIR=str(Path(tmp) / "te-state"), HOME=str(Path(tmp) / "home"))
+        Path(te_env["HOME"]).mkdir()
+        for r in range(rounds):
+            env = dict(base_env, RECLAIM_WORKSPACE=str(Path(tmp) / f"ws{r}"))
+            _timed_run([reclaim, "init"], env)  # a user's one-off set-up: not timed
+            row: dict[str, Any] = {"load_avg_1min": round(os.getloadavg()[0], 2)}
+            order = ("te", "reclaim") if r % 2 == 0 else ("reclaim", "te")
+            for which in order:
+                if which == "te":
+                    row["te_s"], stdout, row["te_cpu_s"] = _timed_run(te_cmd, te_env)
+                    row["te_hashes"] = sum(1 for line in stdout.splitlines() if line.startswith("pdq "))
+                else:
+                    row["reclaim_s"], stdout, row["reclaim_cpu_s"] = _timed_run(scan_cmd, env)
+                    report = json.loads(stdout)
+                    row["reclaim_new_items"] = report.get("new_items")
+                    row["reclaim_errors"] = len(report.get("errors", []))
+            row["ratio"] = round(row["reclaim_s"] / row["te_s"], 3)
+            for key in ("reclaim_s", "te_s", "reclaim_cpu_s", "te_cpu_s"):
+                row[key] = round(row[key], 2)
+            out["rounds"].append(row)
+            shutil.rmtree(env["RECLAIM_WORKSPACE"], ignore_errors=True)
+    reclaim_total = sum(r["reclaim_s"] for r in out["rounds"])
+    te_total = sum(r["te_s"] for r in out["rounds"])
+    out["reclaim_images_per_s"] = round(n * rounds / reclaim_total, 1)
+    out["te_images_per_s"] = round(n * rounds / te_total, 1)
+    out["ratio"] = round(reclaim_total / te_total, 3)
+    out["passes"] = out["ratio"] <= 1.0
+    # What the walls would be if each command had its cores to itself (reclaim: min(workers, cores);
+    # the peer: one): a load-independent view; the bar is the wall-clock ratio above.
+    cores = workers_cores(workers)
+    reclaim_cpu = sum(r["reclaim_cpu_s"] for r in out["rounds"])
+    te_cpu = sum(r["te_cpu_s"] for r in out["rounds"])
+    out["reclaim_cpu_ms_per_image"] = round(1000 * reclaim_cpu / (n * rounds), 1)
+    out["te_cpu_ms_per_image"] = round(1000 * te_cpu / (n * rounds), 1)
+    out["cpu_bound_ratio"] = round((reclaim_cpu / cores) / te_cpu, 3) if te_cpu else None
+    return out
+
+
+def print_vs(r: dict[str, Any]) -> None:
+    d = r["data"]
+    print(f"reclaim scan vs threatexchange hash photo — {r['date']} — {r['machine']}")
+    print(
+        f"data: {d['n']} JPEGs ({d['distinct']} distinct), {d['size']}, q{d['jpeg_quality']}, mean "
+        f"{d['mean_kib']} KiB; {d['faceless']} without a face, the others with one pasted face "
+        f"{d['face_width_px'][0]}-{d['face_width_px'][1]} px wide"
+    )
+    print(
+        f"{'round':>5}{'load':>6}{'reclaim s':>11}{'img/s':>7}{'CPU s':>7}{'te s':>7}{'img/s':>7}{'CPU s':>7}"
+        f"{'ratio':>7}  checks"
+    )
+    for i, x in enumerate(r["rounds"], 1):
+        print(
+            f"{i:>5}{x['load_avg_1min']:>6}{x['reclaim_s']:>11}{round(d['n'] / x['reclaim_s'], 1):>7}"
+            f"{x['reclaim_cpu_s']:>7}{x['te_s']:>7}{round(d['n'] / x['te_s'], 1):>7}{x['te_cpu_s']:>7}"
+            f"{x['ratio']:>7}  "
+            f"reclaim {x['reclaim_new_items']} new items, {x['reclaim_errors']} errors; "
+            f"te {x['te_hashes']} PDQ"
+        )
+    print(
+        f"all rounds: reclaim {r['reclaim_images_per_s']} images/s ({r['workers']} workers, start-up "
+        "included), "
+        f"threatexchange {r['te_images_per_s']} images/s; ratio {r['ratio']} (bar ≤ 1.0) — "
+        f"{'PASS' if r['passes'] else 'FAIL'}"
+    )
+    print(
+        f"CPU per image (all processes): reclaim {r['reclaim_cpu_ms_per_image']} ms, threatexchange "
+        f"{r['te_cpu_ms_per_image']} ms; ratio if each had its cores to itself ({r['workers']} vs 1): "
+        f"{r['cpu_bound_ratio']} (load: 1-minute load average before each round)"
+    )
+
+
 # --- output ------------------------------------------------------------------------------------------
 
 
@@ -569,12 +709,30 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help=f"enrol a known image ({ROBUST_KNOWN}) first: every item goes through the robust repost engine",
     )
+    ap.add_argument(
+        "--vs-threatexchange",
+        action="store_true",
+        help="time the reclaim scan CLI against 'threatexchange hash photo' on the same files, alternating",
+    )
+    ap.add_argument("--rounds", type=int, default=3, help="alternations with --vs-threatexchange")
+    ap.add_argument(
+        "--faceless-fraction",
+        type=float,
+        default=1 / 3,
+        help="with --vs-threatexchange: share of images without a face (default 1/3)",
+    )
     args = ap.parse_args(argv)
     if args.n < 2:
         ap.error("--n must be at least 2")
     shared: Path | None = args.shared if args.shared.is_dir() else None
     if shared is None:
         print(f"note: {args.shared} is absent: scenes from scikit-image", file=sys.stderr)
+    if args.vs_threatexchange:
+        if not 0.0 <= args.faceless_fraction <= 1.0:
+            ap.error("--faceless-fraction must be between 0 and 1")
+        vs = vs_threatexchange(args.n, args.workers, max(1, args.rounds), args.faceless_fraction, shared)
+        print(json.dumps(vs, indent=2)) if args.json else print_vs(vs)
+        return 0
     report = run(args.n, args.workers, not args.no_single, args.profile_images, shared, args.robust)
     if args.json:
         print(json.dumps(report, indent=2))

@@ -6,7 +6,15 @@ One module per command group; each command parses its options, calls the library
 server.
 """
 
+# ruff: noqa: E402  (reclaim.cli.early runs before the other imports on purpose)
 from __future__ import annotations
+
+import sys
+
+from reclaim.cli import early
+
+# before the imports below: ``reclaim scan`` starts its fork server now (see reclaim.cli.early)
+early.start_fork_server(sys.argv[1:] if sys.argv and sys.argv[0].endswith("reclaim") else ())
 
 from pathlib import Path
 from typing import Annotated

@@ -30,7 +30,7 @@ from typing import Any, ClassVar, Protocol
 from urllib.parse import urlsplit
 
 from reclaim.errors import UserError
-from reclaim.scan.analyze import Analysis, AnalyzeOptions, analyze_job
+from reclaim.scan.analyze import Analysis, AnalyzeOptions, analyze_job, warm_up
 
 AnalyzeJob = tuple[bytes, AnalyzeOptions]
 
@@ -112,7 +112,7 @@ def _watch_parent(parent_pid: int) -> None:
 def _make_pool(size: int) -> Executor:
     if sys.platform.startswith("linux"):
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["reclaim.scan.preload"])
+        context.set_forkserver_preload(["reclaim.scan.preload"])  # as reclaim.cli.early.PRELOAD
     else:
         context = multiprocessing.get_context("spawn")
     return ProcessPoolExecutor(
@@ -142,10 +142,14 @@ class LocalPoolExecutor(AnalysisExecutor):
 
     name = "local"
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, *, warm_faces: bool | None = None) -> None:
         self.size = size
         self._pool = _make_pool(size)
         self._generation = 0
+        if warm_faces is not None:
+            # start every worker now (the pool starts them on demand), each loading what it needs
+            for _ in range(size):
+                self._pool.submit(warm_up, warm_faces)
         """Bumped when a broken pool is replaced: a job tells whether it went to the current one."""
 
     @property
@@ -246,8 +250,12 @@ def check_address(settings: ClusterSettings) -> tuple[str, str]:
     return scheme, host
 
 
-def make_executor(workers: int, cluster: ClusterSettings | None) -> AnalysisExecutor:
-    """The executor for a scan: the cluster's when one is given, else a local pool (or inline for 1)."""
+def make_executor(
+    workers: int, cluster: ClusterSettings | None, *, warm_faces: bool | None = None
+) -> AnalysisExecutor:
+    """The executor for a scan: the cluster's when one is given, else a local pool (or inline for 1).
+    ``warm_faces``: start a local pool's workers at once (not on the first file), loading the face
+    model's session too when true."""
     if cluster is not None:
         check_address(cluster)
         # Imported here, not at the top: distributed costs ≈ 0.5 s of start-up, paid only with --scheduler.
@@ -255,5 +263,5 @@ def make_executor(workers: int, cluster: ClusterSettings | None) -> AnalysisExec
 
         return DaskExecutor(cluster)
     if workers > 1:
-        return LocalPoolExecutor(workers)
+        return LocalPoolExecutor(workers, warm_faces=warm_faces)
     return InlineExecutor()

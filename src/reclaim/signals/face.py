@@ -247,15 +247,49 @@ class DlibResNetFace(FaceModel):
         detect_side: int,
         upsample: int,
         weak: list[tuple[tuple[float, float, float, float], float]] | None = None,
+        greys: dict[float, np.ndarray] | None = None,
     ) -> list[DetectedFace]:
         """Faces found at HOG score ≥ 0; boxes scoring between WEAK_SCORE and 0 (unturned passes only)
-        are appended to ``weak`` for :meth:`second_pass`."""
+        are appended to ``weak`` for :meth:`second_pass`. A turned pass detects on a turned grey copy at
+        most ``detect_side`` px (``greys`` caches the unturned grey copies by scale; quarter turns only) and
+        turns the full image only when it finds a face (which is rare)."""
+        if not degrees:
+            adjust = self.WEAK_SCORE if weak is not None else 0.0
+            return self._found(image, image, 0, self.detect(image, detect_side, upsample, adjust), weak)
         src_h, src_w = image.shape[:2]
-        work = _rotate(image, degrees) if degrees else image
+        theta = math.radians(degrees)
+        cos, sin = abs(math.cos(theta)), abs(math.sin(theta))
+        extent = max(src_w * cos + src_h * sin, src_w * sin + src_h * cos)
+        scale = min(1.0, detect_side / extent)
+        if degrees % 90:  # turned with interpolation at full size, as before (its score is sensitive)
+            work = _rotate(image, degrees)
+            return self._found(image, work, degrees, self.detect(work, detect_side, upsample, 0.0), None)
+        cache = greys if greys is not None else {}
+        if scale not in cache:  # exact turns commute with scaling: turn the small grey copy
+            small = _resize(image, scale) if scale < 1.0 else image
+            cache[scale] = np.ascontiguousarray(np.asarray(Image.fromarray(small).convert("L")))
+        boxes = [
+            (tuple(v / scale for v in box), score)
+            for box, score in self._detect(_rotate(cache[scale], degrees), upsample, 0.0)
+        ]
+        if not any(score >= 0.0 for _, score in boxes):
+            return []
+        return self._found(image, _rotate(image, degrees), degrees, boxes, None)
+
+    def _found(
+        self,
+        image: np.ndarray,
+        work: np.ndarray,
+        degrees: int,
+        boxes: list[tuple[tuple[float, float, float, float], float]],
+        weak: list[tuple[tuple[float, float, float, float], float]] | None,
+    ) -> list[DetectedFace]:
+        """Encode the boxes found in ``work`` (``image`` turned by ``degrees``) scoring ≥ 0; keep the
+        weaker ones in ``weak`` (when given)."""
+        src_h, src_w = image.shape[:2]
         rot_h, rot_w = work.shape[:2]
-        adjust = self.WEAK_SCORE if weak is not None and not degrees else 0.0
         found = []
-        for (left, top, right, bottom), score in self.detect(work, detect_side, upsample, adjust):
+        for (left, top, right, bottom), score in boxes:
             full_box = (max(0.0, left), max(0.0, top), min(rot_w - 1.0, right), min(rot_h - 1.0, bottom))
             if score < 0.0:
                 if weak is not None and full_box[2] > full_box[0] and full_box[3] > full_box[1]:
@@ -329,10 +363,11 @@ class DlibResNetFace(FaceModel):
         scale = full_side / longest
         if 4 * h * w * scale * scale <= self.MAX_UPSAMPLED_PIXELS:
             plans.append((0, full_side, 1))
+        greys: dict[float, np.ndarray] = {}
         for degrees, side, upsample in plans:
             if time.process_time() - start > budget_s:
                 break
-            found = self._attempt(image, degrees, side, upsample, weak)
+            found = self._attempt(image, degrees, side, upsample, weak, greys)
             if found:
                 return found, []
         return [], weak

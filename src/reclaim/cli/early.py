@@ -1,0 +1,46 @@
+"""Imported first by the command line: for ``reclaim scan`` it starts the worker pool's fork server at
+once, so that the fork server's preload (≈ 1.5 s: the image stack, dlib's models, the face ResNet
+converted to ONNX; :mod:`reclaim.scan.preload`) runs on the second core while this process imports the
+command line and opens the workspace (≈ 1 s), instead of after them. The scan's pool then forks its
+workers from this fork server. Only the standard library is imported here.
+
+A guess that turns out wrong (``scan --help``, a user error) only costs that idle process, which ends
+with this one."""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.forkserver
+import sys
+from collections.abc import Sequence
+
+PRELOAD = "reclaim.scan.preload"
+"""The fork server's preload module (the same as :func:`reclaim.scan.executors.make_pool`'s)."""
+
+
+def wants_pool(argv: Sequence[str]) -> bool:
+    """Whether these command-line arguments run a scan with a local worker pool: ``scan`` without
+    ``--help``, ``--scheduler`` (a Dask cluster) or ``--workers 1``."""
+    args = list(argv)
+    if "scan" not in args:
+        return False
+    after = args[args.index("scan") + 1 :]
+    for i, a in enumerate(after):
+        if a in ("--help", "-h") or a.startswith("--scheduler"):
+            return False
+        if (a == "--workers" and after[i + 1 : i + 2] == ["1"]) or a == "--workers=1":
+            return False
+    return True
+
+
+def start_fork_server(argv: Sequence[str]) -> None:
+    """Start the fork server (Linux) when :func:`wants_pool`; never raises (the pool starts it later)."""
+    if not sys.platform.startswith("linux") or not wants_pool(argv):
+        return
+    if multiprocessing.parent_process() is not None:  # a worker re-importing the main module
+        return
+    try:
+        multiprocessing.get_context("forkserver").set_forkserver_preload([PRELOAD])
+        multiprocessing.forkserver.ensure_running()
+    except (OSError, ValueError, RuntimeError):  # the scan's own pool start reports a real problem
+        pass

@@ -1,0 +1,80 @@
+"""Scan start-up (issue 13, outcome 1): ``reclaim scan`` starts its fork server before its own imports,
+the pool starts its workers as the scan opens, and the face ResNet is converted to ONNX once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from reclaim.cli.early import wants_pool
+from reclaim.demo import paste_face
+from reclaim.scan.analyze import warm_up
+from reclaim.signals.dlib_onnx import converted_model
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["scan", "photos"], True),
+        (["--workspace", "ws", "scan", "a", "b", "--json"], True),
+        (["scan", "photos", "--workers", "2"], True),
+        (["scan", "photos", "--workers", "1"], False),
+        (["scan", "photos", "--workers=1"], False),
+        (["scan", "--help"], False),
+        (["scan", "photos", "--scheduler", "tcp://127.0.0.1:8786"], False),
+        (["matches"], False),
+        ([], False),
+    ],
+)
+def test_only_a_local_pool_scan_starts_the_fork_server_early(argv: list[str], expected: bool) -> None:
+    assert wants_pool(argv) is expected
+
+
+def test_the_onnx_model_is_converted_once_per_process() -> None:
+    first = converted_model()
+    assert first is converted_model()
+    assert len(first) > 1_000_000
+
+
+def test_warm_up_loads_the_model_and_never_raises() -> None:
+    warm_up(False)
+    warm_up(True)
+
+
+def test_cli_scan_with_the_early_fork_server(tmp_path: Path) -> None:
+    """The real command as a user runs it: two workers, a face picture and a faceless one, no error and
+    no traceback from a worker re-importing the command line."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(7)
+    scene = rng.integers(0, 255, size=(480, 640, 3), dtype=np.uint8)
+    paste_face(scene, width=160, at=(0.5, 0.5)).save(folder / "face.jpg", quality=90)
+    Image.fromarray(scene).save(folder / "scene.jpg", quality=90)
+    reclaim = Path(sys.executable).with_name("reclaim")
+    if not reclaim.exists():
+        pytest.skip("the reclaim console script is not installed next to this interpreter")
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = dict(
+        os.environ,
+        RECLAIM_WORKSPACE=str(tmp_path / "ws"),
+        RECLAIM_PASSPHRASE="test-startup",
+        PYTHONPATH=os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]),
+    )
+    env.pop("RECLAIM_DATABASE_URL", None)
+    subprocess.run([str(reclaim), "init"], env=env, check=True, capture_output=True)
+    done = subprocess.run(
+        [str(reclaim), "scan", str(folder), "--workers", "2", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert '"new_items": 2' in done.stdout
