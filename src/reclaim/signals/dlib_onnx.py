@@ -390,16 +390,20 @@ def _onnx_model(path: Path) -> bytes:
         raise DependencyError(f"could not convert the dlib face model {path} to ONNX: {exc}") from exc
 
 
-@functools.cache
 def converted_model() -> bytes:
-    """The ONNX graph of the installed dlib model, converted once per process (≈ 0.2 s, plus ≈ 0.8 s to
-    import ``onnx``). The scan's fork server calls this before it forks the workers, which then share the
-    bytes and only build their own onnxruntime session (≈ 0.07 s)."""
+    """The ONNX graph of the installed dlib model, converted once per process and model file (≈ 0.2 s, plus
+    ≈ 0.8 s to import ``onnx``). The scan's fork server calls this before it forks the workers, which then
+    share the bytes and only build their own onnxruntime session (≈ 0.07 s)."""
+    return _converted(model_path())
+
+
+@functools.cache
+def _converted(path: Path) -> bytes:
     try:
         import onnx  # type: ignore[import-not-found, unused-ignore]  # noqa: F401  (the converter needs it)
     except ImportError as exc:
         raise DependencyError(f"the ONNX face encoder needs the onnx package: {exc}") from exc
-    return _onnx_model(model_path())
+    return _onnx_model(path)
 
 
 def import_onnxruntime() -> Any:
