@@ -95,6 +95,8 @@ def _loop(base: Path) -> list[Step]:
               "--consent", consent, "--keep-photos", "--json")["person_id"]  # fmt: skip
     run("person-list", "person", "list", "--json")
     run("scan", "scan", str(sample.root), "--json", "--workers", "1")
+    # The scan's quick face search left the pictures without a match for later: search them now.
+    run("finish-faces", "finish-faces", "--json", "--workers", "1")
     rows = run("matches", "matches", "--json")
     for n, row in enumerate(rows, 1):
         run(f"explain-match-{n}", "explain", row["match_id"], "--json")

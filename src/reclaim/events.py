@@ -31,6 +31,7 @@ class EventKind(StrEnum):
     SCAN_FINISHED = "scan.finished"
     ITEM_ADDED = "item.added"
     ITEM_MEDIA_PURGED = "item.media_purged"
+    ITEM_FACES_SEARCHED = "item.faces_searched"
     MATCH_CREATED = "match.created"
     MATCH_CONFIRMED = "match.confirmed"
     MATCH_REJECTED = "match.rejected"

@@ -84,6 +84,7 @@ def init(as_json: JsonOption = False) -> None:
 # The order of registration is the order of `reclaim --help`.
 for command in (
     scan.scan,
+    scan.finish_faces,
     scan.matches,
     scan.review,
     scan.explain,

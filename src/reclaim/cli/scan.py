@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -77,6 +78,14 @@ def scan(
         bool,
         typer.Option("--insecure", help="Allow tcp:// to another machine (media sent unencrypted)."),
     ] = False,
+    thorough: Annotated[
+        bool,
+        typer.Option(
+            "--thorough",
+            help="Search every picture for small and turned faces now (≈ 10x slower on pictures without "
+            "a face). Default: only pictures with a match; 'reclaim finish-faces' does the rest later.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Scan material for enrolled faces and reposts of known images.
@@ -88,6 +97,9 @@ def scan(
     HEIC/HEIF, AVIF) and videos are recognised by content; every other file is counted as skipped.
     Rescanning adds nothing twice, and an interrupted scan resumes where it stopped when run again.
     With --scheduler the analysis runs on a Dask cluster's workers; results are the same.
+    Faces: the plain detection pass runs on every picture; the slow passes for small and turned faces
+    run at once on pictures with a match, and later ('reclaim finish-faces') or now (--thorough) on the
+    rest.
 
     Example:
         reclaim scan ~/Downloads/Telegram\\ Desktop/ChatExport_2026-11-20 ./screenshots --json
@@ -103,6 +115,7 @@ def scan(
         report = scan_paths(
             ws, paths, hash_only=hash_only, forensics=forensics, workers=workers, progress=progress,
             checks=[ReuploadCheck()], cluster=ClusterSettings(scheduler, insecure) if scheduler else None,
+            face_search="thorough" if thorough else "quick",
         )  # fmt: skip
     result = report.to_dict(verbose=verbose)
     result["errors"] = [{"path": e.path, "error": e.error} for e in report.errors]
@@ -117,12 +130,53 @@ def _render_scan(r: dict[str, Any]) -> None:
     )
     for e in r["errors"]:
         warn(f"  skipped {e['path']}: {e['error']}")
+    if r.get("faces_deferred"):
+        say(
+            f"{r['faces_deferred']} picture(s) without a match had the quick face search only and no face "
+            "was found: 'reclaim finish-faces' searches them for small and turned faces."
+        )
     for name, v in r.get("video_signals", {}).items():
         say(f"{name}: {v['hashed']} new video(s) hashed, {v['unhashed']} not")
         for problem, n in v["problems"].items():
             warn(f"  {name} missing on {n} video(s): {problem}")
     for s in r.get("skipped_paths", []):
         warn(f"  {s['reason'].replace('_', ' ')}: {s['path']}")
+
+
+def finish_faces(
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="Worker processes (default: one per core).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Search the pictures a scan gave only the quick face search for small and turned faces.
+
+    'reclaim scan' runs the slow detection passes (full resolution, turns, upsampling) at once only on
+    pictures with a match; this runs them on every other picture where no face was found, and matches
+    the faces it finds against the enrolled persons. Pictures whose media are not kept (a minor's,
+    --hash-only scans) cannot be searched again and are counted.
+
+    Example:
+        reclaim finish-faces --json
+    """
+    from reclaim.scan.service import finish_faces as run
+
+    with open_workspace() as ws, progress_bar(show=err_console.is_terminal and not as_json) as progress:
+        report = run(ws, workers=workers, progress=lambda done, total: progress(done, total, ""))
+    emit(
+        asdict(report) | {"errors": [{"item": s, "error": e} for s, e in report.errors]},
+        as_json,
+        _render_finish,
+    )
+
+
+def _render_finish(r: dict[str, Any]) -> None:
+    say(
+        f"{r['searched']} picture(s) searched, {r['faces_found']} face(s) found, {r['new_matches']} new "
+        f"match(es); {r['unavailable']} without stored media; {len(r['errors'])} error(s)."
+    )
+    for e in r["errors"]:
+        warn(f"  item {e['item'][:12]}: {e['error']}")
 
 
 def _when(s: dict[str, Any]) -> str:

@@ -47,9 +47,10 @@ from reclaim.matching.robust import features_of_bytes, load_item_features, store
 from reclaim.matching.scope import filter_items
 from reclaim.matching.service import Matcher
 from reclaim.media import MediaLimits
-from reclaim.scan.analyze import Analysis, AnalyzeOptions
+from reclaim.scan.analyze import Analysis, AnalyzeOptions, FaceSearch
 from reclaim.scan.checks import PostScanCheck
 from reclaim.scan.executors import AnalysisExecutor, ClusterSettings, Ticket, check_address, make_executor
+from reclaim.scan.finish import FinishReport, deferred_items, search_deferred, store_faces
 from reclaim.signals import VIDEO_SIGNALS, SignalValue
 from reclaim.sources import (
     EXPORT_FILE,
@@ -63,7 +64,7 @@ from reclaim.sources import (
     source_for,
 )
 from reclaim.sources.web import URL as WEB_URL
-from reclaim.store.crypto import DataKey, decrypt_vector, encrypt_vector
+from reclaim.store.crypto import DataKey, decrypt_vector
 from reclaim.store.models import Face, FileStamp, Item, Match, Scan, Sighting, Signal, utcnow
 from reclaim.text import escaped, storable
 from reclaim.workspace import Workspace
@@ -109,6 +110,11 @@ class ScanReport:
     new_matches: int = 0
     reuploads: int = 0
     follow_ups: int = 0
+    faces_deferred: int = 0
+    """Pictures of this scan that had only the quick face search, found no face and still wait for the
+    thorough one (``reclaim finish-faces``; see :data:`reclaim.scan.analyze.FaceSearch`)."""
+    faces_finished: int = 0
+    """Deferred pictures with a match that the scan searched thoroughly itself."""
     errors: list[ScanError] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=_no_skips)
     """Files that are not material, by reason: ``not_media`` (documents, ``.DS_Store``, ...) and
@@ -377,6 +383,7 @@ class _Writer:
             height=analysis.height,
             frame_count=analysis.frame_count,
             stored=False,
+            faces_deferred=analysis.faces_deferred,
         )
         s.add(item)
         s.flush()
@@ -399,25 +406,7 @@ class _Writer:
         if analysis.kind == "video":
             for signal in VIDEO_SIGNALS:
                 self.report.count_video(signal.name, analysis.video_problems.get(signal.name))
-        faces: list[tuple[Face, np.ndarray]] = []
-        for fr in analysis.faces:
-            face = Face(
-                item_id=item.id,
-                frame_index=fr.frame_index,
-                model=analysis.face_model,
-                box={
-                    "left": fr.box[0],
-                    "top": fr.box[1],
-                    "right": fr.box[2],
-                    "bottom": fr.box[3],
-                    "rotation": fr.rotation,
-                },
-                vector_ct=encrypt_vector(self.ws.key, fr.vector, kind="face", owner=str(item.id)),
-            )
-            s.add(face)
-            faces.append((face, np.frombuffer(fr.vector, dtype=np.float32)))
-        if faces:
-            s.flush()
+        faces = store_faces(s, self.ws, item, analysis.faces, analysis.face_model)
         if analysis.forensics:
             store_findings(s, item, analysis.forensics)
         if analysis.robust is not None:
@@ -480,6 +469,23 @@ class _Writer:
         created = self.matcher.match_item(s, item, refs, faces, features)
         self._after_matches(created)
 
+    def finish_deferred(self, executor: AnalysisExecutor) -> None:
+        """After the items: the thorough face search (on ``executor``) of this scan's deferred items that
+        have a match (see :mod:`reclaim.scan.finish`); the others are counted in the report."""
+        if self.options.faces and self.options.face_search == "quick":
+            ids = deferred_items(self.session, self.seen_items, matched_only=True)
+
+            def match(item: Item, faces: list[tuple[Face, np.ndarray]]) -> list[Match]:
+                created = self.matcher.match_item(self.session, item, [], faces)
+                self._after_matches(created)
+                return created
+
+            done = search_deferred(self.session, self.ws, executor, self.options, ids, match)
+            self.report.faces_finished = done.searched
+            for sha, msg in done.errors:
+                self.report.errors.append(ScanError(f"item {sha[:12]}", f"thorough face search: {msg}"))
+        self.report.faces_deferred = len(deferred_items(self.session, self.seen_items, matched_only=False))
+
     def finish_references(self) -> None:
         """After the items: edited reposts of items this scan matched, among every stored item (those
         scanned before the match included: see ``Matcher.finish``)."""
@@ -488,26 +494,10 @@ class _Writer:
 
     def _after_matches(self, created: Sequence[Match]) -> None:
         """Matches made on items already written: the minor policy, and their pixel passes."""
-        if not created:
-            return
-        s = self.session
-        self._purge_minor_reposts(s, created)
-        if self.options.forensics == "matched":
-            complete_forensics(s, self.ws.vault, list({m.item_id: m.item for m in created}.values()))
+        after_matches(self.session, self.ws, self.matcher, created, self.options.forensics)
 
     def _purge_minor_reposts(self, s: Session, carried: Sequence[Match]) -> None:
-        """Policy for a minor, again: an item scanned earlier that this item's match made a repost of a
-        minor's image loses its stored media (the event first, the bytes after the rows say so)."""
-        doomed = [m.item for m in carried if m.person_id in self.matcher.minor_ids and m.item.stored]
-        for it in doomed:
-            it.stored = False
-            log_event(
-                s, EventKind.ITEM_MEDIA_PURGED, subject=subject("item", it.sha256), detail={"reason": "minor"}
-            )
-        if doomed:
-            s.flush()
-        for it in doomed:
-            self.ws.vault.delete(it.sha256)
+        purge_minor_media(s, self.ws, self.matcher, carried)
 
     def record_stamp(self, stamp: str | None, item: Item) -> None:
         """Remember that the file ``stamp`` names holds ``item`` (see :func:`_file_stamp`)."""
@@ -531,6 +521,67 @@ class _Writer:
         for stamp in pending.stamps:
             self.record_stamp(stamp, item)
         self.session.commit()
+
+
+def purge_minor_media(s: Session, ws: Workspace, matcher: Matcher, matches: Sequence[Match]) -> None:
+    """Policy for a minor, again: an item scanned earlier that one of ``matches`` ties to a minor (a repost
+    carried to it, a face found later) loses its stored media (the event first, the bytes after the rows
+    say so)."""
+    doomed = [m.item for m in matches if m.person_id in matcher.minor_ids and m.item.stored]
+    for it in doomed:
+        it.stored = False
+        log_event(
+            s, EventKind.ITEM_MEDIA_PURGED, subject=subject("item", it.sha256), detail={"reason": "minor"}
+        )
+    if doomed:
+        s.flush()
+    for it in doomed:
+        ws.vault.delete(it.sha256)
+
+
+def after_matches(
+    s: Session, ws: Workspace, matcher: Matcher, created: Sequence[Match], forensics: ForensicsMode
+) -> None:
+    """Matches made on items already written: the minor policy, and their pixel passes."""
+    if not created:
+        return
+    purge_minor_media(s, ws, matcher, created)
+    if forensics == "matched":
+        complete_forensics(s, ws.vault, list({m.item_id: m.item for m in created}.values()))
+
+
+def finish_faces(
+    ws: Workspace,
+    *,
+    case_id: str | None = None,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    cluster: ClusterSettings | None = None,
+) -> FinishReport:
+    """The thorough face search of every item a quick scan deferred (of ``case_id``'s material, when
+    given) whose media are stored, on local workers or ``cluster``; the faces found are matched against
+    the enrolled persons (of that case) as a scan matches them (see :mod:`reclaim.scan.finish`)."""
+    workers = workers if workers is not None else (os.cpu_count() or 1)
+    with (
+        ws.exclusive("the face search"),
+        make_executor(workers, cluster, warm_faces=True) as executor,
+        ws.session() as session,
+    ):
+        ids = deferred_items(session, matched_only=False)
+        if case_id is not None:
+            ids = sorted(filter_items(session, ids, {case_id}))
+        matcher = Matcher(session, ws.key, scope=case_id)
+
+        def match(item: Item, faces: list[tuple[Face, np.ndarray]]) -> list[Match]:
+            created = matcher.match_item(session, item, [], faces)
+            after_matches(session, ws, matcher, created, "matched")
+            return created
+
+        options = AnalyzeOptions(faces=True, forensics="none")
+        report = search_deferred(session, ws, executor, options, ids, match, progress=progress)
+        after_matches(session, ws, matcher, matcher.finish(session), "matched")
+        session.commit()
+        return report
 
 
 def _read_entry(entry: Entry, limits: MediaLimits) -> bytes:
@@ -561,6 +612,7 @@ def scan_paths(
     case_id: str | None = None,
     source: Source | None = None,
     cluster: ClusterSettings | None = None,
+    face_search: FaceSearch = "thorough",
 ) -> ScanReport:
     """Scan files, folders and Telegram exports into the workspace. ``forensics`` says which items get
     the forensic signals (see :data:`reclaim.forensics.passes.ForensicsMode`); findings are stored.
@@ -569,7 +621,8 @@ def scan_paths(
     against it (None: the CLI's workspace, see :mod:`reclaim.matching.scope`). ``source``: read every path
     with this source instead of detecting one (a capture hands over the images it received this way).
     ``cluster``: analyse on a Dask cluster's workers instead of local processes (:mod:`reclaim.scan.cluster`);
-    the writer, the key and the database stay here."""
+    the writer, the key and the database stay here. ``face_search``: see
+    :data:`reclaim.scan.analyze.FaceSearch` ("quick" is what ``reclaim scan`` runs unless ``--thorough``)."""
     if cluster is not None:
         check_address(cluster)  # refused before anything is opened
 
@@ -586,6 +639,7 @@ def scan_paths(
             faces=faces,
             forensics=forensics,
             c2pa_trust_pem=ws.c2pa_trust_pem() if forensics != "none" else None,
+            face_search=face_search,
         )
         return _scan(
             ws,
@@ -720,6 +774,7 @@ def _scan(
                 session.commit()
                 unsaved = 0
                 tell("")
+            writer.finish_deferred(executor)
             writer.finish_references()
         except BaseException:
             session.rollback()

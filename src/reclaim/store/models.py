@@ -201,6 +201,8 @@ class Item(Base):
     height: Mapped[int | None] = mapped_column(Integer)
     frame_count: Mapped[int | None] = mapped_column(Integer)
     stored: Mapped[bool] = mapped_column(Boolean, default=False)
+    faces_deferred: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0", index=True)
+    """Only a quick face search ran and found no face (see :data:`reclaim.scan.analyze.FaceSearch`)."""
     """True when the encrypted bytes are in the vault (False for hash-only scans and minors)."""
     cluster_id: Mapped[int | None] = mapped_column(ForeignKey("clusters.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
