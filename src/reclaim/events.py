@@ -35,6 +35,7 @@ class EventKind(StrEnum):
     MATCH_CREATED = "match.created"
     MATCH_CONFIRMED = "match.confirmed"
     MATCH_REJECTED = "match.rejected"
+    MATCH_SUPERSEDED = "match.superseded"
     CLUSTER_MERGED = "cluster.merged"
     MEDIA_UNBLURRED = "media.unblurred"
     MEDIA_REVEALED = "media.revealed"

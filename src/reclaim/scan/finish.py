@@ -86,6 +86,33 @@ def deferred_items(
     return sorted(out)
 
 
+def _supersede_reposts(session: Session, item: Item, created: Sequence[Match]) -> None:
+    """A repost match exists only on an item without a direct match of the same person (as a thorough
+    scan leaves it): a deferred item that got its repost match before its face was found loses the
+    repost match when it is still an unreviewed candidate (logged; a reviewed one is kept as decided)."""
+    direct = {m.person_id: m for m in created if m.item_id == item.id and m.kind != "repost"}
+    if not direct:
+        return
+    stale = session.scalars(
+        select(Match).where(
+            Match.item_id == item.id,
+            Match.kind == "repost",
+            Match.status == "candidate",
+            Match.person_id.in_(sorted(direct)),
+        )
+    ).all()
+    for m in stale:
+        log_event(
+            session,
+            EventKind.MATCH_SUPERSEDED,
+            subject=subject("match", m.id),
+            detail={"item": item.sha256, "by": direct[m.person_id].id, "kind": m.kind},
+        )
+        session.delete(m)
+    if stale:
+        session.flush()
+
+
 def search_deferred(
     session: Session,
     ws: Workspace,
@@ -117,6 +144,7 @@ def search_deferred(
         stored = store_faces(session, ws, item, new, result.face_model)
         item.faces_deferred = False
         created = match(item, stored) if stored else []
+        _supersede_reposts(session, item, created)
         log_event(
             session,
             EventKind.ITEM_FACES_SEARCHED,
