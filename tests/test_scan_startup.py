@@ -42,6 +42,30 @@ def test_the_onnx_model_is_converted_once_per_process() -> None:
     assert len(first) > 1_000_000
 
 
+def test_the_conversion_is_kept_on_disk_and_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second process reads the conversion from the cache folder (no ``onnx`` import, no conversion);
+    a damaged copy is converted again, and a folder that cannot be written costs only the conversion."""
+    from reclaim.signals import dlib_onnx
+
+    monkeypatch.setenv("RECLAIM_CACHE_DIR", str(tmp_path / "cache"))
+    path = dlib_onnx.model_path()
+    fresh = dlib_onnx._converted.__wrapped__(path)
+    (cached,) = (tmp_path / "cache").glob("*.onnx")
+    assert cached.read_bytes() == fresh
+    calls: list[Path] = []
+    real = dlib_onnx._onnx_model
+    monkeypatch.setattr(dlib_onnx, "_onnx_model", lambda p: calls.append(p) or real(p))
+    assert dlib_onnx._converted.__wrapped__(path) == fresh and calls == []  # read from the cache
+    damaged = bytearray(fresh)
+    damaged[len(damaged) // 2] ^= 0xFF
+    cached.write_bytes(bytes(damaged))
+    assert dlib_onnx._converted.__wrapped__(path) == fresh and calls == [path]  # converted again
+    assert cached.read_bytes() == fresh
+    (tmp_path / "blocked").write_text("a file where the folder would be")
+    monkeypatch.setenv("RECLAIM_CACHE_DIR", str(tmp_path / "blocked"))
+    assert dlib_onnx._converted.__wrapped__(path) == fresh
+
+
 def test_warm_up_loads_the_model_and_never_raises() -> None:
     warm_up(False)
     warm_up(True)

@@ -41,14 +41,20 @@ def store_findings(
     results: Iterable[ForensicResult],
     *,
     person_id: str | None = None,
+    new_item: bool = False,
 ) -> list[Finding]:
-    """Insert or replace the item's findings (one per signal and scope)."""
+    """Insert or replace the item's findings (one per signal and scope). ``new_item``: the item was added
+    in this transaction and has no findings yet (no lookups: the scan's writer, once per new item)."""
     scope = f"person:{person_id}" if person_id else ""
     rows = []
     for r in results:
-        row = session.scalar(
-            select(Finding).where(
-                Finding.item_id == item.id, Finding.signal == r.signal, Finding.scope == scope
+        row = (
+            None
+            if new_item
+            else session.scalar(
+                select(Finding).where(
+                    Finding.item_id == item.id, Finding.signal == r.signal, Finding.scope == scope
+                )
             )
         )
         if row is None:

@@ -408,7 +408,7 @@ class _Writer:
                 self.report.count_video(signal.name, analysis.video_problems.get(signal.name))
         faces = store_faces(s, self.ws, item, analysis.faces, analysis.face_model)
         if analysis.forensics:
-            store_findings(s, item, analysis.forensics)
+            store_findings(s, item, analysis.forensics, new_item=True)
         if analysis.robust is not None:
             store_item_features(s, self.ws.key, item, analysis.robust)
         all_created = self.matcher.process_item(s, item, refs, faces, analysis.robust)

@@ -18,8 +18,11 @@ Anything else is rejected with :class:`~reclaim.errors.DependencyError`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
 import importlib.util
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -390,20 +393,56 @@ def _onnx_model(path: Path) -> bytes:
         raise DependencyError(f"could not convert the dlib face model {path} to ONNX: {exc}") from exc
 
 
+CONVERTER_VERSION = 1
+"""Bumped when :func:`_to_onnx` changes the graph it writes: older cached conversions are then unused."""
+
+
+def cache_dir() -> Path:
+    """Where converted models are kept between runs: ``RECLAIM_CACHE_DIR``, else the user's cache folder
+    (``$XDG_CACHE_HOME/reclaim`` or ``~/.cache/reclaim``). It holds only conversions of the public model
+    files installed with the face_recognition_models package: nothing about a person or a workspace."""
+    explicit = os.environ.get("RECLAIM_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "reclaim"
+
+
 def converted_model() -> bytes:
-    """The ONNX graph of the installed dlib model, converted once per process and model file (≈ 0.2 s, plus
-    ≈ 0.8 s to import ``onnx``). The scan's fork server calls this before it forks the workers, which then
-    share the bytes and only build their own onnxruntime session (≈ 0.07 s)."""
+    """The ONNX graph of the installed dlib model. Converting costs ≈ 0.2 s plus ≈ 0.5 s to import
+    ``onnx``, so the result is kept in :func:`cache_dir`, named by the SHA-256 of the model file and
+    checked against its own SHA-256 when read (a missing, stale or damaged copy is converted again; a
+    cache folder that cannot be written only costs the conversion), and once per process. The scan's fork
+    server calls this before it forks the workers, which then share the bytes and only build their own
+    onnxruntime session (≈ 0.07 s)."""
     return _converted(model_path())
 
 
 @functools.cache
 def _converted(path: Path) -> bytes:
     try:
+        source = path.read_bytes()
+    except OSError as exc:
+        raise DependencyError(f"could not read the face model {path}: {exc}") from exc
+    name = f"dlib-resnet-{hashlib.sha256(source).hexdigest()[:32]}-v{CONVERTER_VERSION}"
+    folder = cache_dir()
+    cached, check = folder / f"{name}.onnx", folder / f"{name}.sha256"
+    with contextlib.suppress(OSError, ValueError):
+        data = cached.read_bytes()
+        if hashlib.sha256(data).hexdigest() == check.read_text(encoding="ascii").strip():
+            return data
+    try:
         import onnx  # type: ignore[import-not-found, unused-ignore]  # noqa: F401  (the converter needs it)
     except ImportError as exc:
         raise DependencyError(f"the ONNX face encoder needs the onnx package: {exc}") from exc
-    return _onnx_model(path)
+    data = _onnx_model(path)
+    with contextlib.suppress(OSError):  # a read-only home: converted again next time
+        folder.mkdir(parents=True, exist_ok=True)
+        part = folder / f".{name}.{os.getpid()}.part"
+        part.write_bytes(data)
+        part.replace(cached)
+        check.write_text(hashlib.sha256(data).hexdigest() + "\n", encoding="ascii")
+    return data
 
 
 def import_onnxruntime() -> Any:
