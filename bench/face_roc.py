@@ -278,7 +278,7 @@ def run_probe(spec: ProbeSpec) -> ProbeResult:
     data, rect = build_probe(spec, _WORKER_DATA)
     start, cpu_start = time.perf_counter(), time.process_time()
     try:
-        analysis = analyze_bytes(data)
+        analysis = analyze_bytes(data, face_search=os.environ.get("FACE_ROC_SEARCH", "thorough"))  # type: ignore[arg-type]
     except MediaError as exc:
         return ProbeResult(spec.pid, [], np.zeros((0, 128), np.float32), 0.0, 0.0, 0, 0, rect, str(exc))
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
@@ -979,7 +979,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--quick", action="store_true", help="repost conditions on every 4th probe photo only (iteration)"
     )
+    parser.add_argument(
+        "--face-search",
+        choices=("thorough", "quick"),
+        default="thorough",
+        help="the scan's face search level for the probes (quick: the plain pass only, as 'reclaim scan' "
+        "runs it on pictures without a match)",
+    )
     args = parser.parse_args(argv)
+    os.environ["FACE_ROC_SEARCH"] = args.face_search  # read by the spawned probe workers
 
     data_dir: Path = args.data.resolve()
     for sub in ("faces/yale", "faces/public_domain", "scenes"):
