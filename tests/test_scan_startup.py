@@ -102,3 +102,11 @@ def test_cli_scan_with_the_early_fork_server(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     assert '"new_items": 2' in done.stdout
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_workers_fix_the_mmap_threshold() -> None:
+    """glibc accepts both settings (mallopt returns 1); the memory figures are bench/scale.py's."""
+    from reclaim.scan.executors import tune_malloc
+
+    assert tune_malloc() is True

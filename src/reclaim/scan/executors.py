@@ -15,6 +15,7 @@ the writer.
 
 from __future__ import annotations
 
+import ctypes
 import ipaddress
 import multiprocessing
 import os
@@ -92,9 +93,29 @@ class InlineExecutor(AnalysisExecutor):
         return Done(analyze_job(job))
 
 
+M_MMAP_THRESHOLD = -3
+M_ARENA_MAX = -8
+
+
+def tune_malloc() -> bool:
+    """A worker's memory stays flat (issue 13, outcome 3): glibc serves allocations above a threshold with
+    mmap and gives them back when freed, but raises that threshold (up to 32 MiB) after the first large
+    free, after which decoded frames come from the heap and the worker keeps the high-water mark of its
+    largest picture. Fixing the threshold at 1 MiB (and at most two arenas) returns every frame's memory.
+    Returns whether it applied (glibc only)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, 1 << 20)) and bool(libc.mallopt(M_ARENA_MAX, 2))
+    except (OSError, AttributeError):  # another C library: its own defaults
+        return False
+
+
 def _watch_parent(parent_pid: int) -> None:
     """Pool initializer: end this worker when the scan process is gone (e.g. killed), so no orphaned
-    workers with loaded models linger."""
+    workers with loaded models linger; and keep its memory flat (:func:`tune_malloc`)."""
+    tune_malloc()
 
     def watch() -> None:
         while True:
