@@ -108,14 +108,28 @@ def test_thorough_scan_finds_the_turned_face_at_once(
     assert not deferred and faces == 1 and kinds == {"face"}
 
 
-def test_media_not_kept_cannot_be_searched_again(
+def test_hash_only_scans_search_at_once_and_media_not_kept_are_counted(
     workspace: Workspace, sample: SampleExport, tmp_path: Path
 ) -> None:
+    """A hash-only scan keeps no media to search later, so it searches thoroughly at once; a deferred item
+    whose media are gone (e.g. purged for a minor) is counted as unavailable and stays deferred."""
     _enrol(workspace, sample)
     folder = tmp_path / "in"
     folder.mkdir()
     turned = _turned_face(folder / "turned.jpg", "coffee")
-    scan_paths(workspace, [folder], workers=1, face_search="quick", hash_only=True)
+    report = scan_paths(workspace, [folder], workers=1, face_search="quick", hash_only=True)
+    assert report.faces_deferred == 0 and report.face_matches == 1
+    assert _item(workspace, turned)[0] is False
+
+    other = tmp_path / "other"
+    other.mkdir()
+    second = _turned_face(other / "turned2.jpg", "chelsea")
+    scan_paths(workspace, [other], workers=1, face_search="quick")
+    with workspace.session() as s:
+        item = s.scalars(select(Item).where(Item.faces_deferred.is_(True))).one()
+        item.stored = False
+        workspace.vault.delete(item.sha256)
+        s.commit()
     done = finish_faces(workspace, workers=1)
     assert (done.searched, done.unavailable) == (0, 1)
-    assert _item(workspace, turned)[0] is True  # still deferred: said, not hidden
+    assert _item(workspace, second)[0] is True  # still deferred: said, not hidden

@@ -153,8 +153,8 @@ def finish_faces(
 
     'reclaim scan' runs the slow detection passes (full resolution, turns, upsampling) at once only on
     pictures with a match; this runs them on every other picture where no face was found, and matches
-    the faces it finds against the enrolled persons. Pictures whose media are not kept (a minor's,
-    --hash-only scans) cannot be searched again and are counted.
+    the faces it finds against the enrolled persons. Pictures whose media are not kept (a minor's)
+    cannot be searched again and are counted; --hash-only scans search thoroughly at once.
 
     Example:
         reclaim finish-faces --json

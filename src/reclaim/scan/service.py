@@ -639,7 +639,8 @@ def scan_paths(
             faces=faces,
             forensics=forensics,
             c2pa_trust_pem=ws.c2pa_trust_pem() if forensics != "none" else None,
-            face_search=face_search,
+            # Media a hash-only scan does not keep cannot be searched later: search them fully now.
+            face_search="thorough" if hash_only else face_search,
         )
         return _scan(
             ws,
