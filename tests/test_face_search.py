@@ -12,7 +12,8 @@ from sqlalchemy import select
 
 from reclaim.demo import SampleExport, build_sample_export, paste_face, sample_picture
 from reclaim.persons.service import add_person
-from reclaim.scan.service import finish_faces, scan_paths
+from reclaim.scan.analyze import FaceSearch
+from reclaim.scan.service import ScanReport, finish_faces, scan_paths
 from reclaim.store.models import Event, Face, Item, Match
 from reclaim.workspace import Workspace
 
@@ -50,14 +51,21 @@ def _item(ws: Workspace, path: Path) -> tuple[bool, int, set[str]]:
         return item.faces_deferred, faces, kinds
 
 
-def test_quick_scan_defers_a_turned_face_and_finish_faces_finds_it(
-    workspace: Workspace, sample: SampleExport, tmp_path: Path
-) -> None:
-    _enrol(workspace, sample)
+def _scan_turned(
+    ws: Workspace, sample: SampleExport, tmp_path: Path, face_search: FaceSearch
+) -> tuple[Path, ScanReport]:
+    """Enrol the sample person, then scan a folder holding one picture of their face turned a quarter."""
+    _enrol(ws, sample)
     folder = tmp_path / "in"
     folder.mkdir()
     turned = _turned_face(folder / "turned.jpg", "coffee")
-    report = scan_paths(workspace, [folder], workers=1, face_search="quick")
+    return turned, scan_paths(ws, [folder], workers=1, face_search=face_search)
+
+
+def test_quick_scan_defers_a_turned_face_and_finish_faces_finds_it(
+    workspace: Workspace, sample: SampleExport, tmp_path: Path
+) -> None:
+    turned, report = _scan_turned(workspace, sample, tmp_path, "quick")
     assert report.new_items == 1 and report.face_matches == 0
     assert report.faces_deferred == 1 and report.faces_finished == 0
     deferred, _, kinds = _item(workspace, turned)  # (a weak upright box may be kept: it matches no one)
@@ -98,11 +106,7 @@ def test_a_deferred_picture_with_a_match_is_searched_by_the_scan_itself(
 def test_thorough_scan_finds_the_turned_face_at_once(
     workspace: Workspace, sample: SampleExport, tmp_path: Path
 ) -> None:
-    _enrol(workspace, sample)
-    folder = tmp_path / "in"
-    folder.mkdir()
-    turned = _turned_face(folder / "turned.jpg", "coffee")
-    report = scan_paths(workspace, [folder], workers=1, face_search="thorough")
+    turned, report = _scan_turned(workspace, sample, tmp_path, "thorough")
     assert report.face_matches == 1 and report.faces_deferred == 0 and report.faces_finished == 0
     deferred, faces, kinds = _item(workspace, turned)
     assert not deferred and faces == 1 and kinds == {"face"}
