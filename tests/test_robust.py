@@ -322,19 +322,23 @@ def test_scan_order_and_enrolment_after_the_scan_give_the_same_robust_matches(
         ("forward", edited.files[::-1], True),  # original before its edit
         ("backward", edited.files, True),  # the edit first: found when the original is matched
         ("enrolled-after", edited.files, False),
+        ("one-scan-backward", edited.files, True),  # the edit first in the same scan: the scan's finish
+        ("one-scan-forward", edited.files[::-1], True),
     ]:
         w = Workspace.create(tmp_path / label, PASSPHRASE)
         try:
             if enrol_first:
                 enrol(w, edited)
-            for path in order:  # one scan per file
+            if label.startswith("one-scan"):
+                assert not scan_paths(w, list(order), workers=1, forensics="none").errors
+            for path in [] if label.startswith("one-scan") else order:  # one scan per file
                 assert not scan_paths(w, [path], workers=1, forensics="none").errors
             if not enrol_first:
                 enrol(w, edited)
             results.append(_signature(w, edited))
         finally:
             w.close()
-    assert results[0] == results[1] == results[2], results
+    assert all(r == results[0] for r in results), results
     kinds = sorted((row[0], row[1]) for row in results[0])
     assert kinds == [("edited.jpg", "repost"), ("known_edit.jpg", "hash"), ("original.jpg", "face")]
 
