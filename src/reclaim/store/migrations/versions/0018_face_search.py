@@ -20,12 +20,11 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("items") as batch_op:
-        batch_op.add_column(sa.Column("faces_deferred", sa.Boolean(), server_default="0", nullable=False))
-        batch_op.create_index(batch_op.f("ix_items_faces_deferred"), ["faces_deferred"], unique=False)
+    # Plain ALTER TABLE on both backends (no batch copy of items: other tables' foreign keys point at it).
+    op.add_column("items", sa.Column("faces_deferred", sa.Boolean(), server_default="0", nullable=False))
+    op.create_index(op.f("ix_items_faces_deferred"), "items", ["faces_deferred"], unique=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("items") as batch_op:
-        batch_op.drop_index(batch_op.f("ix_items_faces_deferred"))
-        batch_op.drop_column("faces_deferred")
+    op.drop_index(op.f("ix_items_faces_deferred"), table_name="items")
+    op.drop_column("items", "faces_deferred")  # SQLite >= 3.35 drops a column in place
