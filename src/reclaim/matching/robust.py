@@ -232,11 +232,6 @@ def _popcount_table() -> np.ndarray:
 _POPCOUNT = _popcount_table()
 
 
-PENDING_LIMIT = 4_096
-"""Known descriptors searched exactly (brute force) before they go into the LSH index: ≈ 8 references'
-keypoints; a query against them costs ≈ 1 ms."""
-
-
 class RobustIndex:
     """Known images' region hashes and keypoints; :meth:`query` finds verified reposts of them."""
 
@@ -245,9 +240,6 @@ class RobustIndex:
         self._pool: np.ndarray = np.zeros((0, 32), np.uint8)
         self._pool_owner: np.ndarray = np.zeros(0, np.int64)
         self._flann: cv2.FlannBasedMatcher | None = None
-        self._indexed = 0
-        """Descriptors ``_pool[:_indexed]`` are in the LSH index; the rest (added since it was built) are
-        searched exactly, by brute force, until there are too many (:data:`PENDING_LIMIT`)."""
 
     def __len__(self) -> int:
         return len(self._known)
@@ -258,6 +250,7 @@ class RobustIndex:
         self._pool_owner = np.concatenate(
             [self._pool_owner, np.full(len(features.descriptors), owner, np.int64)]
         )
+        self._flann = None
 
     def candidates(self, item: ItemFeatures) -> dict[int, tuple[int, str]]:
         """Known image → (closest region distance, 'query~known' regions) within CANDIDATE_BITS."""
@@ -270,15 +263,9 @@ class RobustIndex:
                 out[owner] = (d, f"{item.region_names[qi]}~{known.region_names[ki]}")
         return out
 
-    def _lsh(self) -> cv2.FlannBasedMatcher | None:
-        """The FLANN LSH index over the known images' descriptors, rebuilt when the descriptors added
-        since it was built exceed :data:`PENDING_LIMIT` (or a quarter of the indexed ones, whichever is
-        more): a scan that adds a reference with every match then rebuilds it a logarithmic number of
-        times instead of once per match. None while every descriptor is pending."""
-        pending = len(self._pool) - self._indexed
-        if self._flann is None or pending > max(PENDING_LIMIT, self._indexed // 4):
-            if len(self._pool) < PENDING_LIMIT:
-                return None
+    def _lsh(self) -> cv2.FlannBasedMatcher:
+        """A FLANN LSH index over every known image's descriptors (built once, on first use)."""
+        if self._flann is None:
             params: dict[str, bool | int | float | str] = {
                 "algorithm": FLANN_INDEX_LSH,
                 "table_number": 6,
@@ -288,25 +275,7 @@ class RobustIndex:
             self._flann = cv2.FlannBasedMatcher(params, {"checks": 32})
             self._flann.add([self._pool])
             self._flann.train()
-            self._indexed = len(self._pool)
         return self._flann
-
-    def _nearest_two(self, desc: np.ndarray) -> list[list[tuple[float, int]]]:
-        """For each query descriptor, its two nearest known descriptors as (Hamming distance, index in
-        the pool): the LSH index's (approximate) and the pending descriptors' (exact), merged."""
-        out: list[list[tuple[float, int]]] = [[] for _ in range(len(desc))]
-        index = self._lsh()
-        start = self._indexed if index is not None else 0
-        if index is not None:
-            for pair in index.knnMatch(desc, k=2):
-                for m in pair:
-                    out[m.queryIdx].append((m.distance, m.trainIdx))
-        pending = self._pool[start:]
-        if len(pending):
-            for pair in cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(desc, pending, k=min(2, len(pending))):
-                for m in pair:
-                    out[m.queryIdx].append((m.distance, start + m.trainIdx))
-        return [sorted(c)[:2] for c in out]
 
     def pooled_candidates(self, item: ItemFeatures) -> list[int]:
         """Known images with the most ratio-tested keypoint votes (at least MIN_VOTES), by one
@@ -315,9 +284,9 @@ class RobustIndex:
         if len(desc) < 2 or len(self._pool) < 2:
             return []
         votes: dict[int, int] = {}
-        for pair in self._nearest_two(desc):
-            if len(pair) == 2 and pair[0][0] < RATIO * pair[1][0]:
-                owner = int(self._pool_owner[pair[0][1]])
+        for pair in self._lsh().knnMatch(desc, k=2):
+            if len(pair) == 2 and pair[0].distance < RATIO * pair[1].distance:
+                owner = int(self._pool_owner[pair[0].trainIdx])
                 votes[owner] = votes.get(owner, 0) + 1
         ranked = sorted((v, o) for o, v in votes.items() if v >= MIN_VOTES)[::-1]
         return [o for _, o in ranked[:MAX_POOLED_CANDIDATES]]

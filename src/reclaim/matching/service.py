@@ -357,62 +357,30 @@ def carry_to_edited_reposts(
     reference_ids: Collection[int],
     *,
     persons: ColumnElement[bool] | None = None,
-    queried: Mapping[int, int] | None = None,
-    order: Sequence[int] = (),
 ) -> list[Match]:
     """Run the robust engine with ``reference_ids`` (items with a direct match) as references over every
     stored item's features, and create the repost matches it verifies (for the persons ``persons``
-    chooses, only on items in their scopes). Returns the matches created.
-
-    ``order`` and ``queried`` (from a :class:`Matcher`): the references in the order they were added, and
-    for items already queried against them as they arrived, how many of ``order`` were references then.
-    Such an item is queried only against the references added after it (the others saw it already),
-    instead of against all of them: at 10,000 items and 720 references that was ≈ 150 s."""
+    chooses, only on items in their scopes). Returns the matches created."""
     anchors = _reference_anchors(session, reference_ids, persons=persons)
-    features = load_item_features(session, key, list(anchors))
     index = RobustIndex()
-    for item_id, feats in sorted(features.items()):
-        index.add(item_id, feats)
+    for item_id, features in sorted(load_item_features(session, key, list(anchors)).items()):
+        index.add(item_id, features)
     if not len(index):
         return []
     scopes = {owner: scopes_of(session, owner) for refs in anchors.values() for owner, _, _ in refs}
-    seen = queried or {}
     created: list[Match] = []
-
-    def run(ids: Sequence[int], index_for: Callable[[int], RobustIndex]) -> None:
-        for start in range(0, len(ids), FEATURE_BATCH):
-            chunk = ids[start : start + FEATURE_BATCH]
-            batch = load_item_features(session, key, chunk)
-            for item_id in chunk:
-                if item_id not in batch:
-                    continue
-                hits = [h for h in index_for(item_id).query_features(batch[item_id]) if h.owner != item_id]
-                if not hits:
-                    continue
-
-                def allowed(owner: str, item_id: int = item_id) -> bool:
-                    return bool(filter_items(session, [item_id], scopes[owner]))
-
-                created.extend(_carry_robust(session, item_id, hits, anchors, allowed))
-
     ids = session.scalars(select(ItemFeatureRow.item_id).order_by(ItemFeatureRow.item_id)).all()
-    run([i for i in ids if i not in seen], lambda _: index)
-    # Items queried as they arrived, latest first, against a growing index of the references added
-    # after each one (references the matcher did not order are added first: every such item checks them).
-    position = {ref: n for n, ref in enumerate(order)}
-    pending = sorted(features, key=lambda r: position.get(r, -1))
-    growing = RobustIndex()
+    for start in range(0, len(ids), FEATURE_BATCH):
+        batch = load_item_features(session, key, ids[start : start + FEATURE_BATCH])
+        for item_id, features in sorted(batch.items()):
+            hits = [h for h in index.query_features(features) if h.owner != item_id]
+            if not hits:
+                continue
 
-    def later_refs(item_id: int) -> RobustIndex:
-        while pending and position.get(pending[-1], len(order)) >= seen[item_id]:
-            ref = pending.pop()
-            growing.add(ref, features[ref])
-        while pending and pending[0] not in position:
-            ref = pending.pop(0)
-            growing.add(ref, features[ref])
-        return growing
+            def allowed(owner: str, item_id: int = item_id) -> bool:
+                return bool(filter_items(session, [item_id], scopes[owner]))
 
-    run(sorted((i for i in ids if i in seen), key=lambda i: (-seen[i], i)), later_refs)
+            created += _carry_robust(session, item_id, hits, anchors, allowed)
     if created:
         session.flush()
     return created
@@ -470,9 +438,6 @@ class Matcher:
             self.references.add(item_id, feats)
         self.new_references: set[int] = set()
         """Items that became references during this matcher's life (see :meth:`finish`)."""
-        self._reference_order: list[int] = []
-        self._queried: dict[int, int] = {}
-        """Items queried against the references as they arrived: how many new references there were."""
         # Imported hash banks ('reclaim hashes import'): a hit is recorded per item (BankHit), not a match.
         self.banks = load_bank_index(session)
         # Items' perceptual hashes (variant 0 of every frame) for clustering.
@@ -601,8 +566,6 @@ class Matcher:
             if features is not None:  # a direct match: the item is now a reference for its edited reposts
                 self._ref_anchors = {**self._ref_anchors, **_reference_anchors(session, [item.id])}
                 self.references.add(item.id, features)
-                if item.id not in self.new_references:
-                    self._reference_order.append(item.id)
                 self.new_references.add(item.id)
         if item.cluster_id is not None:
             if created:
@@ -612,10 +575,8 @@ class Matcher:
                 created += propagate_reposts(
                     session, [item.cluster_id], arriving={item.id: self.scope}, only=only
                 )
-        if features is not None:
-            self._queried[item.id] = len(self._reference_order)
-            if len(self.references):
-                created += self.robust_reposts(session, item, features)
+        if features is not None and len(self.references):
+            created += self.robust_reposts(session, item, features)
         return created
 
     def robust_reposts(self, session: Session, item: Item, features: ItemFeatures) -> list[Match]:
@@ -632,11 +593,7 @@ class Matcher:
         if not self.new_references:
             return []
         refs, self.new_references = self.new_references, set()
-        order, queried = self._reference_order, self._queried
-        self._reference_order, self._queried = [], {}
-        return carry_to_edited_reposts(
-            session, self.key, refs, persons=self._chosen, queried=queried, order=order
-        )
+        return carry_to_edited_reposts(session, self.key, refs, persons=self._chosen)
 
     @property
     def wants_features(self) -> bool:
