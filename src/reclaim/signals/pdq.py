@@ -41,14 +41,18 @@ _REFLECTIONS: tuple[tuple[str, int, int], ...] = (
 _TRANSPOSE = 6
 
 
-def _reflect(image: np.ndarray, how: str) -> np.ndarray:
+def _reflect_view(image: np.ndarray, how: str) -> np.ndarray:
     if how == "lr":
-        return np.ascontiguousarray(image[:, ::-1])
+        return image[:, ::-1]
     if how == "ud":
-        return np.ascontiguousarray(image[::-1])
+        return image[::-1]
     if how == "both":
-        return np.ascontiguousarray(image[::-1, ::-1])
-    return np.ascontiguousarray(image)
+        return image[::-1, ::-1]
+    return image
+
+
+def _reflect(image: np.ndarray, how: str) -> np.ndarray:
+    return np.ascontiguousarray(_reflect_view(image, how))
 
 
 def exact_dihedral(image: np.ndarray) -> list[tuple[np.ndarray, int]]:
@@ -58,7 +62,7 @@ def exact_dihedral(image: np.ndarray) -> list[tuple[np.ndarray, int]]:
     plane = luma(image) if LUMA_HASHING and image.ndim == 3 else None
     for how, plain, transposed in _REFLECTIONS:
         if plane is not None:  # the luma of a reflection is the reflection of the luma: computed once
-            hashes, quality = dihedral_luma(_reflect(plane, how))
+            hashes, quality = dihedral_luma(_reflect_view(plane, how))  # copied once, in there
         else:
             hashes, quality = pdqhash.compute_dihedral(_reflect(image, how))
         variants[plain] = (hashes[0], int(quality))
