@@ -19,7 +19,7 @@ from reclaim.forensics.passes import (
     ForensicsMode,
     run_file_forensics,
 )
-from reclaim.matching.robust import ItemFeatures, item_features
+from reclaim.matching.robust import ItemFeatures, item_features, one_thread
 from reclaim.media import WORK_SIDE, DecodedMedia, MediaLimits, decode_media
 from reclaim.signals import (
     PERCEPTUAL,
@@ -218,6 +218,7 @@ def warm_up(faces: bool) -> None:
 def analyze_job(job: tuple[bytes, AnalyzeOptions]) -> Analysis | str:
     """Process-pool entry point: an Analysis, or the error message for this file."""
     data, options = job
+    one_thread()  # a worker process per core: OpenCV's threads on top only cost CPU
     if _CRASH_ON and hashlib.sha256(data).hexdigest() == _CRASH_ON:
         os._exit(70)  # fault injection for tests: a decoder that takes its process down
     try:

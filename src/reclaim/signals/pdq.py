@@ -18,6 +18,8 @@ from PIL import Image
 
 from reclaim.signals.base import FrameHasher, SignalValue
 from reclaim.signals.index import MATCH_THRESHOLD, HashIndex, LinearIndex, bits_to_hex
+from reclaim.signals.pdqluma import AVAILABLE as LUMA_HASHING
+from reclaim.signals.pdqluma import dihedral_luma, luma
 
 MIN_QUALITY = 50
 """Hashes of lower quality (flat, featureless frames) are kept but never matched."""
@@ -39,22 +41,30 @@ _REFLECTIONS: tuple[tuple[str, int, int], ...] = (
 _TRANSPOSE = 6
 
 
-def _reflect(image: np.ndarray, how: str) -> np.ndarray:
+def _reflect_view(image: np.ndarray, how: str) -> np.ndarray:
     if how == "lr":
-        return np.ascontiguousarray(image[:, ::-1])
+        return image[:, ::-1]
     if how == "ud":
-        return np.ascontiguousarray(image[::-1])
+        return image[::-1]
     if how == "both":
-        return np.ascontiguousarray(image[::-1, ::-1])
-    return np.ascontiguousarray(image)
+        return image[::-1, ::-1]
+    return image
+
+
+def _reflect(image: np.ndarray, how: str) -> np.ndarray:
+    return np.ascontiguousarray(_reflect_view(image, how))
 
 
 def exact_dihedral(image: np.ndarray) -> list[tuple[np.ndarray, int]]:
     """``[(bits, quality)]`` of the 8 dihedral transforms, in pdqhash's order, each computed from the
     transformed pixels (variant 0 is the standard PDQ hash of the image)."""
     variants: list[tuple[np.ndarray, int] | None] = [None] * 8
+    plane = luma(image) if LUMA_HASHING and image.ndim == 3 else None
     for how, plain, transposed in _REFLECTIONS:
-        hashes, quality = pdqhash.compute_dihedral(_reflect(image, how))
+        if plane is not None:  # the luma of a reflection is the reflection of the luma: computed once
+            hashes, quality = dihedral_luma(_reflect_view(plane, how))  # copied once, in there
+        else:
+            hashes, quality = pdqhash.compute_dihedral(_reflect(image, how))
         variants[plain] = (hashes[0], int(quality))
         variants[transposed] = (hashes[_TRANSPOSE], int(quality))
     return [v for v in variants if v is not None]

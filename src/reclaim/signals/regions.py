@@ -21,7 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pdqhash
+
+from reclaim.signals.pdqluma import AVAILABLE as LUMA_HASHING
+from reclaim.signals.pdqluma import hash_luma, luma, pdq_rgb
 
 EDGE_STD = 6.0
 """A row/column whose grey levels vary less than this (standard deviation) is flat."""
@@ -74,7 +76,12 @@ def _flat_run(lines: np.ndarray, limit: int) -> int:
 
 def border_box(image: np.ndarray) -> tuple[int, int, int, int]:
     """``(top, bottom, left, right)`` of the picture inside uniform borders (bottom/right exclusive)."""
-    g = gray(image)
+    return _gray_border_box(gray(image))
+
+
+def _gray_border_box(g: np.ndarray) -> tuple[int, int, int, int]:
+    """:func:`border_box` of the picture whose :func:`gray` is ``g`` (any window of a gray plane: gray
+    is per pixel, so a window of a frame's gray is the gray of that window of the frame)."""
     h, w = g.shape
     top = _flat_run(g, int(h * MAX_TRIM))
     bottom = h - _flat_run(g[::-1], int(h * MAX_TRIM))
@@ -92,8 +99,8 @@ def trim_border(image: np.ndarray) -> np.ndarray:
 
 
 def _pdq(image: np.ndarray) -> tuple[np.ndarray, int]:
-    bits, quality = pdqhash.compute(np.ascontiguousarray(image))
-    return np.asarray(bits, dtype=np.uint8), int(quality)
+    bits, quality = pdq_rgb(image)
+    return np.asarray(bits, dtype=np.uint8), quality
 
 
 def _window(h: int, w: int, scale: float, px: float, py: float) -> tuple[int, int, int, int]:
@@ -118,7 +125,10 @@ def reference_regions(image: np.ndarray) -> list[RegionHash]:
 def banner_rows(image: np.ndarray) -> tuple[int, int]:
     """``(top, bottom)``: how many rows at the top and at the bottom of ``image`` form a caption banner
     (rows mostly of one level, with text on them), 0 where there is none."""
-    g = gray(image)
+    return _gray_banner_rows(gray(image))
+
+
+def _gray_banner_rows(g: np.ndarray) -> tuple[int, int]:
     h = g.shape[0]
     limit = int(h * MAX_TRIM)
 
@@ -139,20 +149,35 @@ def banner_rows(image: np.ndarray) -> tuple[int, int]:
 
 def query_regions(image: np.ndarray, *, whole: tuple[np.ndarray, int] | None = None) -> list[RegionHash]:
     """Region hashes of an item: trimmed whole, and trimmed without a top or bottom band. ``whole``: the
-    standard PDQ (bits, quality) of ``image`` when already computed, used when there is no border."""
-    t, b, left, r = border_box(image)
-    pic = image[t:b, left:r]
-    h = pic.shape[0]
-    untrimmed = pic.shape[:2] == image.shape[:2]
-    out = [RegionHash("trimmed", *(whole if untrimmed and whole is not None else _pdq(pic)))]
+    standard PDQ (bits, quality) of ``image`` when already computed, used when there is no border.
+
+    The frame's gray (for the border and banner tests) and PDQ luma are computed once and every window
+    is cut from them: the same values as computing them of each window, a fraction of the work."""
+    g = gray(image)
+    plane = luma(image) if LUMA_HASHING and image.ndim == 3 else None
+
+    def pdq_of(y0: int, y1: int, x0: int, x1: int) -> tuple[np.ndarray, int]:
+        if plane is None:
+            return _pdq(image[y0:y1, x0:x1])
+        bits, quality = hash_luma(plane[y0:y1, x0:x1])
+        return np.asarray(bits, dtype=np.uint8), quality
+
+    def trimmed(y0: int, y1: int, x0: int, x1: int) -> tuple[np.ndarray, int]:
+        """PDQ of the window without its uniform borders (trim_border of the window)."""
+        t, b, left, r = _gray_border_box(g[y0:y1, x0:x1])
+        return pdq_of(y0 + t, y0 + b, x0 + left, x0 + r)
+
+    t, b, left, r = _gray_border_box(g)
+    h = b - t
+    untrimmed = (h, r - left) == image.shape[:2]
+    out = [RegionHash("trimmed", *(whole if untrimmed and whole is not None else pdq_of(t, b, left, r)))]
     for band in BANNER_BANDS:
         cut = round(h * band)
-        out.append(RegionHash(f"trimmed-top{band}", *_pdq(trim_border(pic[cut:]))))
-        out.append(RegionHash(f"trimmed-bottom{band}", *_pdq(trim_border(pic[: h - cut]))))
-    top, bottom = banner_rows(image)
+        out.append(RegionHash(f"trimmed-top{band}", *trimmed(t + cut, b, left, r)))
+        out.append(RegionHash(f"trimmed-bottom{band}", *trimmed(t, t + h - cut, left, r)))
+    top, bottom = _gray_banner_rows(g)
     if top or bottom:  # a caption banner found: the picture without it
-        rest = image[top : image.shape[0] - bottom]
-        out.append(RegionHash("debannered", *_pdq(trim_border(rest))))
+        out.append(RegionHash("debannered", *trimmed(top, image.shape[0] - bottom, 0, image.shape[1])))
     return out
 
 
