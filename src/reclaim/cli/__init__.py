@@ -14,7 +14,7 @@ import sys
 from reclaim.cli import early
 
 # before the imports below: ``reclaim scan`` starts its fork server now (see reclaim.cli.early)
-early.start_fork_server(sys.argv[1:] if sys.argv and sys.argv[0].endswith("reclaim") else ())
+early.start(sys.argv)
 
 from pathlib import Path
 from typing import Annotated
