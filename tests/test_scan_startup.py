@@ -3,6 +3,7 @@ the pool starts its workers as the scan opens, and the face ResNet is converted 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -114,6 +115,7 @@ def test_workers_fix_the_mmap_threshold() -> None:
 
 
 WORKER_MODULES = """\
+import hashlib
 import json
 import multiprocessing
 import sys
@@ -140,3 +142,37 @@ def test_pool_workers_do_not_rerun_the_console_script(tmp_path: Path, method: st
     assert done.returncode == 0, done.stderr
     modules = set(json.loads(done.stdout))
     assert not modules & {"reclaim.cli", "typer", "rich", "sqlalchemy"}, sorted(modules)
+
+
+def test_the_face_detector_is_kept_on_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """dlib's built-in detector costs ≈ 0.3 s to build; the copy read back from the cache folder finds the
+    same boxes with the same scores; a damaged copy is built again; an unwritable folder only costs time."""
+    import dlib
+
+    from reclaim.signals.dlib_onnx import frontal_face_detector
+
+    monkeypatch.setenv("RECLAIM_CACHE_DIR", str(tmp_path / "cache"))
+    rng = np.random.default_rng(3)
+    scene = rng.integers(0, 255, size=(480, 640, 3), dtype=np.uint8)
+    picture = np.asarray(paste_face(scene, width=180, at=(0.4, 0.5)).convert("RGB"))
+    built = frontal_face_detector(dlib)
+    (cached,) = (tmp_path / "cache").glob("*.svm")
+    builds: list[int] = []
+    real = dlib.get_frontal_face_detector
+    monkeypatch.setattr(dlib, "get_frontal_face_detector", lambda: builds.append(1) or real())
+    read = frontal_face_detector(dlib)
+    assert builds == []  # read from the cache
+
+    def boxes(detector: object) -> list[tuple[tuple[int, int, int, int], float]]:
+        rects, scores, _ = detector.run(picture, 1, -0.5)  # type: ignore[attr-defined]
+        return [((r.left(), r.top(), r.right(), r.bottom()), s) for r, s in zip(rects, scores, strict=True)]
+
+    assert boxes(read) == boxes(built) and len(boxes(built)) >= 1
+    damaged = bytearray(cached.read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    cached.write_bytes(bytes(damaged))
+    assert boxes(frontal_face_detector(dlib)) == boxes(built) and builds == [1]  # built again
+    assert hashlib.sha256(cached.read_bytes()).digest() != hashlib.sha256(damaged).digest()
+    (tmp_path / "blocked").write_text("a file where the folder would be")
+    monkeypatch.setenv("RECLAIM_CACHE_DIR", str(tmp_path / "blocked"))
+    assert boxes(frontal_face_detector(dlib)) == boxes(built)

@@ -445,6 +445,32 @@ def _converted(path: Path) -> bytes:
     return data
 
 
+def frontal_face_detector(dlib: Any) -> Any:
+    """dlib's HOG face detector (``dlib.get_frontal_face_detector()``), read from :func:`cache_dir`.
+
+    dlib builds it from a text copy compiled into the library: ≈ 0.3 CPU s at every start of a command
+    that detects faces (each scan's fork server, an enrolment). Saved once in dlib's binary format (named
+    by dlib's version, checked against its SHA-256 when read), it loads in ≈ 1 ms and detects exactly the
+    same boxes with the same scores. A missing or damaged copy is rebuilt; a folder that cannot be written
+    only costs the build."""
+    name = f"dlib-frontal-face-{getattr(dlib, '__version__', 'unknown')}"
+    folder = cache_dir()
+    cached, check = folder / f"{name}.svm", folder / f"{name}.sha256"
+    with contextlib.suppress(OSError, ValueError):
+        if hashlib.sha256(cached.read_bytes()).hexdigest() == check.read_text(encoding="ascii").strip():
+            with contextlib.suppress(RuntimeError):  # unreadable after all: built again below
+                return dlib.fhog_object_detector(str(cached))
+    detector = dlib.get_frontal_face_detector()
+    with contextlib.suppress(OSError, RuntimeError):
+        folder.mkdir(parents=True, exist_ok=True)
+        part = folder / f".{name}.{os.getpid()}.part"
+        detector.save(str(part))
+        digest = hashlib.sha256(part.read_bytes()).hexdigest()
+        part.replace(cached)
+        check.write_text(digest + "\n", encoding="ascii")
+    return detector
+
+
 def import_onnxruntime() -> Any:
     """onnxruntime, imported with its telemetry off (imported on first use: it costs ≈ 0.2 s at start-up).
 
