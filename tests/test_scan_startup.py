@@ -176,3 +176,22 @@ def test_the_face_detector_is_kept_on_disk(tmp_path: Path, monkeypatch: pytest.M
     (tmp_path / "blocked").write_text("a file where the folder would be")
     monkeypatch.setenv("RECLAIM_CACHE_DIR", str(tmp_path / "blocked"))
     assert boxes(frontal_face_detector(dlib)) == boxes(built)
+
+
+def test_workers_read_the_conversion_from_its_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fork server keeps no copy of the graph: the session reads the checked file; without a writable
+    cache folder it is built from the bytes, with the same descriptors."""
+    from reclaim.signals import dlib_onnx
+
+    monkeypatch.setenv("RECLAIM_CACHE_DIR", str(tmp_path / "cache"))
+    path = dlib_onnx.model_path()
+    file = dlib_onnx._converted_file.__wrapped__(path)
+    assert file is not None and file.read_bytes() == converted_model()
+    chips = np.random.default_rng(5).integers(0, 255, size=(2, 150, 150, 3), dtype=np.uint8)
+    monkeypatch.setattr(dlib_onnx, "converted_model_file", lambda: file)
+    from_file = dlib_onnx.OnnxResNetEncoder().encode_batch(chips)
+    (tmp_path / "blocked").write_text("a file where the folder would be")
+    monkeypatch.setenv("RECLAIM_CACHE_DIR", str(tmp_path / "blocked"))
+    assert dlib_onnx._converted_file.__wrapped__(path) is None
+    monkeypatch.setattr(dlib_onnx, "converted_model_file", lambda: None)
+    assert np.array_equal(dlib_onnx.OnnxResNetEncoder().encode_batch(chips), from_file)
