@@ -112,6 +112,36 @@ def tune_malloc() -> bool:
         return False
 
 
+TRIM_EVERY = 8
+"""A pool worker gives the C heap's free pages back to the system after this many files."""
+
+_done_here = 0
+"""Files this worker process analysed (:func:`analyze_and_trim`)."""
+
+
+def trim_heap() -> bool:
+    """``malloc_trim(0)``: glibc returns the free pages inside its arenas (the memory small allocations of
+    a large picture leave behind), not only the top of the heap. Returns whether it applied (glibc only)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        return False
+    return True
+
+
+def analyze_and_trim(job: AnalyzeJob) -> Analysis | str:
+    """A pool worker's job: :func:`analyze_job`, and every :data:`TRIM_EVERY` files :func:`trim_heap`."""
+    global _done_here
+    try:
+        return analyze_job(job)
+    finally:
+        _done_here += 1
+        if _done_here % TRIM_EVERY == 0:
+            trim_heap()
+
+
 def _watch_parent(parent_pid: int) -> None:
     """Pool initializer: end this worker when the scan process is gone (e.g. killed), so no orphaned
     workers with loaded models linger; and keep its memory flat (:func:`tune_malloc`)."""
@@ -171,10 +201,10 @@ def worker_tasks() -> int:
 class LocalPoolExecutor(AnalysisExecutor):
     """Worker processes on this machine (a fork server that preloads the models, on Linux).
 
-    The workers are recycled (issue 13, outcome 3: flat memory): after ``recycle_after`` files a worker
-    (``recycle_after * size`` for the pool) the pool is retired and a fresh one, warmed up the same way,
-    takes the next files. The retired pool finishes the files it already holds and its workers exit, giving
-    back whatever their largest pictures left in the C heap (glibc keeps freed memory in its arenas). A new
+    Memory stays flat (issue 13, outcome 3): each worker trims its C heap every :data:`TRIM_EVERY` files,
+    and the workers are recycled: after ``recycle_after`` files a worker (``recycle_after * size`` for the
+    pool) the pool finishes the files it holds, its workers exit (giving back whatever their largest
+    pictures left in glibc's arenas), and a fresh pool, warmed up the same way, takes the next files. A new
     worker is forked from the fork server, which holds the models: ≈ 0.1 CPU s each."""
 
     name = "local"
@@ -187,7 +217,6 @@ class LocalPoolExecutor(AnalysisExecutor):
         self._recycle_after = worker_tasks() if recycle_after is None else recycle_after
         self._submitted = 0
         """Files sent to the current pool."""
-        self._retired: list[Executor] = []
         self.recycled = 0
         """How many times the pool was replaced by a fresh one after its share of files."""
         self._generation = 0
@@ -209,11 +238,9 @@ class LocalPoolExecutor(AnalysisExecutor):
         return 4 * self.size  # a few files in flight per worker
 
     def _recycle(self) -> None:
-        """Retire the current pool (it finishes its files in flight, then its workers exit) and start a
-        fresh one for the next files."""
-        old = self._pool
-        old.shutdown(wait=False)
-        self._retired.append(old)
+        """Retire the current pool once it has finished its files in flight (their results wait in their
+        tickets), then start a fresh one for the next files: never both pools' workers at once."""
+        self._pool.shutdown(wait=True)
         self._pool = self._start_pool()
         self._generation += 1
         self.recycled += 1
@@ -225,7 +252,7 @@ class LocalPoolExecutor(AnalysisExecutor):
             self._recycle()
         self._submitted += 1
         try:
-            future = self._pool.submit(analyze_job, job)
+            future = self._pool.submit(analyze_and_trim, job)
         except BrokenProcessPool as exc:
             future = Future()
             future.set_exception(exc)
@@ -249,9 +276,6 @@ class LocalPoolExecutor(AnalysisExecutor):
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
-        for old in self._retired:
-            old.shutdown(wait=True, cancel_futures=True)
-        self._retired.clear()
 
 
 # --- the cluster's address (checked here: no dask import needed to refuse one) ----------------------------
