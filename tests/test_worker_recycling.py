@@ -18,7 +18,13 @@ from PIL import Image
 
 from reclaim.demo import SampleExport, build_sample_export
 from reclaim.scan.analyze import Analysis, AnalyzeOptions
-from reclaim.scan.executors import InlineExecutor, LocalPoolExecutor, worker_tasks
+from reclaim.scan.executors import (
+    InlineExecutor,
+    LocalPoolExecutor,
+    analyze_and_trim,
+    trim_heap,
+    worker_tasks,
+)
 
 
 def picture(seed: int) -> bytes:
@@ -44,6 +50,14 @@ def test_recycled_pools_give_the_same_results() -> None:
         got = [summary(t.result()) for t in tickets]
         assert pool.recycled == 2  # 4 files a pool of 2: recycled before the 5th and the 9th
     assert got == expected
+
+
+def test_workers_trim_their_heap() -> None:
+    assert trim_heap() == sys.platform.startswith("linux")
+    job = (picture(1), AnalyzeOptions(faces=False, forensics="none"))
+    assert [summary(analyze_and_trim(job)) for _ in range(9)] == [
+        summary(InlineExecutor().submit(job).result())
+    ] * 9
 
 
 def test_the_number_of_files_a_worker_takes_can_be_set(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -32,7 +32,6 @@ from reclaim.cli.common import (
     state,
     workspace_dir,
 )
-from reclaim.workspace import Workspace
 
 app = typer.Typer(
     name="reclaim",
@@ -76,6 +75,8 @@ def init(as_json: JsonOption = False) -> None:
     Example:
         RECLAIM_PASSPHRASE='correct horse' reclaim --workspace ./case-07 init
     """
+    from reclaim.workspace import Workspace
+
     ws = Workspace.create(workspace_dir(), passphrase(confirm=True), database_url=database_url())
     ws.close()
     emit({"workspace": str(ws.root)}, as_json, lambda r: say(f"Workspace created at {r['workspace']}"))
