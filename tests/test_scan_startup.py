@@ -31,6 +31,8 @@ from reclaim.signals.dlib_onnx import converted_model
         (["scan", "--help"], False),
         (["scan", "photos", "--scheduler", "tcp://127.0.0.1:8786"], False),
         (["matches"], False),
+        (["finish-faces", "--json"], True),
+        (["finish-faces", "--workers", "1"], False),
         ([], False),
     ],
 )

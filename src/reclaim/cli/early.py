@@ -1,8 +1,8 @@
-"""Imported first by the command line: for ``reclaim scan`` it starts the worker pool's fork server at
-once, so that the fork server's preload (≈ 1.5 s: the image stack, dlib's models, the face ResNet
-converted to ONNX; :mod:`reclaim.scan.preload`) runs on the second core while this process imports the
-command line and opens the workspace (≈ 1 s), instead of after them. The scan's pool then forks its
-workers from this fork server. Only the standard library is imported here.
+"""Imported first by the command line: for ``reclaim scan`` and ``finish-faces`` it starts the worker
+pool's fork server at once, so that the fork server's preload (≈ 0.4 CPU s: the image stack, dlib's
+models, the check of the face ResNet's ONNX conversion; :mod:`reclaim.scan.preload`) runs on the second
+core while this process imports the command line and opens the workspace (≈ 1 s), instead of after them.
+The pool then forks its workers from this fork server. Only the standard library is imported here.
 
 A guess that turns out wrong (``scan --help``, a user error) only costs that idle process, which ends
 with this one.
@@ -50,13 +50,18 @@ def forget_main_script() -> bool:
     return True
 
 
+POOL_COMMANDS = ("scan", "finish-faces")
+"""The commands that analyse on the local worker pool."""
+
+
 def wants_pool(argv: Sequence[str]) -> bool:
-    """Whether these command-line arguments run a scan with a local worker pool: ``scan`` without
-    ``--help``, ``--scheduler`` (a Dask cluster) or ``--workers 1``."""
+    """Whether these command-line arguments run a command of :data:`POOL_COMMANDS` with a local worker
+    pool: not with ``--help``, ``--scheduler`` (a Dask cluster) or ``--workers 1``."""
     args = list(argv)
-    if "scan" not in args:
+    command = next((a for a in args if a in POOL_COMMANDS), None)
+    if command is None:
         return False
-    after = args[args.index("scan") + 1 :]
+    after = args[args.index(command) + 1 :]
     for i, a in enumerate(after):
         if a in ("--help", "-h") or a.startswith("--scheduler"):
             return False
