@@ -231,26 +231,53 @@ def _kb(path: str, key: str) -> int:
     return 0
 
 
+ROLES = ("writer", "fork_server", "workers", "other")
+
+
+def _role(pid: int, root: int) -> str:
+    """What a process of the scan's tree is: the writer (the command itself), the pool's fork server (its
+    child that has children of its own or that multiprocessing started), a worker (the fork server's
+    child), or another helper (multiprocessing's resource tracker)."""
+    if pid == root:
+        return "writer"
+    parent = _kb(f"/proc/{pid}/status", "PPid:")
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmdline = f.read()
+    except OSError:
+        cmdline = b""
+    if parent == root:
+        return "other" if b"resource_tracker" in cmdline else "fork_server"
+    return "workers"
+
+
 @dataclass
 class Samples:
     """Per sample: (seconds since start, RSS sum MB, PSS sum MB, processes); the main process's RSS (the
-    writer) per sample and the largest RSS any other process reached; sightings over time."""
+    writer) per sample and the largest RSS any other process reached; sightings over time; per sample,
+    the RSS sum of each role (:data:`ROLES`)."""
 
     memory: list[tuple[float, float, float, int]] = field(default_factory=list)
     main_rss: list[float] = field(default_factory=list)
     worker_peak: float = 0.0
     progress: list[tuple[float, int]] = field(default_factory=list)
+    roles: list[dict[str, float]] = field(default_factory=list)
 
 
 def sample(pid: int, db: Path, stop: threading.Event, out: Samples, t0: float) -> None:
     last_db = 0.0
     conn: sqlite3.Connection | None = None
+    roles: dict[int, str] = {}
     while not stop.is_set():
         now = time.monotonic() - t0
         pids = tree(pid)
         each = [_kb(f"/proc/{p}/status", "VmRSS:") / 1024 for p in pids]
         rss = sum(each)
         out.main_rss.append(each[0] if each else 0.0)
+        by_role = dict.fromkeys(ROLES, 0.0)
+        for p, mb in zip(pids, each, strict=True):
+            by_role[roles.setdefault(p, _role(p, pid))] += mb
+        out.roles.append(by_role)
         out.worker_peak = max([out.worker_peak, *each[1:]])
         pss = sum(_kb(f"/proc/{p}/smaps_rollup", "Pss:") for p in pids) / 1024
         out.memory.append((now, rss, pss, len(pids)))
@@ -307,6 +334,21 @@ def quarter_peaks(memory: list[tuple[float, float, float, int]], end: float) -> 
     first = [r for t, r, _, _ in memory if t <= end / 4] or [0.0]
     last = [r for t, r, _, _ in memory if t >= end * 3 / 4] or [0.0]
     return max(first), max(last)
+
+
+def role_quarters(s: Samples, end: float) -> dict[str, dict[str, list[int]]]:
+    """Per role, the peak and the median RSS (MB, summed over the role's processes) in the first and the
+    last quarter of the scan: a peak that moves with the median is memory kept, one that moves alone is
+    the pictures in flight at that moment."""
+    out: dict[str, dict[str, list[int]]] = {}
+    for role in ROLES:
+        first = [r[role] for (t, *_), r in zip(s.memory, s.roles, strict=True) if t <= end / 4] or [0.0]
+        last = [r[role] for (t, *_), r in zip(s.memory, s.roles, strict=True) if t >= end * 3 / 4] or [0.0]
+        out[role] = {
+            "peak": [round(max(first)), round(max(last))],
+            "median": [round(float(np.median(first))), round(float(np.median(last)))],
+        }
+    return out
 
 
 def env_for(ws: Path) -> dict[str, str]:
@@ -377,6 +419,7 @@ def run(n: int, data: Path, workers: int, keep: Path | None = None) -> dict[str,
         "max_processes": max((k for *_, k in s.memory), default=0),
         "main_rss_quarters_mb": [round(main_q[0]), round(main_q[1])],
         "largest_other_process_mb": round(s.worker_peak),
+        "rss_quarters_by_role_mb": role_quarters(s, wall),
         "rescan": {k: rescan[k] for k in ("items", "new_items", "sightings", "new_sightings", "new_matches")},
         "rescan_s": round(rewall, 2),
         "rescan_items_per_s": round(rate),
@@ -424,6 +467,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{r['max_processes']} processes; bar 1,024 MB) — {'PASS' if ok['rss'] else 'FAIL'}\n"
         f"  writer (main process) RSS peak: first quarter {r['main_rss_quarters_mb'][0]} MB, last "
         f"{r['main_rss_quarters_mb'][1]} MB; largest other process {r['largest_other_process_mb']} MB\n"
+        f"  by role, first → last quarter (peak; median): "
+        + ", ".join(
+            f"{role} {v['peak'][0]} → {v['peak'][1]}; {v['median'][0]} → {v['median'][1]}"
+            for role, v in r["rss_quarters_by_role_mb"].items()
+        )
+        + "\n"
         f"  flat: first quarter's peak {r['rss_first_quarter_mb']} MB, last quarter's "
         f"{r['rss_last_quarter_mb']} MB (bar +10 %) — {'PASS' if ok['flat'] else 'FAIL'}\n"
         f"rescan: {r['rescan_s']} s, {r['rescan_items_per_s']} items/s, {r['rescan']}, peak RSS "

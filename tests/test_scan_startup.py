@@ -3,6 +3,8 @@ the pool starts its workers as the scan opens, and the face ResNet is converted 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -29,6 +31,8 @@ from reclaim.signals.dlib_onnx import converted_model
         (["scan", "--help"], False),
         (["scan", "photos", "--scheduler", "tcp://127.0.0.1:8786"], False),
         (["matches"], False),
+        (["finish-faces", "--json"], True),
+        (["finish-faces", "--workers", "1"], False),
         ([], False),
     ],
 )
@@ -110,3 +114,116 @@ def test_workers_fix_the_mmap_threshold() -> None:
     from reclaim.scan.executors import tune_malloc
 
     assert tune_malloc() is True
+
+
+WORKER_MODULES = """\
+import hashlib
+import json
+import multiprocessing
+import sys
+
+from reclaim.cli import main  # what the reclaim console script runs
+
+if __name__ == "__main__":
+    with multiprocessing.get_context(sys.argv[1]).Pool(1) as pool:
+        print(json.dumps(pool.apply(eval, ("sorted(__import__('sys').modules)",))))
+"""
+
+
+@pytest.mark.parametrize("method", ["forkserver", "spawn"])
+def test_pool_workers_do_not_rerun_the_console_script(tmp_path: Path, method: str) -> None:
+    """A worker started from the ``reclaim`` script imports what its jobs need, not the command line
+    (multiprocessing re-runs a ``__main__`` script in every process it starts: ≈ 0.3 CPU s a worker)."""
+    script = tmp_path / "reclaim"
+    script.write_text(WORKER_MODULES, encoding="utf-8")
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run(
+        [sys.executable, str(script), method], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    modules = set(json.loads(done.stdout))
+    assert not modules & {"reclaim.cli", "typer", "rich", "sqlalchemy"}, sorted(modules)
+
+
+def test_the_face_detector_is_kept_on_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """dlib's built-in detector costs ≈ 0.3 s to build; the copy read back from the cache folder finds the
+    same boxes with the same scores; a damaged copy is built again; an unwritable folder only costs time."""
+    import dlib
+
+    from reclaim.signals.dlib_onnx import frontal_face_detector
+
+    monkeypatch.setenv("RECLAIM_CACHE_DIR", str(tmp_path / "cache"))
+    rng = np.random.default_rng(3)
+    scene = rng.integers(0, 255, size=(480, 640, 3), dtype=np.uint8)
+    picture = np.asarray(paste_face(scene, width=180, at=(0.4, 0.5)).convert("RGB"))
+    built = frontal_face_detector(dlib)
+    (cached,) = (tmp_path / "cache").glob("*.svm")
+    builds: list[int] = []
+    real = dlib.get_frontal_face_detector
+    monkeypatch.setattr(dlib, "get_frontal_face_detector", lambda: builds.append(1) or real())
+    read = frontal_face_detector(dlib)
+    assert builds == []  # read from the cache
+
+    def boxes(detector: object) -> list[tuple[tuple[int, int, int, int], float]]:
+        rects, scores, _ = detector.run(picture, 1, -0.5)  # type: ignore[attr-defined]
+        return [((r.left(), r.top(), r.right(), r.bottom()), s) for r, s in zip(rects, scores, strict=True)]
+
+    assert boxes(read) == boxes(built) and len(boxes(built)) >= 1
+    damaged = bytearray(cached.read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    cached.write_bytes(bytes(damaged))
+    assert boxes(frontal_face_detector(dlib)) == boxes(built) and builds == [1]  # built again
+    assert hashlib.sha256(cached.read_bytes()).digest() != hashlib.sha256(damaged).digest()
+    (tmp_path / "blocked").write_text("a file where the folder would be")
+    monkeypatch.setenv("RECLAIM_CACHE_DIR", str(tmp_path / "blocked"))
+    assert boxes(frontal_face_detector(dlib)) == boxes(built)
+
+
+def test_workers_read_the_conversion_from_its_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fork server keeps no copy of the graph: the session reads the checked file; without a writable
+    cache folder it is built from the bytes, with the same descriptors."""
+    from reclaim.signals import dlib_onnx
+
+    monkeypatch.setenv("RECLAIM_CACHE_DIR", str(tmp_path / "cache"))
+    path = dlib_onnx.model_path()
+    file = dlib_onnx._converted_file.__wrapped__(path)
+    assert file is not None and file.read_bytes() == converted_model()
+    chips = np.random.default_rng(5).integers(0, 255, size=(2, 150, 150, 3), dtype=np.uint8)
+    monkeypatch.setattr(dlib_onnx, "converted_model_file", lambda: file)
+    from_file = dlib_onnx.OnnxResNetEncoder().encode_batch(chips)
+    (tmp_path / "blocked").write_text("a file where the folder would be")
+    monkeypatch.setenv("RECLAIM_CACHE_DIR", str(tmp_path / "blocked"))
+    assert dlib_onnx._converted_file.__wrapped__(path) is None
+    monkeypatch.setattr(dlib_onnx, "converted_model_file", lambda: None)
+    assert np.array_equal(dlib_onnx.OnnxResNetEncoder().encode_batch(chips), from_file)
+
+
+HELP_MODULES = """\
+import json
+import sys
+
+sys.argv = ["reclaim", *sys.argv[1:]]
+from reclaim.cli import main
+
+try:
+    main()
+except SystemExit:
+    pass
+print(json.dumps(sorted(sys.modules)))
+"""
+NOT_FOR_HELP = ("sqlalchemy", "alembic", "numpy", "cryptography", "PIL", "cv2", "networkx", "fastapi", "dlib")
+
+
+@pytest.mark.parametrize("args", [["--help"], ["scan", "--help"], ["evidence", "export", "--help"]])
+def test_help_imports_no_library_stack(args: list[str]) -> None:
+    """Help (and a mistyped option) answers without the database, image or server stack (0.7 -> 0.2 s)."""
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run(
+        [sys.executable, "-c", HELP_MODULES, *args], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    modules = json.loads(done.stdout.splitlines()[-1])
+    assert "Usage: reclaim" in done.stdout
+    assert not {m.split(".")[0] for m in modules} & set(NOT_FOR_HELP)

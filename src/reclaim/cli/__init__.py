@@ -14,7 +14,7 @@ import sys
 from reclaim.cli import early
 
 # before the imports below: ``reclaim scan`` starts its fork server now (see reclaim.cli.early)
-early.start_fork_server(sys.argv[1:] if sys.argv and sys.argv[0].endswith("reclaim") else ())
+early.start(sys.argv)
 
 from pathlib import Path
 from typing import Annotated
@@ -32,7 +32,6 @@ from reclaim.cli.common import (
     state,
     workspace_dir,
 )
-from reclaim.workspace import Workspace
 
 app = typer.Typer(
     name="reclaim",
@@ -76,6 +75,8 @@ def init(as_json: JsonOption = False) -> None:
     Example:
         RECLAIM_PASSPHRASE='correct horse' reclaim --workspace ./case-07 init
     """
+    from reclaim.workspace import Workspace
+
     ws = Workspace.create(workspace_dir(), passphrase(confirm=True), database_url=database_url())
     ws.close()
     emit({"workspace": str(ws.root)}, as_json, lambda r: say(f"Workspace created at {r['workspace']}"))

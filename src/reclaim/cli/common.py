@@ -14,17 +14,20 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.text import Text
-from sqlalchemy.orm import Session
 from typer.core import TyperGroup
 
 from reclaim.errors import ReclaimError, UserError
 from reclaim.text import shown
-from reclaim.workspace import Workspace, default_workspace_dir
+
+if TYPE_CHECKING:  # imported by the commands that open one: SQLAlchemy, the models, the keys (≈ 0.4 s)
+    from sqlalchemy.orm import Session
+
+    from reclaim.workspace import Workspace
 
 T = TypeVar("T")
 
@@ -70,6 +73,8 @@ class ReportingGroup(TyperGroup):
 
 def workspace_dir() -> Path:
     """``--workspace``, else ``$RECLAIM_WORKSPACE``, else the user data directory."""
+    from reclaim.workspace import default_workspace_dir
+
     return state.workspace if state.workspace is not None else default_workspace_dir()
 
 
@@ -98,6 +103,8 @@ def database_url() -> str | None:
 @contextmanager
 def open_workspace() -> Iterator[Workspace]:
     """The workspace of this invocation, open (and closed again at the end)."""
+    from reclaim.workspace import Workspace
+
     ws = Workspace.open(workspace_dir(), passphrase(), database_url=database_url())
     try:
         yield ws

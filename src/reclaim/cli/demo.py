@@ -21,10 +21,10 @@ from rich.text import Text
 from reclaim.cli.common import JsonOption, emit, out_console, state
 from reclaim.cli.scan import print_matches_table
 from reclaim.text import shown
-from reclaim.workspace import WORKSPACE_FILE, Workspace
 
 if TYPE_CHECKING:
     from reclaim.demo import SampleExport
+    from reclaim.workspace import Workspace
 
 DEMO_PASSPHRASE = "demo-passphrase"  # the demo's throwaway workspace only
 
@@ -76,6 +76,8 @@ def _quiet(*_objects: Any, **_options: Any) -> None:
 def demo_workspace(root: Path) -> Iterator[Workspace]:
     """The workspace at ``root``, opened, or created when there is none yet, with ``$RECLAIM_PASSPHRASE``
     or the demo's throwaway passphrase."""
+    from reclaim.workspace import WORKSPACE_FILE, Workspace
+
     passphrase = os.environ.get("RECLAIM_PASSPHRASE", DEMO_PASSPHRASE)
     exists = (root / WORKSPACE_FILE).exists()
     ws = Workspace.open(root, passphrase) if exists else Workspace.create(root, passphrase)

@@ -30,14 +30,9 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import av
-import av.error
 import numpy as np
-from av.container import InputContainer
-from av.video.frame import VideoFrame
-from av.video.stream import VideoStream
 from PIL import (
     AvifImagePlugin,
     BmpImagePlugin,
@@ -49,9 +44,13 @@ from PIL import (
     TiffImagePlugin,
     WebPImagePlugin,
 )
-from pillow_heif.as_plugin import HeifImageFile
 
 from reclaim.errors import LimitExceeded, MediaError
+
+if TYPE_CHECKING:
+    from av.container import InputContainer
+    from av.video.frame import VideoFrame
+    from av.video.stream import VideoStream
 
 __all__ = [
     "WORK_SIDE",
@@ -460,6 +459,9 @@ def _open_pillow(data: bytes, mime: str) -> ImageFile.ImageFile:
         return AvifImagePlugin.AvifImageFile(fp)
     if mime in ("image/heic", "image/heif"):
         # pillow-heif's plugin class, constructed here only: its opener is never registered globally.
+        # Imported here, not at the top: ≈ 50 ms of start-up that a scan without HEIF would pay.
+        from pillow_heif.as_plugin import HeifImageFile
+
         return HeifImageFile(fp)  # type: ignore[no-untyped-call]
     raise MediaError(f"unsupported image type {mime}")  # pragma: no cover - sniff_mime guards this
 
@@ -726,8 +728,7 @@ def _decode_pillow_frames(
 # Video (PyAV / FFmpeg)
 
 
-_AV_ERRORS: tuple[type[BaseException], ...] = (
-    av.error.FFmpegError,
+_OTHER_VIDEO_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     ValueError,
     EOFError,
@@ -755,17 +756,30 @@ def _video_targets(duration: float | None, limits: MediaLimits) -> list[float]:
     return [i * step for i in range(limits.max_frames)]
 
 
+def _av_errors() -> tuple[type[BaseException], ...]:
+    """What PyAV and FFmpeg raise on a damaged or hostile video."""
+    import av.error
+
+    return (av.error.FFmpegError, *_OTHER_VIDEO_ERRORS)
+
+
 def _decode_video(data: bytes, mime: str, limits: MediaLimits) -> DecodedMedia:
+    # PyAV is imported with the first video, not at the top: ≈ 40 ms of start-up for every process that
+    # decodes (a scan's writer and fork server) when most scans hold pictures only.
+    import av
+
     try:
         with av.open(
             io.BytesIO(data), mode="r", format=_DEMUXER_FOR_MIME[mime], metadata_errors="ignore"
         ) as ct:
             return _decode_video_container(ct, mime, limits)
-    except _AV_ERRORS as exc:
+    except _av_errors() as exc:
         raise MediaError(f"corrupt or unsupported video: {_short(exc)}") from exc
 
 
 def _decode_video_container(container: InputContainer, mime: str, limits: MediaLimits) -> DecodedMedia:
+    import av  # already imported by _decode_video
+
     if not container.streams.video:
         raise MediaError("corrupt or unsupported video: no video stream")
     stream = container.streams.video[0]
@@ -795,7 +809,7 @@ def _decode_video_container(container: InputContainer, mime: str, limits: MediaL
             sampler.run_seeking()
         else:
             sampler.run_sequential()
-    except _AV_ERRORS:
+    except _av_errors():
         if not sampler.frames:
             raise
         # Damaged or truncated after the start (a partial download): keep the frames decoded so far.

@@ -22,7 +22,7 @@ from PIL import Image
 
 from reclaim.errors import DependencyError
 from reclaim.registry import by_name
-from reclaim.signals.dlib_onnx import OnnxResNetEncoder, import_onnxruntime
+from reclaim.signals.dlib_onnx import OnnxResNetEncoder, frontal_face_detector, import_onnxruntime
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,7 @@ class DlibResNetFace(FaceModel):
         models = _models_dir()
         try:
             self._dlib: Any = dlib
-            self._detector = dlib.get_frontal_face_detector()
+            self._detector = frontal_face_detector(dlib)  # read from the user's cache folder
             self._shape = dlib.shape_predictor(str(models / "shape_predictor_5_face_landmarks.dat"))
         except RuntimeError as exc:
             raise DependencyError(f"could not load the dlib face models from {models}: {exc}") from exc
