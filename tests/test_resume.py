@@ -287,7 +287,9 @@ def test_killed_scans_resume_to_the_same_result(tmp_path: Path) -> None:
     per_item = (total - startup) / n_items
     # The kills below are timed from this measured work, so it only has to be long enough to land in:
     # the mid-scan and partial-set assertions after the kills are what show it did.
-    assert total - startup > 1.0, f"the scan should take some seconds of work, it took {total - startup:.1f} s"
+    assert total - startup > 1.0, (
+        f"the scan should take some seconds of work, it took {total - startup:.1f} s"
+    )
 
     # Kill at random points. Two kills land at a random time in start-up (key derivation, enumeration,
     # hashing); the others a random time (up to 1.2 items' work) after the scan has committed one or two
