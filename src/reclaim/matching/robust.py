@@ -249,35 +249,81 @@ _POPCOUNT = _popcount_table()
 
 
 class RobustIndex:
-    """Known images' region hashes and keypoints; :meth:`query` finds verified reposts of them."""
+    """Known images' region hashes and keypoints; :meth:`query` finds verified reposts of them.
+
+    The region hashes of every known image sit in one stacked array, so :meth:`candidates` is one
+    vectorised Hamming computation however many known images there are (a scan's references grow to
+    hundreds); it is rebuilt, lazily, after :meth:`add`. The keypoint pool behind :meth:`pooled_candidates`
+    holds the descriptors of the images added with ``pooled=True`` (an LSH index, rebuilt on the first
+    query after such an add)."""
 
     def __init__(self) -> None:
         self._known: dict[int, KnownFeatures] = {}
+        self._pool_parts: list[np.ndarray] = []
+        self._owner_parts: list[np.ndarray] = []
         self._pool: np.ndarray = np.zeros((0, 32), np.uint8)
         self._pool_owner: np.ndarray = np.zeros(0, np.int64)
+        self._pool_stale = False
         self._flann: cv2.FlannBasedMatcher | None = None
+        self._stacked: tuple[np.ndarray, np.ndarray, list[int]] | None = None
 
     def __len__(self) -> int:
         return len(self._known)
 
-    def add(self, owner: int, features: KnownFeatures) -> None:
+    def add(self, owner: int, features: KnownFeatures, *, pooled: bool = True) -> None:
+        """Index ``features`` under ``owner``: its regions always; its keypoints in the pooled search
+        when ``pooled`` (a pooled add makes the next pooled query rebuild the LSH index)."""
         self._known[owner] = features
-        self._pool = np.vstack([self._pool, features.descriptors])
-        self._pool_owner = np.concatenate(
-            [self._pool_owner, np.full(len(features.descriptors), owner, np.int64)]
-        )
-        self._flann = None
+        self._stacked = None
+        if pooled:
+            self._pool_parts.append(features.descriptors)
+            self._owner_parts.append(np.full(len(features.descriptors), owner, np.int64))
+            self._pool_stale = True
+            self._flann = None
+
+    def _regions(self) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        """(every known region as (n, 4) uint64 words, the first row of each owner's regions, the owners
+        in the order they were added), for owners with at least one region."""
+        if self._stacked is None:
+            owners = [o for o, k in self._known.items() if len(k.regions)]
+            parts = [self._known[o].regions for o in owners]
+            words = (
+                np.ascontiguousarray(np.concatenate(parts)).view(np.uint64)
+                if parts
+                else np.zeros((0, 4), np.uint64)
+            )
+            starts = np.cumsum([0] + [len(p) for p in parts[:-1]]).astype(np.intp)
+            self._stacked = (words, starts, owners)
+        return self._stacked
 
     def candidates(self, item: ItemFeatures) -> dict[int, tuple[int, str]]:
-        """Known image → (closest region distance, 'query~known' regions) within CANDIDATE_BITS."""
+        """Known image → (closest region distance, 'query~known' regions) within CANDIDATE_BITS, in the
+        order the known images were added. The closest pair is the first in (query, known) region order
+        among equals."""
+        words, starts, owners = self._regions()
+        if not owners or not len(item.regions):
+            return {}
+        query = np.ascontiguousarray(item.regions).view(np.uint64)
+        dist = np.bitwise_count(query[:, None, :] ^ words[None, :, :]).sum(axis=2, dtype=np.int32)
+        closest = np.minimum.reduceat(dist.min(axis=0), starts)
         out: dict[int, tuple[int, str]] = {}
-        for owner, known in self._known.items():
-            dist = _POPCOUNT[item.regions[:, None, :] ^ known.regions[None, :, :]].sum(axis=2)
-            qi, ki = np.unravel_index(int(dist.argmin()), dist.shape)
-            d = int(dist[qi, ki])
-            if d <= CANDIDATE_BITS:
-                out[owner] = (d, f"{item.region_names[qi]}~{known.region_names[ki]}")
+        bounds = [*starts.tolist(), len(words)]
+        for i in np.flatnonzero(closest <= CANDIDATE_BITS).tolist():
+            block = dist[:, bounds[i] : bounds[i + 1]]
+            qi, ki = np.unravel_index(int(block.argmin()), block.shape)
+            owner = owners[i]
+            name = f"{item.region_names[qi]}~{self._known[owner].region_names[ki]}"
+            out[owner] = (int(block[qi, ki]), name)
         return out
+
+    def _descriptor_pool(self) -> np.ndarray:
+        """The pooled images' descriptors, stacked (with each row's owner in ``_pool_owner``)."""
+        if self._pool_stale:
+            self._pool = np.concatenate(self._pool_parts) if self._pool_parts else self._pool
+            self._pool_owner = np.concatenate(self._owner_parts) if self._owner_parts else self._pool_owner
+            self._pool_parts, self._owner_parts = [self._pool], [self._pool_owner]
+            self._pool_stale = False
+        return self._pool
 
     def _lsh(self) -> cv2.FlannBasedMatcher:
         """A FLANN LSH index over every known image's descriptors (built once, on first use)."""
@@ -289,7 +335,7 @@ class RobustIndex:
                 "multi_probe_level": 0,
             }
             self._flann = cv2.FlannBasedMatcher(params, {"checks": 32})
-            self._flann.add([self._pool])
+            self._flann.add([self._descriptor_pool()])
             self._flann.train()
         return self._flann
 
@@ -297,7 +343,7 @@ class RobustIndex:
         """Known images with the most ratio-tested keypoint votes (at least MIN_VOTES), by one
         approximate nearest-neighbour search over all known images' keypoints at once."""
         desc = item.descriptors
-        if len(desc) < 2 or len(self._pool) < 2:
+        if len(desc) < 2 or len(self._descriptor_pool()) < 2:
             return []
         votes: dict[int, int] = {}
         for pair in self._lsh().knnMatch(desc, k=2):
