@@ -384,3 +384,50 @@ def test_banner_rows_find_a_caption_banner_and_not_a_plain_picture() -> None:
     assert names[-1] == "debannered" and "debannered" not in [
         r.region for r in query_regions(sample_picture(KNOWN))
     ]
+
+
+def _random_features(rng: np.random.Generator, n: int, near: np.ndarray | None = None) -> KnownFeatures:
+    regions = rng.integers(0, 256, (n, 32), dtype=np.uint8)
+    if near is not None and len(near) and n:
+        k = min(n, len(near))
+        flips = np.packbits(rng.random((k, 256)) < 0.06, axis=1)  # ≈ 15 of 256 bits
+        regions[:k] = near[:k] ^ flips
+    names = [f"r{i}" for i in range(n)]
+    return KnownFeatures(regions, names, np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), (8, 8))
+
+
+def test_candidates_are_the_closest_region_pair_of_each_known_image() -> None:
+    """The stacked, vectorised candidates give what a per-known-image search gives: the same known
+    images in the order they were added, distances and region names (first closest pair in (query,
+    known) order), with known images that have no regions, re-added owners and adds between queries."""
+    rng = np.random.default_rng(13)
+    index = RobustIndex()
+    known: dict[int, KnownFeatures] = {}
+
+    def expected(item: KnownFeatures) -> dict[int, tuple[int, str]]:
+        out: dict[int, tuple[int, str]] = {}
+        for owner, k in known.items():
+            if not len(k.regions):
+                continue
+            x = np.unpackbits(item.regions, axis=1).astype(np.int32)
+            y = np.unpackbits(k.regions, axis=1).astype(np.int32)
+            dist = (x[:, None, :] != y[None, :, :]).sum(axis=2)
+            qi, ki = np.unravel_index(int(dist.argmin()), dist.shape)
+            if dist[qi, ki] <= robust.CANDIDATE_BITS:
+                out[owner] = (int(dist[qi, ki]), f"{item.region_names[qi]}~{k.region_names[ki]}")
+        return out
+
+    found = 0
+    for step in range(120):
+        owner = int(rng.integers(0, 60))  # some owners are added again (their features replaced)
+        features = _random_features(rng, int(rng.integers(0, 12)))
+        index.add(owner, features, pooled=bool(step % 2))
+        known[owner] = features
+        if step % 4 == 3:
+            target = known[int(rng.choice(list(known)))]
+            item = _random_features(rng, int(rng.integers(1, 25)), near=target.regions)
+            got = index.candidates(item)
+            assert list(got.items()) == list(expected(item).items())
+            found += len(got)
+    assert found >= 20, "the near copies must give candidates for the test to mean anything"
+    assert index.candidates(_random_features(rng, 0)) == {}
