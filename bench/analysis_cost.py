@@ -1,9 +1,10 @@
-"""Per-stage CPU cost of a scan worker's analysis outside face detection (issue 13, outcome 1).
+"""Per-stage CPU cost of a scan worker's analysis (issue 13, outcome 1).
 
 Generates ``--n`` 1 MP JPEGs (bench/throughput.py's ``generate``: 1152x864, q90, a third faceless) and
 times, per image, with ``time.process_time`` in one process: decode, the byte hashes, the working copy,
 PDQ's 8 exact dihedral variants, pdq64, the robust engine's features, the cheap metadata forensics,
-pickling the Analysis; then ``analyze_bytes(faces=False)`` whole, with and without ``robust=True``.
+pickling the Analysis; then ``analyze_bytes(faces=False)`` whole, with and without ``robust=True``, and the
+worker's whole default job (``robust=True``, the quick face search: detection and descriptors included).
 Prints the median and mean CPU ms per image of each stage. Not part of the test suite.
 
     python bench/analysis_cost.py --n 60
@@ -68,6 +69,11 @@ def _stages(data: bytes, repeat: int) -> dict[str, float]:
         lambda: analyze_bytes(data, faces=False, forensics="matched", robust=True), repeat
     )
     out["pickle robust"], _ = _cpu(lambda: pickle.dumps(rob, pickle.HIGHEST_PROTOCOL), repeat)
+    # what a scan's worker runs for this file by default: the quick face search (detection and
+    # descriptors) on top of the robust analysis
+    out["analyze quick (the worker's job)"], _ = _cpu(
+        lambda: analyze_bytes(data, forensics="matched", robust=True, face_search="quick"), repeat
+    )
     return out
 
 
@@ -94,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         folder = Path(tmp) / "images"
         generate(folder, args.n, args.shared, faceless_fraction=1 / 3)
         paths = sorted(folder.glob("*.jpg"))
-        analyze_bytes(paths[0].read_bytes(), faces=False, robust=True)  # imports, lazy tables
+        analyze_bytes(paths[0].read_bytes(), robust=True, face_search="quick")  # imports, models, tables
         result = measure(paths, args.repeat)
     if args.json:
         print(json.dumps(result, indent=2))
