@@ -191,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         f"load {r['load_before']}:\n"
         + "".join(f"  {name:8s} {secs:8.1f} s\n" for name, secs in st.items())
         + f"  total    {r['total_s']:8.1f} s (bar {r['bar_s']:.0f} s) — {'PASS' if r['passes'] else 'FAIL'}\n"
-        f"scan {r['images_per_s']} images/s, {r['scan']}, {r['scan_errors']} errors; {r['matches']} matches "
+        f"scan {r['images_per_s']} images/s, {r['scan']}, {r['scan_errors']} errors, "
+        f"{r['faces_deferred']} deferred; finish-faces {r['finish_faces']}; {r['matches']} matches "
         f"{r['match_kinds']}, {r['confirmed']} confirmed; package {r['exported_items']} items, "
         f"{r['package_mib']} MiB (report.pdf {r['report_pdf_mib']} MiB), verify ok={r['verify_ok']}"
     )
