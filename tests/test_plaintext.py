@@ -47,6 +47,7 @@ from reclaim.store.models import (
 from reclaim.takedown.drafting import draft_notices
 from reclaim.text import unescaped
 from reclaim.workspace import VAULT_DIR, Workspace
+from tests.pgdb import drop_database
 
 PASSPHRASE = "plaintext-test passphrase: tulip-4711"
 WINDOW = 64
@@ -395,8 +396,7 @@ def worded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     finally:
         ws.close()
         if admin is not None:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            drop_database(admin, name)
             admin.dispose()
 
 

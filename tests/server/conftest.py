@@ -20,6 +20,7 @@ from reclaim.server.auth import create_token, create_user
 from reclaim.server.deps import CSRF_HEADER
 from reclaim.server.settings import ServerSettings
 from reclaim.workspace import Workspace
+from tests.pgdb import drop_database
 
 PG_URL = os.environ.get("RECLAIM_TEST_PG_URL", "")
 PASSWORD = "correct horse battery"
@@ -42,8 +43,7 @@ def _pg_database() -> Iterator[str]:
     try:
         yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        drop_database(admin, name)
         admin.dispose()
 
 
