@@ -9,10 +9,14 @@ a scan's worker processes and a server's threads are covered too.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import os
 import re
 import shutil
+import signal
 import subprocess
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -186,7 +190,29 @@ def popen_traced(
     cmd = [STRACE, "-f", "-qq", "-s", "512", "-e", "trace=connect,sendto,sendmsg,sendmmsg", "-e",
            "signal=none", "-o", str(log), *argv]  # fmt: skip
     with output.open("wb") as out:
-        return subprocess.Popen(cmd, env=dict(env), cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            cmd, env=dict(env), cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def stop_traced(proc: subprocess.Popen[bytes]) -> None:
+    """End what :func:`popen_traced` started: SIGTERM to its whole process group (terminating strace alone
+    detaches it and leaves the traced server running), up to 15 s for every member to exit, then SIGKILL
+    to whatever is left."""
+    pgid = proc.pid
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        proc.poll()
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
+    proc.wait(5)
 
 
 def telemetry_store(home: Path) -> list[Path]:

@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import socket
-import subprocess
 import sys
 import time
 import urllib.request
@@ -36,6 +35,7 @@ from tests.netaudit import (
     destinations,
     popen_traced,
     read_logs,
+    stop_traced,
     telemetry_store,
     traced,
 )
@@ -199,12 +199,7 @@ def test_the_server_reaches_no_network_when_idle(audit: Audit) -> None:
                 urllib.request.urlopen(f"{base}{path}", timeout=5).close()
         time.sleep(20)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_traced(proc)
     audit.assert_nothing_left()
 
 
