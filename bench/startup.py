@@ -41,7 +41,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from throughput import DEFAULT_SHARED, PASSPHRASE, generate
+from throughput import DEFAULT_SHARED, PASSPHRASE, _tool, generate
 
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -79,14 +79,6 @@ def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(cmd[:3])} failed ({done.returncode}): {done.stderr[-2000:]}")
     return wall, children_cpu() - cpu0, done.stdout
-
-
-def _tool(name: str) -> str:
-    beside = Path(sys.executable).with_name(name)
-    found = str(beside) if beside.exists() else shutil.which(name)
-    if not found:
-        raise SystemExit(f"{name} is not installed in this environment")
-    return found
 
 
 def run(n: int, rounds: int, workers: int, shared: Path | None) -> dict[str, Any]:

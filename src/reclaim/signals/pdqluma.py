@@ -48,6 +48,14 @@ _FUNCTIONS = _load()
 AVAILABLE = _FUNCTIONS is not None
 """Whether the C++ hasher can be called on a luma plane here."""
 
+
+def _hasher() -> tuple[Any, Any]:
+    """The C++ (single, dihedral) functions; RuntimeError where they are not callable."""
+    if _FUNCTIONS is None:
+        raise RuntimeError("pdqhash's C++ hasher is not callable here")
+    return _FUNCTIONS
+
+
 _K = np.arange(256)
 _WORD = _K >> 4
 _SHIFT = _K & 15
@@ -74,6 +82,11 @@ def _buffers(plane: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int]:
     return work, np.zeros_like(work), rows, cols
 
 
+def _scratch() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The hasher's working buffers: 64x64, 16x64 and 16x16 float32."""
+    return np.empty((64, 64), np.float32), np.empty((16, 64), np.float32), np.empty((16, 16), np.float32)
+
+
 def _fp(a: np.ndarray) -> Any:
     return a.ctypes.data_as(_F)
 
@@ -81,15 +94,12 @@ def _fp(a: np.ndarray) -> Any:
 def hash_luma(plane: np.ndarray) -> tuple[np.ndarray, int]:
     """``(bits, quality)`` as ``pdqhash.compute`` gives them for the image whose :func:`luma` is
     ``plane`` (any 2-D view of it; not modified)."""
-    if _FUNCTIONS is None:
-        raise RuntimeError("pdqhash's C++ hasher is not callable here")
+    functions = _hasher()
     work, temp, rows, cols = _buffers(plane)
-    b64 = np.empty((64, 64), np.float32)
-    b16x64 = np.empty((16, 64), np.float32)
-    b16 = np.empty((16, 16), np.float32)
+    b64, b16x64, b16 = _scratch()
     out = _Hash256()
     quality = ctypes.c_int(0)
-    _FUNCTIONS[0](
+    functions[0](
         _fp(work), _fp(temp), rows, cols, _fp(b64), _fp(b16x64), _fp(b16), ctypes.byref(out),
         ctypes.byref(quality),
     )  # fmt: skip
@@ -99,16 +109,13 @@ def hash_luma(plane: np.ndarray) -> tuple[np.ndarray, int]:
 def dihedral_luma(plane: np.ndarray) -> tuple[list[np.ndarray], int]:
     """``(8 bit vectors, quality)`` as ``pdqhash.compute_dihedral`` gives them for the image whose
     :func:`luma` is ``plane`` (not modified)."""
-    if _FUNCTIONS is None:
-        raise RuntimeError("pdqhash's C++ hasher is not callable here")
+    functions = _hasher()
     work, temp, rows, cols = _buffers(plane)
-    b64 = np.empty((64, 64), np.float32)
-    b16x64 = np.empty((16, 64), np.float32)
-    b16 = np.empty((16, 16), np.float32)
+    b64, b16x64, b16 = _scratch()
     aux = np.empty((16, 16), np.float32)
     outs = [_Hash256() for _ in range(8)]
     quality = ctypes.c_int(0)
-    _FUNCTIONS[1](
+    functions[1](
         _fp(work), _fp(temp), rows, cols, _fp(b64), _fp(b16x64), _fp(b16), _fp(aux),
         *(ctypes.byref(h) for h in outs), ctypes.byref(quality),
     )  # fmt: skip
