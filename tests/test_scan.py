@@ -218,9 +218,12 @@ def test_real_telegram_exports(workspace: Workspace, shared_data: Path) -> None:
         assert e.error and "Traceback" not in e.error
 
 
-def test_a_crashing_worker_costs_one_file(tmp_path: Path, sample: SampleExport) -> None:
-    """A decoder that takes its worker process down (injected for one file) is reported for that file
-    only; every other file of the scan is analysed and stored."""
+def scan_with_a_crashing_file(
+    tmp_path: Path, sample: SampleExport, *, env: dict[str, str] | None = None, timeout: float = 120
+) -> None:
+    """Scan the sample with the CLI (2 workers) while the decoder takes its worker process down on the
+    second photo of chat_002 (injected), and check that this file alone is reported and every other
+    file is stored. ``env``: more environment variables."""
     import hashlib
     import json
     import os
@@ -229,19 +232,25 @@ def test_a_crashing_worker_costs_one_file(tmp_path: Path, sample: SampleExport) 
 
     files = sorted((sample.root / "chats" / "chat_002" / "photos").glob("*.jpg"))
     victim = hashlib.sha256(files[1].read_bytes()).hexdigest()
-    env = dict(os.environ, RECLAIM_PASSPHRASE="pw", RECLAIM_FAULT_CRASH_SHA256=victim)
+    full_env = dict(os.environ, RECLAIM_PASSPHRASE="pw", RECLAIM_FAULT_CRASH_SHA256=victim, **(env or {}))
     ws = tmp_path / "ws"
     run = [sys.executable, "-m", "reclaim.cli", "--workspace", str(ws)]
-    assert subprocess.run([*run, "init"], env=env, capture_output=True, check=False).returncode == 0
+    assert subprocess.run([*run, "init"], env=full_env, capture_output=True, check=False).returncode == 0
     proc = subprocess.run(
         [*run, "scan", str(sample.root), "--json", "--workers", "2"],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
+        env=full_env, capture_output=True, text=True, timeout=timeout, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     crashed = [e for e in report["errors"] if "crashed its worker" in e["error"]]
     assert [e["path"].rsplit("/", 1)[-1] for e in crashed] == [files[1].name]
     assert report["new_items"] == 8  # the 9 good items of the export, less the one that crashed
+
+
+def test_a_crashing_worker_costs_one_file(tmp_path: Path, sample: SampleExport) -> None:
+    """A decoder that takes its worker process down (injected for one file) is reported for that file
+    only; every other file of the scan is analysed and stored."""
+    scan_with_a_crashing_file(tmp_path, sample)
 
 
 def test_one_scan_at_a_time_and_killed_scans_are_marked(workspace: Workspace, sample: SampleExport) -> None:

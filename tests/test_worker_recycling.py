@@ -4,11 +4,7 @@ costs only its own file when pools are being recycled."""
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -25,6 +21,7 @@ from reclaim.scan.executors import (
     trim_heap,
     worker_tasks,
 )
+from tests.test_scan import scan_with_a_crashing_file
 
 
 def picture(seed: int) -> bytes:
@@ -75,20 +72,5 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> SampleExport:
 def test_a_crashing_worker_costs_one_file_while_workers_are_recycled(
     tmp_path: Path, sample: SampleExport
 ) -> None:
-    files = sorted((sample.root / "chats" / "chat_002" / "photos").glob("*.jpg"))
-    victim = hashlib.sha256(files[1].read_bytes()).hexdigest()
-    env = dict(
-        os.environ, RECLAIM_PASSPHRASE="pw", RECLAIM_FAULT_CRASH_SHA256=victim, RECLAIM_WORKER_TASKS="1"
-    )
-    ws = tmp_path / "ws"
-    run = [sys.executable, "-m", "reclaim.cli", "--workspace", str(ws)]
-    assert subprocess.run([*run, "init"], env=env, capture_output=True, check=False).returncode == 0
-    proc = subprocess.run(
-        [*run, "scan", str(sample.root), "--json", "--workers", "2"],
-        env=env, capture_output=True, text=True, timeout=180, check=False,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    report = json.loads(proc.stdout)
-    crashed = [e for e in report["errors"] if "crashed its worker" in e["error"]]
-    assert [e["path"].rsplit("/", 1)[-1] for e in crashed] == [files[1].name]
-    assert report["new_items"] == 8
+    """As test_scan's crashing-worker test, with the pool recycled after every file a worker."""
+    scan_with_a_crashing_file(tmp_path, sample, env={"RECLAIM_WORKER_TASKS": "1"}, timeout=180)
