@@ -241,13 +241,6 @@ def verify(item: ItemFeatures, known: KnownFeatures) -> Verification:
     return Verification(inliers, min(1.0, box / footprint), inliers / max(1, inside))
 
 
-def _popcount_table() -> np.ndarray:
-    return np.array([bin(i).count("1") for i in range(256)], dtype=np.int32)
-
-
-_POPCOUNT = _popcount_table()
-
-
 class RobustIndex:
     """Known images' region hashes and keypoints; :meth:`query` finds verified reposts of them.
 
