@@ -18,8 +18,7 @@ from PIL import Image
 
 from reclaim.signals.base import FrameHasher, SignalValue
 from reclaim.signals.index import MATCH_THRESHOLD, HashIndex, LinearIndex, bits_to_hex
-from reclaim.signals.pdqluma import AVAILABLE as LUMA_HASHING
-from reclaim.signals.pdqluma import dihedral_luma, luma
+from reclaim.signals.pdqluma import dihedral_luma, hashable_luma
 
 MIN_QUALITY = 50
 """Hashes of lower quality (flat, featureless frames) are kept but never matched."""
@@ -59,7 +58,7 @@ def exact_dihedral(image: np.ndarray) -> list[tuple[np.ndarray, int]]:
     """``[(bits, quality)]`` of the 8 dihedral transforms, in pdqhash's order, each computed from the
     transformed pixels (variant 0 is the standard PDQ hash of the image)."""
     variants: list[tuple[np.ndarray, int] | None] = [None] * 8
-    plane = luma(image) if LUMA_HASHING and image.ndim == 3 else None
+    plane = hashable_luma(image)
     for how, plain, transposed in _REFLECTIONS:
         if plane is not None:  # the luma of a reflection is the reflection of the luma: computed once
             hashes, quality = dihedral_luma(_reflect_view(plane, how))  # copied once, in there

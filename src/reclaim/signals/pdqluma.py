@@ -122,9 +122,15 @@ def dihedral_luma(plane: np.ndarray) -> tuple[list[np.ndarray], int]:
     return [_bits(h) for h in outs], int(quality.value)
 
 
+def hashable_luma(image: np.ndarray) -> np.ndarray | None:
+    """The :func:`luma` of an RGB frame to hash views of with :func:`hash_luma`/:func:`dihedral_luma`;
+    None where the C++ hasher is not callable here or the frame is not RGB (use ``pdqhash``)."""
+    return luma(image) if AVAILABLE and image.ndim == 3 else None
+
+
 def pdq_rgb(image: np.ndarray) -> tuple[np.ndarray, int]:
     """``pdqhash.compute`` of an RGB uint8 array (through :func:`hash_luma` where available)."""
-    if AVAILABLE and image.ndim == 3:
-        return hash_luma(luma(image))
+    if (plane := hashable_luma(image)) is not None:
+        return hash_luma(plane)
     bits, quality = pdqhash.compute(np.ascontiguousarray(image))
     return bits, int(quality)

@@ -22,8 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reclaim.signals.pdqluma import AVAILABLE as LUMA_HASHING
-from reclaim.signals.pdqluma import hash_luma, luma, pdq_rgb
+from reclaim.signals.pdqluma import hash_luma, hashable_luma, pdq_rgb
 
 EDGE_STD = 6.0
 """A row/column whose grey levels vary less than this (standard deviation) is flat."""
@@ -99,8 +98,12 @@ def trim_border(image: np.ndarray) -> np.ndarray:
 
 
 def _pdq(image: np.ndarray) -> tuple[np.ndarray, int]:
-    bits, quality = pdq_rgb(image)
-    return np.asarray(bits, dtype=np.uint8), quality
+    return _as_region(pdq_rgb(image))
+
+
+def _as_region(pdq: tuple[np.ndarray, int]) -> tuple[np.ndarray, int]:
+    """(bits as uint8, quality): how a region keeps its PDQ."""
+    return np.asarray(pdq[0], dtype=np.uint8), pdq[1]
 
 
 def _window(h: int, w: int, scale: float, px: float, py: float) -> tuple[int, int, int, int]:
@@ -154,13 +157,12 @@ def query_regions(image: np.ndarray, *, whole: tuple[np.ndarray, int] | None = N
     The frame's gray (for the border and banner tests) and PDQ luma are computed once and every window
     is cut from them: the same values as computing them of each window, a fraction of the work."""
     g = gray(image)
-    plane = luma(image) if LUMA_HASHING and image.ndim == 3 else None
+    plane = hashable_luma(image)
 
     def pdq_of(y0: int, y1: int, x0: int, x1: int) -> tuple[np.ndarray, int]:
         if plane is None:
             return _pdq(image[y0:y1, x0:x1])
-        bits, quality = hash_luma(plane[y0:y1, x0:x1])
-        return np.asarray(bits, dtype=np.uint8), quality
+        return _as_region(hash_luma(plane[y0:y1, x0:x1]))
 
     def trimmed(y0: int, y1: int, x0: int, x1: int) -> tuple[np.ndarray, int]:
         """PDQ of the window without its uniform borders (trim_border of the window)."""
